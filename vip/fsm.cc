@@ -148,6 +148,10 @@ void VrrpFsm::OnAdvert(TimePoint now, uint32_t src, uint8_t prio, uint16_t inter
     // RFC 5798 §6.4.3: higher priority, or equal priority and larger primary address, wins.
     const bool other_wins = prio > priority_ || (prio == priority_ && src > cfg_.primary_addr);
     if (other_wins) {
+      // Parting advert (an extension, harmless to RFC peers): after a split heals, the winner may
+      // not have heard us at all; this lower-priority advert makes it re-assert and re-send GARP,
+      // so clients whose ARP caches we moved during the split come back at once.
+      SendAdvert(priority_);
       master_addr_ = src;
       if (cfg_.version == kVersion3 && interval_cs > 0) master_adver_cs_ = interval_cs;
       BecomeBackup(now, fmt::format("higher priority master {} (prio {})", Ipv4ToString(src), prio));

@@ -137,6 +137,12 @@ TEST(VipFsm, MasterStepsDownForHigherPriority) {
   f.TakeActions();
   f.OnAdvert(t + 5s, kLow, 200, 10);
   EXPECT_EQ(f.state(), VrrpState::kBackup);
+  // One parting advert with our own (lower) priority, so the winner re-announces ARP.
+  auto acts = f.TakeActions();
+  ASSERT_EQ(Count(acts, FsmAction::Kind::kSendAdvert), 1);
+  EXPECT_EQ(acts[0].priority, 100);
+  // As a backup we then stay silent.
+  f.OnAdvert(t + 5s + 100ms, kLow, 200, 10);
   EXPECT_EQ(Count(f.TakeActions(), FsmAction::Kind::kSendAdvert), 0);
 }
 
