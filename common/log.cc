@@ -15,7 +15,7 @@ bool Init(const std::string& program, const std::string& level, const std::strin
       ok = false;
     }
   }
-  if (!logger) logger = spdlog::stderr_logger_mt(program + "-stderr");
+  if (!logger) logger = spdlog::stderr_logger_mt(program);
   // "LEVEL program[pid]: message" without a timestamp when journald adds its own would be nicer,
   // but tests and plain terminals want the time.
   logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %n[%P]: %v");

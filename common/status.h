@@ -76,3 +76,9 @@ class [[nodiscard]] Result {
     ::hafs::Status _st = (expr);              \
     if (!_st.ok()) return _st;                \
   } while (0)
+
+// Declares `var` from an expression returning Result<T>, or returns its non-OK Status.
+#define HAFS_ASSIGN_OR_RETURN(var, expr)         \
+  auto var##_result = (expr);                    \
+  if (!var##_result.ok()) return var##_result.status(); \
+  auto var = std::move(var##_result).value()

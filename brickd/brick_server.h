@@ -1,0 +1,51 @@
+// BrickServer: a whole brick (storage, locks, sessions, gRPC server) in one object, so that
+// main.cc stays thin and tests or tools can host a brick in-process.
+// Thread-safety: Start/Shutdown from one thread; the server runs on gRPC's threads.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "brickd/lock_table.h"
+#include "brickd/op_stats.h"
+#include "brickd/service.h"
+#include "brickd/sessions.h"
+#include "brickd/storage.h"
+
+namespace hafs::brick {
+
+struct BrickServerOptions {
+  std::string brick_path;
+  std::string volume_id;
+  uint32_t brick_id = 0;
+  std::string listen = "127.0.0.1:0";      // ADDR:PORT, port 0 = pick one
+  size_t max_io = 4u << 20;
+  std::chrono::milliseconds max_lease{10000};
+};
+
+class BrickServer {
+ public:
+  static Result<std::unique_ptr<BrickServer>> Start(const BrickServerOptions& options);
+  ~BrickServer();
+
+  // "ADDR:PORT" actually bound (with the port chosen when 0 was asked).
+  const std::string& address() const { return address_; }
+  int port() const { return port_; }
+  std::string DumpState() const { return service_->DumpState(); }
+  void Shutdown();
+
+ private:
+  BrickServer() = default;
+  std::unique_ptr<Storage> storage_;
+  std::unique_ptr<LockTable> locks_;
+  std::unique_ptr<SessionRegistry> sessions_;
+  std::unique_ptr<OpStats> stats_;
+  std::unique_ptr<BrickService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  int port_ = 0;
+};
+
+}  // namespace hafs::brick

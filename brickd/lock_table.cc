@@ -1,0 +1,151 @@
+#include "brickd/lock_table.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace hafs::brick {
+
+bool LockTable::RangeConflicts(const std::vector<RangeLock>& held, const RangeLock& want) const {
+  for (const auto& h : held) {
+    if (h.who == want.who) continue;
+    bool overlap = h.start < want.end && want.start < h.end;
+    if (overlap && (h.kind == LockKind::kWrite || want.kind == LockKind::kWrite)) return true;
+  }
+  return false;
+}
+
+// Removes the owner's coverage of [start, end), splitting locks that straddle the edges.
+void LockTable::RemoveRange(std::vector<RangeLock>& held, const LockOwner& who, uint64_t start, uint64_t end) {
+  std::vector<RangeLock> out;
+  out.reserve(held.size() + 1);
+  for (auto& h : held) {
+    if (!(h.who == who) || h.end <= start || end <= h.start) {
+      out.push_back(std::move(h));
+      continue;
+    }
+    if (h.start < start) out.push_back(RangeLock{h.who, h.kind, h.start, start});
+    if (end < h.end) out.push_back(RangeLock{h.who, h.kind, end, h.end});
+  }
+  held.swap(out);
+}
+
+int LockTable::Inodelk(const Gfid& gfid, const std::string& domain, LockKind kind, uint64_t start, uint64_t length,
+                       const LockOwner& who, bool blocking, std::chrono::milliseconds timeout) {
+  uint64_t end = (length == 0 || start + length < start) ? kToEnd : start + length;
+  if (start >= end) return EINVAL;
+  Key key{gfid, domain};
+  std::unique_lock lk(mu_);
+  if (kind == LockKind::kUnlock) {
+    auto it = inode_locks_.find(key);
+    if (it != inode_locks_.end()) {
+      RemoveRange(it->second, who, start, end);
+      if (it->second.empty()) inode_locks_.erase(it);
+    }
+    released_.notify_all();
+    return 0;
+  }
+  RangeLock want{who, kind, start, end};
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (RangeConflicts(inode_locks_[key], want)) {
+    if (!blocking) return EAGAIN;
+    if (released_.wait_until(lk, deadline) == std::cv_status::timeout &&
+        RangeConflicts(inode_locks_[key], want)) {
+      return EAGAIN;
+    }
+  }
+  auto& held = inode_locks_[key];
+  // Re-locking by the same owner replaces its old coverage of the range (POSIX semantics).
+  RemoveRange(held, who, start, end);
+  held.push_back(want);
+  if (kind == LockKind::kRead) released_.notify_all();  // a downgrade may unblock readers
+  return 0;
+}
+
+bool LockTable::EntryConflicts(const std::vector<EntryLock>& held, const EntryLock& want) const {
+  for (const auto& h : held) {
+    if (h.who == want.who) continue;
+    bool same = h.name.empty() || want.name.empty() || h.name == want.name;
+    if (same && (h.kind == LockKind::kWrite || want.kind == LockKind::kWrite)) return true;
+  }
+  return false;
+}
+
+int LockTable::Entrylk(const Gfid& parent, const std::string& domain, const std::string& name, LockKind kind,
+                       const LockOwner& who, bool blocking, std::chrono::milliseconds timeout) {
+  Key key{parent, domain};
+  std::unique_lock lk(mu_);
+  if (kind == LockKind::kUnlock) {
+    auto it = entry_locks_.find(key);
+    if (it != entry_locks_.end()) {
+      auto& v = it->second;
+      v.erase(std::remove_if(v.begin(), v.end(), [&](const EntryLock& e) { return e.who == who && e.name == name; }),
+              v.end());
+      if (v.empty()) entry_locks_.erase(it);
+    }
+    released_.notify_all();
+    return 0;
+  }
+  EntryLock want{who, kind, name};
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (EntryConflicts(entry_locks_[key], want)) {
+    if (!blocking) return EAGAIN;
+    if (released_.wait_until(lk, deadline) == std::cv_status::timeout &&
+        EntryConflicts(entry_locks_[key], want)) {
+      return EAGAIN;
+    }
+  }
+  auto& v = entry_locks_[key];
+  v.erase(std::remove_if(v.begin(), v.end(), [&](const EntryLock& e) { return e.who == who && e.name == name; }),
+          v.end());
+  v.push_back(want);
+  return 0;
+}
+
+size_t LockTable::ReleaseSession(const std::string& session) {
+  size_t dropped = 0;
+  std::lock_guard lk(mu_);
+  for (auto it = inode_locks_.begin(); it != inode_locks_.end();) {
+    auto& v = it->second;
+    size_t before = v.size();
+    v.erase(std::remove_if(v.begin(), v.end(), [&](const RangeLock& l) { return l.who.session == session; }), v.end());
+    dropped += before - v.size();
+    it = v.empty() ? inode_locks_.erase(it) : std::next(it);
+  }
+  for (auto it = entry_locks_.begin(); it != entry_locks_.end();) {
+    auto& v = it->second;
+    size_t before = v.size();
+    v.erase(std::remove_if(v.begin(), v.end(), [&](const EntryLock& l) { return l.who.session == session; }), v.end());
+    dropped += before - v.size();
+    it = v.empty() ? entry_locks_.erase(it) : std::next(it);
+  }
+  released_.notify_all();
+  return dropped;
+}
+
+size_t LockTable::HeldCount() const {
+  std::lock_guard lk(mu_);
+  size_t n = 0;
+  for (auto& [k, v] : inode_locks_) n += v.size();
+  for (auto& [k, v] : entry_locks_) n += v.size();
+  return n;
+}
+
+std::vector<std::string> LockTable::Describe() const {
+  std::lock_guard lk(mu_);
+  std::vector<std::string> out;
+  auto kind = [](LockKind k) { return k == LockKind::kWrite ? "write" : "read"; };
+  for (auto& [k, v] : inode_locks_)
+    for (auto& l : v)
+      out.push_back(fmt::format("inodelk gfid={} domain={} {} [{}, {}) session={} owner={}", k.first.ToString(),
+                                k.second, kind(l.kind), l.start, l.end == kToEnd ? std::string("EOF") : std::to_string(l.end),
+                                l.who.session, l.who.owner));
+  for (auto& [k, v] : entry_locks_)
+    for (auto& l : v)
+      out.push_back(fmt::format("entrylk parent={} domain={} name='{}' {} session={} owner={}", k.first.ToString(),
+                                k.second, l.name, kind(l.kind), l.who.session, l.who.owner));
+  return out;
+}
+
+}  // namespace hafs::brick

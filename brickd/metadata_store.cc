@@ -1,0 +1,175 @@
+#include "brickd/metadata_store.h"
+
+#include <cstring>
+
+#include <rocksdb/iterator.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+namespace hafs::brick {
+namespace {
+
+// Key layout (prefix byte + 16-byte gfid [+ name]). Documented in docs/brick-format.md.
+constexpr char kMeta = 'm';
+constexpr char kDir = 'd';
+constexpr char kObject = 'o';
+constexpr char kCounter = 'c';
+constexpr char kHeal = 'h';
+
+std::string Key(char prefix, const Gfid& g, std::string_view suffix = {}) {
+  std::string k;
+  k.reserve(1 + Gfid::kSize + suffix.size());
+  k.push_back(prefix);
+  k.append(reinterpret_cast<const char*>(g.data()), Gfid::kSize);
+  k.append(suffix);
+  return k;
+}
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  return Status(EIO, fmt::format("rocksdb {}: {}", what, s.ToString()));
+}
+
+std::string EncodeI64(int64_t v) {
+  std::string s(8, '\0');
+  std::memcpy(s.data(), &v, 8);
+  return s;
+}
+int64_t DecodeI64(const rocksdb::Slice& s) {
+  int64_t v = 0;
+  if (s.size() == 8) std::memcpy(&v, s.data(), 8);
+  return v;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<MetadataStore>> MetadataStore::Open(const std::string& path) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.max_open_files = 256;
+  options.keep_log_file_num = 2;
+  options.max_log_file_size = 1 << 20;
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(options, path, &raw);
+  if (!s.ok()) return Status(EIO, fmt::format("cannot open metadata store {}: {}", path, s.ToString()));
+  std::unique_ptr<MetadataStore> store(new MetadataStore(raw));
+  uint64_t pending = 0;
+  std::unique_ptr<rocksdb::Iterator> it(raw->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(std::string(1, kHeal)); it->Valid() && it->key()[0] == kHeal; it->Next()) ++pending;
+  store->heal_pending_ = pending;
+  return store;
+}
+
+MetadataStore::~MetadataStore() = default;
+
+std::optional<std::string> MetadataStore::GetMeta(const std::string& key) const {
+  std::string v;
+  if (!db_->Get(rocksdb::ReadOptions(), std::string(1, kMeta) + key, &v).ok()) return std::nullopt;
+  return v;
+}
+
+Status MetadataStore::PutMeta(const std::string& key, const std::string& value) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;  // identity must survive a power cut
+  return FromRocks(db_->Put(wo, std::string(1, kMeta) + key, value), "put meta");
+}
+
+Status MetadataStore::PutDir(const Gfid& gfid, const DirRecord& rec) {
+  std::string v = rec.parent.Bytes() + rec.name;
+  return FromRocks(db_->Put(rocksdb::WriteOptions(), Key(kDir, gfid), v), "put dir");
+}
+
+Status MetadataStore::PutObject(const Gfid& gfid, uint32_t type) {
+  return FromRocks(db_->Put(rocksdb::WriteOptions(), Key(kObject, gfid), EncodeI64(type)), "put object");
+}
+
+bool MetadataStore::Knows(const Gfid& gfid) const {
+  std::string v;
+  return db_->Get(rocksdb::ReadOptions(), Key(kObject, gfid), &v).ok() ||
+         db_->Get(rocksdb::ReadOptions(), Key(kDir, gfid), &v).ok();
+}
+
+Status MetadataStore::Forget(const Gfid& gfid) {
+  std::lock_guard lk(StripeFor(gfid));
+  rocksdb::WriteBatch batch;
+  batch.Delete(Key(kDir, gfid));
+  batch.Delete(Key(kObject, gfid));
+  std::string heal;
+  bool had_heal = db_->Get(rocksdb::ReadOptions(), Key(kHeal, gfid), &heal).ok();
+  batch.Delete(Key(kHeal, gfid));
+  std::string prefix = Key(kCounter, gfid);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) batch.Delete(it->key());
+  auto s = db_->Write(rocksdb::WriteOptions(), &batch);
+  if (s.ok() && had_heal) heal_pending_--;
+  return FromRocks(s, "forget");
+}
+
+Status MetadataStore::ForEachDir(const std::function<void(const Gfid&, const DirRecord&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(std::string(1, kDir)); it->Valid() && it->key()[0] == kDir; it->Next()) {
+    auto k = it->key();
+    auto v = it->value();
+    if (k.size() != 1 + Gfid::kSize || v.size() < Gfid::kSize) continue;
+    auto g = Gfid::FromBytes(std::string_view(k.data() + 1, Gfid::kSize));
+    auto p = Gfid::FromBytes(std::string_view(v.data(), Gfid::kSize));
+    fn(*g, DirRecord{*p, std::string(v.data() + Gfid::kSize, v.size() - Gfid::kSize)});
+  }
+  return FromRocks(it->status(), "scan dirs");
+}
+
+std::map<std::string, int64_t> MetadataStore::Counters(const Gfid& gfid) const {
+  std::map<std::string, int64_t> out;
+  std::string prefix = Key(kCounter, gfid);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    out[it->key().ToString().substr(prefix.size())] = DecodeI64(it->value());
+  }
+  return out;
+}
+
+Result<std::map<std::string, int64_t>> MetadataStore::Xattrop(const Gfid& gfid,
+                                                               const std::map<std::string, int64_t>& deltas) {
+  std::lock_guard lk(StripeFor(gfid));
+  auto values = Counters(gfid);
+  bool was_pending = !values.empty();
+  rocksdb::WriteBatch batch;
+  for (const auto& [name, delta] : deltas) {
+    if (delta == 0) continue;
+    int64_t v = values[name] + delta;
+    if (v == 0) {
+      values.erase(name);
+      batch.Delete(Key(kCounter, gfid, name));
+    } else {
+      values[name] = v;
+      batch.Put(Key(kCounter, gfid, name), EncodeI64(v));
+    }
+  }
+  bool now_pending = !values.empty();
+  if (now_pending && !was_pending) batch.Put(Key(kHeal, gfid), "");
+  if (!now_pending && was_pending) batch.Delete(Key(kHeal, gfid));
+  auto s = db_->Write(rocksdb::WriteOptions(), &batch);
+  if (!s.ok()) return FromRocks(s, "xattrop");
+  if (now_pending && !was_pending) heal_pending_++;
+  if (!now_pending && was_pending) heal_pending_--;
+  return values;
+}
+
+std::vector<Gfid> MetadataStore::HealIndex(const Gfid& start_after, size_t limit, bool* complete) const {
+  std::vector<Gfid> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  std::string start = Key(kHeal, start_after);
+  it->Seek(start);
+  if (it->Valid() && !start_after.IsNull() && it->key() == start) it->Next();
+  *complete = true;
+  for (; it->Valid() && it->key()[0] == kHeal; it->Next()) {
+    if (out.size() >= limit) {
+      *complete = false;
+      break;
+    }
+    if (it->key().size() == 1 + Gfid::kSize) out.push_back(*Gfid::FromBytes(std::string_view(it->key().data() + 1, Gfid::kSize)));
+  }
+  return out;
+}
+
+}  // namespace hafs::brick

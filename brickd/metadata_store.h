@@ -1,0 +1,66 @@
+// MetadataStore: the brick's RocksDB under <brick>/.hafs/db. It holds what the plain
+// filesystem cannot: the gfid index (every gfid the brick knows, and for directories their
+// parent and name, since directories are resolved by walking up to the root), the pending
+// changelog counters that replication keeps per gfid ("xattrop"), the heal index (gfids
+// whose counters are not all zero), and the brick's identity (volume id, brick id).
+//
+// Thread-safety: all methods are safe to call concurrently. Xattrop is atomic per gfid
+// (a striped mutex + one RocksDB write batch), so concurrent callers never lose a delta.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <rocksdb/db.h>
+
+#include "common/gfid.h"
+#include "common/status.h"
+
+namespace hafs::brick {
+
+struct DirRecord {
+  Gfid parent;
+  std::string name;
+};
+
+class MetadataStore {
+ public:
+  static Result<std::unique_ptr<MetadataStore>> Open(const std::string& path);
+  ~MetadataStore();
+
+  std::optional<std::string> GetMeta(const std::string& key) const;
+  Status PutMeta(const std::string& key, const std::string& value);
+
+  Status PutDir(const Gfid& gfid, const DirRecord& rec);
+  Status PutObject(const Gfid& gfid, uint32_t type);
+  // Forgets a gfid: its record, its counters and its heal-index entry.
+  Status Forget(const Gfid& gfid);
+  bool Knows(const Gfid& gfid) const;
+  // Calls fn for every directory record (used once at start to build the in-memory map).
+  Status ForEachDir(const std::function<void(const Gfid&, const DirRecord&)>& fn) const;
+
+  // Adds the deltas atomically; counters that reach 0 are deleted. Returns all counters after.
+  Result<std::map<std::string, int64_t>> Xattrop(const Gfid& gfid, const std::map<std::string, int64_t>& deltas);
+  std::map<std::string, int64_t> Counters(const Gfid& gfid) const;
+
+  // Gfids with non-zero counters, in order, after `start_after` (null gfid = from the start).
+  std::vector<Gfid> HealIndex(const Gfid& start_after, size_t limit, bool* complete) const;
+  uint64_t HealPending() const { return heal_pending_.load(); }
+
+ private:
+  explicit MetadataStore(rocksdb::DB* db) : db_(db) {}
+  std::mutex& StripeFor(const Gfid& g) { return stripes_[g.Hash() % stripes_.size()]; }
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::array<std::mutex, 64> stripes_;
+  std::atomic<uint64_t> heal_pending_{0};
+};
+
+}  // namespace hafs::brick

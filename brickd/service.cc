@@ -1,0 +1,633 @@
+#include "brickd/service.h"
+
+#include <sys/statvfs.h>
+
+#include <thread>
+
+#include "brickd/names.h"
+#include "common/log.h"
+
+namespace hafs::brick {
+namespace {
+
+using grpc::ServerContext;
+using grpc::StatusCode;
+
+// Metadata key naming the caller's session, so that its own changes are not echoed back.
+constexpr const char* kSessionHeader = "hafs-session";
+
+int64_t ToNs(const struct timespec& ts) { return static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec; }
+struct timespec FromNs(int64_t ns) {
+  struct timespec ts;
+  ts.tv_sec = ns / 1000000000LL;
+  ts.tv_nsec = ns % 1000000000LL;
+  if (ts.tv_nsec < 0) {
+    ts.tv_nsec += 1000000000LL;
+    ts.tv_sec -= 1;
+  }
+  return ts;
+}
+
+void FillAttr(const Inode& in, proto::Attr* a) {
+  a->set_gfid(in.gfid.Bytes());
+  a->set_mode(in.st.st_mode);
+  a->set_nlink(static_cast<uint32_t>(in.st.st_nlink));
+  a->set_uid(in.st.st_uid);
+  a->set_gid(in.st.st_gid);
+  a->set_rdev(in.st.st_rdev);
+  a->set_size(in.st.st_size);
+  a->set_blocks(in.st.st_blocks);
+  a->set_blksize(in.st.st_blksize);
+  a->set_atime_ns(ToNs(in.st.st_atim));
+  a->set_mtime_ns(ToNs(in.st.st_mtim));
+  a->set_ctime_ns(ToNs(in.st.st_ctim));
+  a->set_ino(in.st.st_ino);
+}
+
+Credentials ToCreds(const proto::Caller& c) {
+  Credentials cr{c.uid(), c.gid(), {}};
+  cr.groups.assign(c.groups().begin(), c.groups().end());
+  return cr;
+}
+
+grpc::Status ParseGfid(const std::string& raw, Gfid* out, std::string_view field, bool allow_null = false) {
+  auto g = Gfid::FromBytes(raw);
+  if (!g) {
+    return grpc::Status(StatusCode::INVALID_ARGUMENT,
+                        fmt::format("{}: a gfid is 16 bytes, got {}", field, raw.size()));
+  }
+  if (!allow_null && g->IsNull()) return grpc::Status(StatusCode::INVALID_ARGUMENT, fmt::format("{}: null gfid", field));
+  *out = *g;
+  return grpc::Status::OK;
+}
+
+std::string OriginSession(ServerContext* ctx) {
+  auto it = ctx->client_metadata().find(kSessionHeader);
+  if (it == ctx->client_metadata().end()) return "";
+  return std::string(it->second.data(), it->second.size());
+}
+
+// Times one RPC and records it, with its POSIX outcome, in OpStats.
+class OpTimer {
+ public:
+  OpTimer(OpStats& stats, Op op) : stats_(stats), op_(op), start_(std::chrono::steady_clock::now()) {}
+  ~OpTimer() {
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start_).count();
+    stats_.Record(op_, static_cast<uint64_t>(us), err_ != 0);
+  }
+  void set_err(int err) { err_ = err; }
+
+ private:
+  OpStats& stats_;
+  Op op_;
+  std::chrono::steady_clock::time_point start_;
+  int err_ = 0;
+};
+
+#define PARSE_GFID(var, raw)                                          \
+  Gfid var;                                                           \
+  if (auto _st = ParseGfid(raw, &var, #var); !_st.ok()) {             \
+    timer.set_err(EINVAL);                                            \
+    return _st;                                                       \
+  }
+
+template <typename Reply>
+void SetErr(OpTimer& timer, Reply* reply, const Status& s) {
+  timer.set_err(s.err());
+  reply->set_err(s.err());
+  if (!s.ok() && s.err() != ENOENT && s.err() != EEXIST) HAFS_LOG_DEBUG("{}", s.ToString());
+}
+
+template <typename Reply>
+void ReplyEntry(OpTimer& timer, Reply* reply, const Result<EntryResult>& r) {
+  SetErr(timer, reply, r.status());
+  if (r.ok()) {
+    FillAttr(r->inode, reply->mutable_attr());
+    FillAttr(r->parent, reply->mutable_parent_attr());
+  }
+}
+
+}  // namespace
+
+BrickService::BrickService(Storage& storage, LockTable& locks, SessionRegistry& sessions, OpStats& stats,
+                           Options options)
+    : storage_(storage),
+      locks_(locks),
+      sessions_(sessions),
+      stats_(stats),
+      options_(options),
+      started_(std::chrono::steady_clock::now()) {}
+
+std::chrono::milliseconds BrickService::LockTimeout(uint32_t asked_ms) const {
+  auto asked = std::chrono::milliseconds(asked_ms == 0 ? 30000 : asked_ms);
+  return std::min(asked, options_.lock_timeout_cap);
+}
+
+grpc::Status BrickService::Lookup(ServerContext*, const proto::EntryRequest* req, proto::EntryReply* rep) {
+  OpTimer timer(stats_, Op::kLookup);
+  PARSE_GFID(parent, req->parent());
+  Gfid gfid_req;
+  if (!req->gfid_req().empty()) {
+    if (auto st = ParseGfid(req->gfid_req(), &gfid_req, "gfid_req"); !st.ok()) return st;
+  }
+  ReplyEntry(timer, rep, storage_.Lookup(parent, req->name(), gfid_req));
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Getattr(ServerContext*, const proto::GfidRequest* req, proto::AttrReply* rep) {
+  OpTimer timer(stats_, Op::kGetattr);
+  PARSE_GFID(gfid, req->gfid());
+  auto r = storage_.Getattr(gfid);
+  SetErr(timer, rep, r.status());
+  if (r.ok()) FillAttr(*r, rep->mutable_attr());
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Setattr(ServerContext* ctx, const proto::SetattrRequest* req, proto::AttrReply* rep) {
+  OpTimer timer(stats_, Op::kSetattr);
+  PARSE_GFID(gfid, req->gfid());
+  using V = proto::SetattrRequest;
+  uint32_t v = req->valid();
+  SetattrArgs a;
+  a.set_mode = v & V::MODE;
+  a.set_uid = v & V::UID;
+  a.set_gid = v & V::GID;
+  a.set_size = v & V::SIZE;
+  a.set_atime = v & V::ATIME;
+  a.set_mtime = v & V::MTIME;
+  a.atime_now = v & V::ATIME_NOW;
+  a.mtime_now = v & V::MTIME_NOW;
+  a.mode = req->mode();
+  a.uid = req->uid();
+  a.gid = req->gid();
+  a.size = req->size();
+  a.atime = FromNs(req->atime_ns());
+  a.mtime = FromNs(req->mtime_ns());
+  auto r = storage_.Setattr(gfid, a);
+  SetErr(timer, rep, r.status());
+  if (r.ok()) {
+    FillAttr(*r, rep->mutable_attr());
+    sessions_.Broadcast(OriginSession(ctx), gfid);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Mkdir(ServerContext* ctx, const proto::MkdirRequest* req, proto::EntryReply* rep) {
+  OpTimer timer(stats_, Op::kMkdir);
+  PARSE_GFID(parent, req->parent());
+  PARSE_GFID(gfid, req->gfid());
+  auto r = storage_.Mkdir(parent, req->name(), gfid, req->mode(), ToCreds(req->caller()));
+  ReplyEntry(timer, rep, r);
+  if (r.ok()) sessions_.Broadcast(OriginSession(ctx), parent, parent, req->name());
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Create(ServerContext* ctx, const proto::CreateRequest* req, proto::EntryReply* rep) {
+  OpTimer timer(stats_, Op::kCreate);
+  PARSE_GFID(parent, req->parent());
+  PARSE_GFID(gfid, req->gfid());
+  auto r = storage_.Create(parent, req->name(), gfid, req->mode(), req->exclusive(), ToCreds(req->caller()));
+  ReplyEntry(timer, rep, r);
+  if (r.ok()) sessions_.Broadcast(OriginSession(ctx), parent, parent, req->name());
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Mknod(ServerContext* ctx, const proto::MknodRequest* req, proto::EntryReply* rep) {
+  OpTimer timer(stats_, Op::kMknod);
+  PARSE_GFID(parent, req->parent());
+  PARSE_GFID(gfid, req->gfid());
+  auto r = storage_.Mknod(parent, req->name(), gfid, req->mode(), req->rdev(), ToCreds(req->caller()));
+  ReplyEntry(timer, rep, r);
+  if (r.ok()) sessions_.Broadcast(OriginSession(ctx), parent, parent, req->name());
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Symlink(ServerContext* ctx, const proto::SymlinkRequest* req, proto::EntryReply* rep) {
+  OpTimer timer(stats_, Op::kSymlink);
+  PARSE_GFID(parent, req->parent());
+  PARSE_GFID(gfid, req->gfid());
+  auto r = storage_.Symlink(parent, req->name(), gfid, req->target(), ToCreds(req->caller()));
+  ReplyEntry(timer, rep, r);
+  if (r.ok()) sessions_.Broadcast(OriginSession(ctx), parent, parent, req->name());
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Readlink(ServerContext*, const proto::GfidRequest* req, proto::ReadlinkReply* rep) {
+  OpTimer timer(stats_, Op::kReadlink);
+  PARSE_GFID(gfid, req->gfid());
+  auto r = storage_.Readlink(gfid);
+  SetErr(timer, rep, r.status());
+  if (r.ok()) rep->set_target(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Link(ServerContext* ctx, const proto::LinkRequest* req, proto::EntryReply* rep) {
+  OpTimer timer(stats_, Op::kLink);
+  PARSE_GFID(gfid, req->gfid());
+  PARSE_GFID(new_parent, req->new_parent());
+  auto r = storage_.Link(gfid, new_parent, req->new_name());
+  ReplyEntry(timer, rep, r);
+  if (r.ok()) {
+    sessions_.Broadcast(OriginSession(ctx), gfid);
+    sessions_.Broadcast(OriginSession(ctx), new_parent, new_parent, req->new_name());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Unlink(ServerContext* ctx, const proto::NameRequest* req, proto::EntryReply* rep) {
+  OpTimer timer(stats_, Op::kUnlink);
+  PARSE_GFID(parent, req->parent());
+  auto r = storage_.Unlink(parent, req->name());
+  ReplyEntry(timer, rep, r);
+  if (r.ok()) sessions_.Broadcast(OriginSession(ctx), r->inode.gfid, parent, req->name());
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Rmdir(ServerContext* ctx, const proto::NameRequest* req, proto::EntryReply* rep) {
+  OpTimer timer(stats_, Op::kRmdir);
+  PARSE_GFID(parent, req->parent());
+  auto r = storage_.Rmdir(parent, req->name());
+  ReplyEntry(timer, rep, r);
+  if (r.ok()) sessions_.Broadcast(OriginSession(ctx), r->inode.gfid, parent, req->name());
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Rename(ServerContext* ctx, const proto::RenameRequest* req, proto::RenameReply* rep) {
+  OpTimer timer(stats_, Op::kRename);
+  PARSE_GFID(old_parent, req->old_parent());
+  PARSE_GFID(new_parent, req->new_parent());
+  auto r = storage_.Rename(old_parent, req->old_name(), new_parent, req->new_name(), req->flags());
+  SetErr(timer, rep, r.status());
+  if (r.ok()) {
+    FillAttr(r->inode, rep->mutable_attr());
+    if (!r->replaced.IsNull()) rep->set_replaced_gfid(r->replaced.Bytes());
+    std::string origin = OriginSession(ctx);
+    sessions_.Broadcast(origin, r->inode.gfid, old_parent, req->old_name());
+    sessions_.Broadcast(origin, r->replaced, new_parent, req->new_name());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Opendir(ServerContext*, const proto::GfidRequest* req, proto::AttrReply* rep) {
+  OpTimer timer(stats_, Op::kOpendir);
+  PARSE_GFID(gfid, req->gfid());
+  auto r = storage_.Getattr(gfid);
+  if (r.ok() && !S_ISDIR(r->st.st_mode)) r = Status(ENOTDIR, "opendir");
+  SetErr(timer, rep, r.status());
+  if (r.ok()) FillAttr(*r, rep->mutable_attr());
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Readdir(ServerContext*, const proto::ReaddirRequest* req, proto::ReaddirReply* rep) {
+  OpTimer timer(stats_, Op::kReaddir);
+  PARSE_GFID(gfid, req->gfid());
+  size_t max = req->max_entries() == 0 ? 512 : std::min<size_t>(req->max_entries(), 4096);
+  auto r = storage_.Readdir(gfid, req->cookie(), max, req->plus());
+  SetErr(timer, rep, r.status());
+  if (!r.ok()) return grpc::Status::OK;
+  rep->set_eof(r->eof);
+  for (auto& e : r->entries) {
+    auto* pe = rep->add_entries();
+    pe->set_name(e.name);
+    if (!e.gfid.IsNull()) pe->set_gfid(e.gfid.Bytes());
+    pe->set_type(e.type);
+    pe->set_next_cookie(e.next_cookie);
+    if (req->plus()) FillAttr(Inode{e.gfid, e.st}, pe->mutable_attr());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Open(ServerContext*, const proto::OpenRequest* req, proto::OpenReply* rep) {
+  OpTimer timer(stats_, Op::kOpen);
+  PARSE_GFID(gfid, req->gfid());
+  if (!sessions_.Alive(req->session_id()))
+    return grpc::Status(StatusCode::FAILED_PRECONDITION, "open needs an open session (call Session first)");
+  auto h = sessions_.AddOpen(req->session_id(), gfid);
+  SetErr(timer, rep, h.status());
+  if (h.ok()) {
+    rep->set_handle(*h);
+    auto a = storage_.Getattr(gfid);
+    if (a.ok()) FillAttr(*a, rep->mutable_attr());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Release(ServerContext*, const proto::ReleaseRequest* req, proto::ErrReply* rep) {
+  OpTimer timer(stats_, Op::kRelease);
+  SetErr(timer, rep, sessions_.ReleaseOpen(req->session_id(), req->handle()));
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Read(ServerContext*, const proto::ReadRequest* req, proto::ReadReply* rep) {
+  OpTimer timer(stats_, Op::kRead);
+  PARSE_GFID(gfid, req->gfid());
+  if (req->size() > options_.max_io) {
+    timer.set_err(EINVAL);
+    return grpc::Status(StatusCode::OUT_OF_RANGE, fmt::format("read of {} bytes exceeds this brick's limit of {} bytes",
+                                                              req->size(), options_.max_io));
+  }
+  auto r = storage_.Read(gfid, req->offset(), req->size(), rep->mutable_data());
+  SetErr(timer, rep, r.status());
+  if (r.ok()) rep->set_eof(*r < req->size());
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Write(ServerContext* ctx, const proto::WriteRequest* req, proto::WriteReply* rep) {
+  OpTimer timer(stats_, Op::kWrite);
+  PARSE_GFID(gfid, req->gfid());
+  if (req->data().size() > options_.max_io) {
+    timer.set_err(EINVAL);
+    return grpc::Status(StatusCode::OUT_OF_RANGE, fmt::format("write of {} bytes exceeds this brick's limit of {} bytes",
+                                                              req->data().size(), options_.max_io));
+  }
+  auto r = storage_.Write(gfid, req->offset(), req->data(), req->append(), req->datasync());
+  SetErr(timer, rep, r.status());
+  if (r.ok()) {
+    rep->set_written(static_cast<uint32_t>(*r));
+    auto a = storage_.Getattr(gfid);
+    if (a.ok()) FillAttr(*a, rep->mutable_attr());
+    sessions_.Broadcast(OriginSession(ctx), gfid);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Truncate(ServerContext* ctx, const proto::TruncateRequest* req, proto::AttrReply* rep) {
+  OpTimer timer(stats_, Op::kTruncate);
+  PARSE_GFID(gfid, req->gfid());
+  auto r = storage_.Truncate(gfid, req->size());
+  SetErr(timer, rep, r.status());
+  if (r.ok()) {
+    FillAttr(*r, rep->mutable_attr());
+    sessions_.Broadcast(OriginSession(ctx), gfid);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Fallocate(ServerContext* ctx, const proto::FallocateRequest* req, proto::AttrReply* rep) {
+  OpTimer timer(stats_, Op::kFallocate);
+  PARSE_GFID(gfid, req->gfid());
+  auto r = storage_.Fallocate(gfid, static_cast<int>(req->mode()), req->offset(), req->length());
+  SetErr(timer, rep, r.status());
+  if (r.ok()) {
+    FillAttr(*r, rep->mutable_attr());
+    sessions_.Broadcast(OriginSession(ctx), gfid);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Fsync(ServerContext*, const proto::FsyncRequest* req, proto::ErrReply* rep) {
+  OpTimer timer(stats_, Op::kFsync);
+  PARSE_GFID(gfid, req->gfid());
+  SetErr(timer, rep, storage_.Fsync(gfid, req->datasync()));
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Statfs(ServerContext*, const proto::GfidRequest*, proto::StatfsReply* rep) {
+  OpTimer timer(stats_, Op::kStatfs);
+  auto r = storage_.Statfs();
+  SetErr(timer, rep, r.status());
+  if (r.ok()) {
+    rep->set_bsize(r->f_bsize);
+    rep->set_frsize(r->f_frsize);
+    rep->set_blocks(r->f_blocks);
+    rep->set_bfree(r->f_bfree);
+    rep->set_bavail(r->f_bavail);
+    rep->set_files(r->f_files);
+    rep->set_ffree(r->f_ffree);
+    rep->set_namemax(r->f_namemax);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Setxattr(ServerContext* ctx, const proto::SetxattrRequest* req, proto::ErrReply* rep) {
+  OpTimer timer(stats_, Op::kSetxattr);
+  PARSE_GFID(gfid, req->gfid());
+  Status s = storage_.Setxattr(gfid, req->name(), req->value(), static_cast<int>(req->flags()));
+  SetErr(timer, rep, s);
+  if (s.ok()) sessions_.Broadcast(OriginSession(ctx), gfid);
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Getxattr(ServerContext*, const proto::GetxattrRequest* req, proto::XattrReply* rep) {
+  OpTimer timer(stats_, Op::kGetxattr);
+  PARSE_GFID(gfid, req->gfid());
+  auto r = storage_.Getxattr(gfid, req->name());
+  SetErr(timer, rep, r.status());
+  if (r.ok()) rep->set_value(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Listxattr(ServerContext*, const proto::GfidRequest* req, proto::ListxattrReply* rep) {
+  OpTimer timer(stats_, Op::kListxattr);
+  PARSE_GFID(gfid, req->gfid());
+  auto r = storage_.Listxattr(gfid);
+  SetErr(timer, rep, r.status());
+  if (r.ok())
+    for (auto& n : *r) rep->add_names(n);
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Removexattr(ServerContext* ctx, const proto::RemovexattrRequest* req, proto::ErrReply* rep) {
+  OpTimer timer(stats_, Op::kRemovexattr);
+  PARSE_GFID(gfid, req->gfid());
+  Status s = storage_.Removexattr(gfid, req->name());
+  SetErr(timer, rep, s);
+  if (s.ok()) sessions_.Broadcast(OriginSession(ctx), gfid);
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Access(ServerContext*, const proto::AccessRequest* req, proto::ErrReply* rep) {
+  OpTimer timer(stats_, Op::kAccess);
+  PARSE_GFID(gfid, req->gfid());
+  SetErr(timer, rep, storage_.Access(gfid, req->mask(), ToCreds(req->caller())));
+  return grpc::Status::OK;
+}
+
+static LockKind ToKind(proto::LockType t) {
+  switch (t) {
+    case proto::READ: return LockKind::kRead;
+    case proto::WRITE: return LockKind::kWrite;
+    default: return LockKind::kUnlock;
+  }
+}
+
+grpc::Status BrickService::Inodelk(ServerContext*, const proto::InodelkRequest* req, proto::ErrReply* rep) {
+  OpTimer timer(stats_, Op::kInodelk);
+  PARSE_GFID(gfid, req->gfid());
+  if (!sessions_.Alive(req->session_id()))
+    return grpc::Status(StatusCode::FAILED_PRECONDITION, "inodelk needs an open session (call Session first)");
+  LockOwner who{req->session_id(), req->owner()};
+  int err = locks_.Inodelk(gfid, req->domain(), ToKind(req->type()), req->start(), req->length(), who,
+                           req->blocking(), LockTimeout(req->timeout_ms()));
+  // A lock granted to a session that died while it waited must not outlive it.
+  if (err == 0 && req->type() != proto::UNLOCK && !sessions_.Alive(req->session_id())) {
+    locks_.ReleaseSession(req->session_id());
+    err = ENOTCONN;
+  }
+  timer.set_err(err);
+  rep->set_err(err);
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Entrylk(ServerContext*, const proto::EntrylkRequest* req, proto::ErrReply* rep) {
+  OpTimer timer(stats_, Op::kEntrylk);
+  PARSE_GFID(parent, req->parent());
+  if (!sessions_.Alive(req->session_id()))
+    return grpc::Status(StatusCode::FAILED_PRECONDITION, "entrylk needs an open session (call Session first)");
+  if (!req->name().empty()) {
+    if (req->name().size() > kNameMax || req->name().find('/') != std::string::npos) {
+      timer.set_err(EINVAL);
+      rep->set_err(EINVAL);
+      return grpc::Status::OK;
+    }
+  }
+  LockOwner who{req->session_id(), req->owner()};
+  int err = locks_.Entrylk(parent, req->domain(), req->name(), ToKind(req->type()), who, req->blocking(),
+                           LockTimeout(req->timeout_ms()));
+  if (err == 0 && req->type() != proto::UNLOCK && !sessions_.Alive(req->session_id())) {
+    locks_.ReleaseSession(req->session_id());
+    err = ENOTCONN;
+  }
+  timer.set_err(err);
+  rep->set_err(err);
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Xattrop(ServerContext*, const proto::XattropRequest* req, proto::XattropReply* rep) {
+  OpTimer timer(stats_, Op::kXattrop);
+  PARSE_GFID(gfid, req->gfid());
+  for (auto& [name, delta] : req->deltas()) {
+    if (name.empty() || name.size() > 255)
+      return grpc::Status(StatusCode::INVALID_ARGUMENT, "xattrop counter names are 1..255 bytes");
+  }
+  auto exists = storage_.Getattr(gfid);
+  if (!exists.ok()) {
+    SetErr(timer, rep, exists.status());
+    return grpc::Status::OK;
+  }
+  std::map<std::string, int64_t> deltas(req->deltas().begin(), req->deltas().end());
+  auto r = storage_.metadata().Xattrop(gfid, deltas);
+  SetErr(timer, rep, r.status());
+  if (r.ok())
+    for (auto& [k, v] : *r) (*rep->mutable_values())[k] = v;
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::HealIndex(ServerContext*, const proto::HealIndexRequest* req, proto::HealIndexReply* rep) {
+  OpTimer timer(stats_, Op::kHealIndex);
+  Gfid start;
+  if (!req->start_after().empty()) {
+    if (auto st = ParseGfid(req->start_after(), &start, "start_after", true); !st.ok()) return st;
+  }
+  size_t limit = req->limit() == 0 ? 1000 : std::min<uint32_t>(req->limit(), 10000);
+  bool complete = false;
+  for (auto& g : storage_.metadata().HealIndex(start, limit, &complete)) rep->add_gfids(g.Bytes());
+  rep->set_complete(complete);
+  rep->set_total(storage_.metadata().HealPending());
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Session(ServerContext* ctx,
+                                   grpc::ServerReaderWriter<proto::SessionEvent, proto::SessionMessage>* stream) {
+  proto::SessionMessage first;
+  if (!stream->Read(&first) || !first.has_hello())
+    return grpc::Status(StatusCode::INVALID_ARGUMENT, "the first session message must be a hello");
+  const std::string id = first.hello().session_id();
+
+  // The reaper may cancel the stream when the lease expires; the token keeps that from
+  // touching the context after this handler has returned.
+  struct CancelToken {
+    std::mutex mu;
+    ServerContext* ctx;
+  };
+  auto token = std::make_shared<CancelToken>();
+  token->ctx = ctx;
+  std::shared_ptr<SessionRegistry::Outbox> outbox;
+  Status s = sessions_.Open(id, first.hello().client_name(), std::chrono::milliseconds(first.hello().lease_ms()),
+                            [token] {
+                              std::lock_guard lk(token->mu);
+                              if (token->ctx) token->ctx->TryCancel();
+                            },
+                            &outbox);
+  if (!s.ok()) {
+    return grpc::Status(s.err() == EEXIST ? StatusCode::ALREADY_EXISTS : StatusCode::INVALID_ARGUMENT, s.message());
+  }
+  proto::SessionEvent welcome;
+  welcome.mutable_welcome()->set_volume_id(storage_.volume_id());
+  welcome.mutable_welcome()->set_brick_id(options_.brick_id);
+  welcome.mutable_welcome()->set_lease_ms(
+      static_cast<uint32_t>(sessions_.LeaseFor(std::chrono::milliseconds(first.hello().lease_ms())).count()));
+  stream->Write(welcome);
+
+  // One writer thread per session drains the outbox (acks and invalidations), so a slow
+  // client never blocks the thread that changed a file.
+  std::thread writer([&] {
+    proto::SessionEvent ev;
+    while (!outbox->closed()) {
+      if (outbox->Pop(&ev, std::chrono::milliseconds(200)) && !stream->Write(ev)) break;
+    }
+  });
+  proto::SessionMessage msg;
+  while (stream->Read(&msg)) {
+    sessions_.Touch(id);
+    if (msg.has_heartbeat()) {
+      proto::SessionEvent ack;
+      ack.mutable_ack()->set_seq(msg.heartbeat().seq());
+      outbox->Push(std::move(ack));
+    }
+  }
+  sessions_.Close(id, ctx->IsCancelled() ? "stream cancelled" : "client disconnected");
+  outbox->Close();
+  writer.join();
+  {
+    std::lock_guard lk(token->mu);
+    token->ctx = nullptr;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Ping(ServerContext*, const proto::PingRequest*, proto::PingReply* rep) {
+  OpTimer timer(stats_, Op::kPing);
+  rep->set_volume_id(storage_.volume_id());
+  rep->set_brick_id(options_.brick_id);
+  rep->set_uptime_ms(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_)
+                         .count());
+  rep->set_sessions(static_cast<uint32_t>(sessions_.Count()));
+  return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Stats(ServerContext*, const proto::PingRequest*, proto::StatsReply* rep) {
+  for (uint64_t b : OpStats::kBoundsUs) rep->add_bucket_bounds_us(b);
+  for (int i = 0; i < static_cast<int>(Op::kCount); ++i) {
+    const auto& c = stats_.Get(static_cast<Op>(i));
+    if (c.count.load() == 0) continue;
+    auto* o = rep->add_ops();
+    o->set_op(std::string(OpName(static_cast<Op>(i))));
+    o->set_count(c.count.load());
+    o->set_errors(c.errors.load());
+    o->set_total_us(c.total_us.load());
+    for (auto& b : c.buckets) o->add_latency_buckets(b.load());
+  }
+  rep->set_bytes_read(storage_.bytes_read());
+  rep->set_bytes_written(storage_.bytes_written());
+  rep->set_sessions(static_cast<uint32_t>(sessions_.Count()));
+  rep->set_locks_held(locks_.HeldCount());
+  rep->set_heal_pending(storage_.metadata().HealPending());
+  return grpc::Status::OK;
+}
+
+std::string BrickService::DumpState() const {
+  std::string out = fmt::format("brick {} volume {}\n", options_.brick_id, storage_.volume_id());
+  for (auto& l : sessions_.Describe()) out += "  " + l + "\n";
+  for (auto& l : locks_.Describe()) out += "  " + l + "\n";
+  for (int i = 0; i < static_cast<int>(Op::kCount); ++i) {
+    const auto& c = stats_.Get(static_cast<Op>(i));
+    if (c.count.load() == 0) continue;
+    out += fmt::format("  op {} count={} errors={} avg_us={}\n", OpName(static_cast<Op>(i)), c.count.load(),
+                       c.errors.load(), c.total_us.load() / c.count.load());
+  }
+  out += fmt::format("  heal pending={}\n", storage_.metadata().HealPending());
+  return out;
+}
+
+}  // namespace hafs::brick

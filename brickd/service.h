@@ -1,0 +1,80 @@
+// BrickService: the gRPC face of a brick (proto/brick.proto). Translates requests to Storage,
+// LockTable and SessionRegistry calls, refuses malformed requests with a gRPC status, returns
+// POSIX errors in the reply's `err`, counts every operation and pushes cache invalidations.
+// Thread-safety: gRPC calls the handlers from its thread pool; all state it touches is
+// thread-safe.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "brickd/lock_table.h"
+#include "brickd/op_stats.h"
+#include "brickd/sessions.h"
+#include "brickd/storage.h"
+#include "proto/brick.grpc.pb.h"
+
+namespace hafs::brick {
+
+class BrickService final : public proto::Brick::Service {
+ public:
+  struct Options {
+    uint32_t brick_id = 0;
+    size_t max_io = 4u << 20;                               // largest read/write per call
+    std::chrono::milliseconds lock_timeout_cap{60000};      // longest a blocking lock may wait
+  };
+  BrickService(Storage& storage, LockTable& locks, SessionRegistry& sessions, OpStats& stats, Options options);
+
+  grpc::Status Lookup(grpc::ServerContext*, const proto::EntryRequest*, proto::EntryReply*) override;
+  grpc::Status Getattr(grpc::ServerContext*, const proto::GfidRequest*, proto::AttrReply*) override;
+  grpc::Status Setattr(grpc::ServerContext*, const proto::SetattrRequest*, proto::AttrReply*) override;
+  grpc::Status Mkdir(grpc::ServerContext*, const proto::MkdirRequest*, proto::EntryReply*) override;
+  grpc::Status Create(grpc::ServerContext*, const proto::CreateRequest*, proto::EntryReply*) override;
+  grpc::Status Mknod(grpc::ServerContext*, const proto::MknodRequest*, proto::EntryReply*) override;
+  grpc::Status Symlink(grpc::ServerContext*, const proto::SymlinkRequest*, proto::EntryReply*) override;
+  grpc::Status Readlink(grpc::ServerContext*, const proto::GfidRequest*, proto::ReadlinkReply*) override;
+  grpc::Status Link(grpc::ServerContext*, const proto::LinkRequest*, proto::EntryReply*) override;
+  grpc::Status Unlink(grpc::ServerContext*, const proto::NameRequest*, proto::EntryReply*) override;
+  grpc::Status Rmdir(grpc::ServerContext*, const proto::NameRequest*, proto::EntryReply*) override;
+  grpc::Status Rename(grpc::ServerContext*, const proto::RenameRequest*, proto::RenameReply*) override;
+  grpc::Status Opendir(grpc::ServerContext*, const proto::GfidRequest*, proto::AttrReply*) override;
+  grpc::Status Readdir(grpc::ServerContext*, const proto::ReaddirRequest*, proto::ReaddirReply*) override;
+  grpc::Status Open(grpc::ServerContext*, const proto::OpenRequest*, proto::OpenReply*) override;
+  grpc::Status Release(grpc::ServerContext*, const proto::ReleaseRequest*, proto::ErrReply*) override;
+  grpc::Status Read(grpc::ServerContext*, const proto::ReadRequest*, proto::ReadReply*) override;
+  grpc::Status Write(grpc::ServerContext*, const proto::WriteRequest*, proto::WriteReply*) override;
+  grpc::Status Truncate(grpc::ServerContext*, const proto::TruncateRequest*, proto::AttrReply*) override;
+  grpc::Status Fallocate(grpc::ServerContext*, const proto::FallocateRequest*, proto::AttrReply*) override;
+  grpc::Status Fsync(grpc::ServerContext*, const proto::FsyncRequest*, proto::ErrReply*) override;
+  grpc::Status Statfs(grpc::ServerContext*, const proto::GfidRequest*, proto::StatfsReply*) override;
+  grpc::Status Setxattr(grpc::ServerContext*, const proto::SetxattrRequest*, proto::ErrReply*) override;
+  grpc::Status Getxattr(grpc::ServerContext*, const proto::GetxattrRequest*, proto::XattrReply*) override;
+  grpc::Status Listxattr(grpc::ServerContext*, const proto::GfidRequest*, proto::ListxattrReply*) override;
+  grpc::Status Removexattr(grpc::ServerContext*, const proto::RemovexattrRequest*, proto::ErrReply*) override;
+  grpc::Status Access(grpc::ServerContext*, const proto::AccessRequest*, proto::ErrReply*) override;
+  grpc::Status Inodelk(grpc::ServerContext*, const proto::InodelkRequest*, proto::ErrReply*) override;
+  grpc::Status Entrylk(grpc::ServerContext*, const proto::EntrylkRequest*, proto::ErrReply*) override;
+  grpc::Status Xattrop(grpc::ServerContext*, const proto::XattropRequest*, proto::XattropReply*) override;
+  grpc::Status HealIndex(grpc::ServerContext*, const proto::HealIndexRequest*, proto::HealIndexReply*) override;
+  grpc::Status Session(grpc::ServerContext*,
+                       grpc::ServerReaderWriter<proto::SessionEvent, proto::SessionMessage>*) override;
+  grpc::Status Ping(grpc::ServerContext*, const proto::PingRequest*, proto::PingReply*) override;
+  grpc::Status Stats(grpc::ServerContext*, const proto::PingRequest*, proto::StatsReply*) override;
+
+  // Human-readable state for SIGUSR1 dumps: sessions, locks, counters.
+  std::string DumpState() const;
+
+ private:
+  std::chrono::milliseconds LockTimeout(uint32_t asked_ms) const;
+
+  Storage& storage_;
+  LockTable& locks_;
+  SessionRegistry& sessions_;
+  OpStats& stats_;
+  Options options_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace hafs::brick

@@ -1,0 +1,313 @@
+// Replication primitives through real gRPC: sessions, locks, xattrop, heal index, upcalls.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "brickd_process.h"
+
+namespace hafs::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using grpc::ClientContext;
+
+// A client session on its own channel (own TCP connection), like one mount of one client.
+class Session {
+ public:
+  Session(BrickdProcess& brick, std::string id, uint32_t lease_ms = 5000)
+      : id_(std::move(id)), channel_(brick.NewChannel()), stub_(proto::Brick::NewStub(channel_)) {
+    stream_ = stub_->Session(&ctx_);
+    proto::SessionMessage hello;
+    hello.mutable_hello()->set_session_id(id_);
+    hello.mutable_hello()->set_client_name("test-" + id_);
+    hello.mutable_hello()->set_lease_ms(lease_ms);
+    EXPECT_TRUE(stream_->Write(hello));
+    proto::SessionEvent welcome;
+    EXPECT_TRUE(stream_->Read(&welcome));
+    EXPECT_TRUE(welcome.has_welcome());
+    EXPECT_EQ(welcome.welcome().volume_id(), kVolumeId);
+  }
+  ~Session() { Kill(); }
+
+  // Ends the connection abruptly, as a crashed client would.
+  void Kill() {
+    if (!stream_) return;
+    ctx_.TryCancel();
+    stream_->Finish();
+    stream_.reset();
+  }
+  bool Heartbeat(uint64_t seq) {
+    proto::SessionMessage m;
+    m.mutable_heartbeat()->set_seq(seq);
+    return stream_->Write(m);
+  }
+  bool NextEvent(proto::SessionEvent* ev) { return stream_->Read(ev); }
+
+  int Inodelk(const Gfid& g, proto::LockType type, uint64_t start, uint64_t len, bool blocking = false,
+              uint32_t timeout_ms = 0, uint64_t owner = 1) {
+    proto::InodelkRequest r;
+    r.set_session_id(id_);
+    r.set_gfid(G(g));
+    r.set_domain("data");
+    r.set_type(type);
+    r.set_start(start);
+    r.set_length(len);
+    r.set_owner(owner);
+    r.set_blocking(blocking);
+    r.set_timeout_ms(timeout_ms);
+    proto::ErrReply rep;
+    ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+    auto st = stub_->Inodelk(&ctx, r, &rep);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return st.ok() ? rep.err() : -1;
+  }
+  int Entrylk(const Gfid& parent, const std::string& name, proto::LockType type, bool blocking = false,
+              uint32_t timeout_ms = 0) {
+    proto::EntrylkRequest r;
+    r.set_session_id(id_);
+    r.set_parent(G(parent));
+    r.set_domain("entry");
+    r.set_name(name);
+    r.set_type(type);
+    r.set_owner(1);
+    r.set_blocking(blocking);
+    r.set_timeout_ms(timeout_ms);
+    proto::ErrReply rep;
+    ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+    EXPECT_TRUE(stub_->Entrylk(&ctx, r, &rep).ok());
+    return rep.err();
+  }
+  proto::Brick::Stub& stub() { return *stub_; }
+  const std::string& id() const { return id_; }
+
+ private:
+  std::string id_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<proto::Brick::Stub> stub_;
+  ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReaderWriter<proto::SessionMessage, proto::SessionEvent>> stream_;
+};
+
+class BrickLocksTest : public ::testing::Test {
+ protected:
+  Gfid NewFile(const std::string& name) {
+    proto::CreateRequest req;
+    Gfid g = Gfid::Random();
+    req.set_parent(G(Gfid::Root()));
+    req.set_name(name);
+    req.set_gfid(G(g));
+    req.set_mode(0644);
+    proto::EntryReply rep;
+    ClientContext ctx;
+    EXPECT_TRUE(brick_.stub().Create(&ctx, req, &rep).ok());
+    EXPECT_EQ(rep.err(), 0);
+    return g;
+  }
+  BrickdProcess brick_;
+};
+
+TEST_F(BrickLocksTest, ContentionBetweenClients) {
+  Gfid f = NewFile("f");
+  Session a(brick_, "client-a"), b(brick_, "client-b");
+  ASSERT_EQ(a.Inodelk(f, proto::WRITE, 0, 0), 0);
+  EXPECT_EQ(b.Inodelk(f, proto::WRITE, 0, 100), EAGAIN);
+  EXPECT_EQ(b.Inodelk(f, proto::READ, 0, 100), EAGAIN);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(b.Inodelk(f, proto::WRITE, 0, 100, true, 300), EAGAIN);  // blocking, times out
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 250ms);
+
+  std::atomic<int> got{-1};
+  std::thread waiter([&] { got = b.Inodelk(f, proto::WRITE, 0, 100, true, 10000); });
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(got.load(), -1);
+  ASSERT_EQ(a.Inodelk(f, proto::UNLOCK, 0, 0), 0);
+  waiter.join();
+  EXPECT_EQ(got.load(), 0);
+  // Entry locks: same name conflicts, other names don't.
+  ASSERT_EQ(a.Entrylk(Gfid::Root(), "x", proto::WRITE), 0);
+  EXPECT_EQ(b.Entrylk(Gfid::Root(), "x", proto::WRITE), EAGAIN);
+  EXPECT_EQ(b.Entrylk(Gfid::Root(), "y", proto::WRITE), 0);
+}
+
+TEST_F(BrickLocksTest, LocksDieWithTheClientConnection) {
+  Gfid f = NewFile("f");
+  Session b(brick_, "client-b");
+  auto a = std::make_unique<Session>(brick_, "client-a");
+  ASSERT_EQ(a->Inodelk(f, proto::WRITE, 0, 0), 0);
+  ASSERT_EQ(a->Entrylk(Gfid::Root(), "f", proto::WRITE), 0);
+  std::atomic<int> got{-1};
+  std::thread waiter([&] { got = b.Inodelk(f, proto::WRITE, 0, 0, true, 10000); });
+  std::this_thread::sleep_for(100ms);
+  auto killed = std::chrono::steady_clock::now();
+  a->Kill();
+  waiter.join();
+  EXPECT_EQ(got.load(), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - killed, 3s);
+  EXPECT_EQ(b.Entrylk(Gfid::Root(), "f", proto::WRITE), 0);
+}
+
+TEST_F(BrickLocksTest, LocksDieWhenTheLeaseExpires) {
+  Gfid f = NewFile("f");
+  // A client that keeps its connection but goes silent (hung, partitioned) loses its locks.
+  Session a(brick_, "silent", 400);
+  Session b(brick_, "client-b");
+  ASSERT_EQ(a.Inodelk(f, proto::WRITE, 0, 0), 0);
+  EXPECT_EQ(b.Inodelk(f, proto::WRITE, 0, 0), EAGAIN);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(b.Inodelk(f, proto::WRITE, 0, 0, true, 5000), 0);
+  auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, 200ms);
+  EXPECT_LT(waited, 2s);
+  // A live client that heartbeats keeps its lease.
+  Session c(brick_, "alive", 400);
+  Gfid g = NewFile("g");
+  ASSERT_EQ(c.Inodelk(g, proto::WRITE, 0, 0), 0);
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE(c.Heartbeat(i));
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(b.Inodelk(g, proto::WRITE, 0, 0), EAGAIN);
+}
+
+TEST_F(BrickLocksTest, DuplicateSessionIdIsRefused) {
+  Session a(brick_, "same-id");
+  auto channel = brick_.NewChannel();
+  auto stub = proto::Brick::NewStub(channel);
+  ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+  auto stream = stub->Session(&ctx);
+  proto::SessionMessage hello;
+  hello.mutable_hello()->set_session_id("same-id");
+  stream->Write(hello);
+  stream->WritesDone();
+  proto::SessionEvent ev;
+  EXPECT_FALSE(stream->Read(&ev));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::ALREADY_EXISTS);
+}
+
+TEST_F(BrickLocksTest, XattropIsAtomicUnderConcurrentCallers) {
+  Gfid f = NewFile("f");
+  constexpr int kThreads = 8, kEach = 100;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto channel = brick_.NewChannel();
+      auto stub = proto::Brick::NewStub(channel);
+      for (int i = 0; i < kEach; ++i) {
+        proto::XattropRequest r;
+        r.set_gfid(G(f));
+        (*r.mutable_deltas())["pending.data.b1"] = 1;
+        (*r.mutable_deltas())["pending.data.b2"] = (t % 2) ? 2 : -2;
+        proto::XattropReply rep;
+        ClientContext ctx;
+        if (!stub->Xattrop(&ctx, r, &rep).ok() || rep.err() != 0) failures++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  proto::XattropRequest r;
+  r.set_gfid(G(f));
+  proto::XattropReply rep;
+  ClientContext c1;
+  ASSERT_TRUE(brick_.stub().Xattrop(&c1, r, &rep).ok());
+  EXPECT_EQ(rep.values().at("pending.data.b1"), kThreads * kEach);
+  EXPECT_EQ(rep.values().count("pending.data.b2"), 0u);  // +2/-2 cancelled out exactly
+
+  proto::HealIndexRequest hi;
+  proto::HealIndexReply hr;
+  ClientContext c2;
+  ASSERT_TRUE(brick_.stub().HealIndex(&c2, hi, &hr).ok());
+  ASSERT_EQ(hr.gfids_size(), 1);
+  EXPECT_EQ(hr.gfids(0), G(f));
+  EXPECT_EQ(hr.total(), 1u);
+
+  (*r.mutable_deltas())["pending.data.b1"] = -kThreads * kEach;
+  ClientContext c3;
+  ASSERT_TRUE(brick_.stub().Xattrop(&c3, r, &rep).ok());
+  EXPECT_TRUE(rep.values().empty());
+  ClientContext c4;
+  ASSERT_TRUE(brick_.stub().HealIndex(&c4, hi, &hr).ok());
+  EXPECT_EQ(hr.gfids_size(), 0);
+
+  (*r.mutable_deltas())["x"] = 1;
+  r.set_gfid(G(Gfid::Random()));
+  ClientContext c5;
+  ASSERT_TRUE(brick_.stub().Xattrop(&c5, r, &rep).ok());
+  EXPECT_EQ(rep.err(), ENOENT);
+}
+
+TEST_F(BrickLocksTest, OtherClientsAreToldOfChanges) {
+  Gfid f = NewFile("f");
+  Session watcher(brick_, "watcher");
+  Session writer(brick_, "writer");
+  // The writer's own change is not echoed to it; the watcher hears of it.
+  proto::WriteRequest w;
+  w.set_gfid(G(f));
+  w.set_data("new content");
+  proto::WriteReply wr;
+  ClientContext ctx;
+  ctx.AddMetadata("hafs-session", writer.id());
+  ASSERT_TRUE(writer.stub().Write(&ctx, w, &wr).ok());
+  proto::SessionEvent ev;
+  ASSERT_TRUE(watcher.NextEvent(&ev));
+  ASSERT_TRUE(ev.has_invalidate());
+  EXPECT_EQ(ev.invalidate().gfid(), G(f));
+  // A heartbeat is acknowledged in order after it.
+  ASSERT_TRUE(writer.Heartbeat(7));
+  ASSERT_TRUE(writer.NextEvent(&ev));
+  ASSERT_TRUE(ev.has_ack()) << "the writer got its own invalidation";
+  EXPECT_EQ(ev.ack().seq(), 7u);
+}
+
+TEST_F(BrickLocksTest, OpenFileSurvivesUnlinkUntilReleased) {
+  Gfid f = NewFile("f");
+  Session s(brick_, "opener");
+  proto::WriteRequest w;
+  w.set_gfid(G(f));
+  w.set_data("still here");
+  proto::WriteReply wr;
+  ClientContext c0;
+  ASSERT_TRUE(s.stub().Write(&c0, w, &wr).ok());
+  proto::OpenRequest o;
+  o.set_gfid(G(f));
+  o.set_session_id(s.id());
+  proto::OpenReply orep;
+  ClientContext c1;
+  ASSERT_TRUE(s.stub().Open(&c1, o, &orep).ok());
+  ASSERT_EQ(orep.err(), 0);
+  proto::NameRequest u;
+  u.set_parent(G(Gfid::Root()));
+  u.set_name("f");
+  proto::EntryReply er;
+  ClientContext c2;
+  ASSERT_TRUE(s.stub().Unlink(&c2, u, &er).ok());
+  ASSERT_EQ(er.err(), 0);
+  proto::ReadRequest r;
+  r.set_gfid(G(f));
+  r.set_size(100);
+  proto::ReadReply rr;
+  ClientContext c3;
+  ASSERT_TRUE(s.stub().Read(&c3, r, &rr).ok());
+  EXPECT_EQ(rr.data(), "still here");
+  // When the client goes away, the last reference goes and the data with it.
+  s.Kill();
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    proto::GfidRequest g;
+    g.set_gfid(G(f));
+    proto::AttrReply ar;
+    ClientContext c4;
+    ASSERT_TRUE(brick_.stub().Getattr(&c4, g, &ar).ok());
+    gone = ar.err() == ENOENT;
+    if (!gone) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(gone);
+}
+
+}  // namespace
+}  // namespace hafs::testing

@@ -1,0 +1,86 @@
+#include "brickd/lock_table.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+namespace hafs::brick {
+namespace {
+
+using namespace std::chrono_literals;
+const Gfid kG = Gfid::Random();
+const LockOwner kA{"sess-a", 1}, kA2{"sess-a", 2}, kB{"sess-b", 1};
+
+TEST(LockTable, ReadersShareWritersExclude) {
+  LockTable t;
+  EXPECT_EQ(t.Inodelk(kG, "data", LockKind::kRead, 0, 100, kA, false, 0ms), 0);
+  EXPECT_EQ(t.Inodelk(kG, "data", LockKind::kRead, 50, 100, kB, false, 0ms), 0);
+  EXPECT_EQ(t.Inodelk(kG, "data", LockKind::kWrite, 90, 10, kB, false, 0ms), EAGAIN);
+  // Another owner in the same session is another owner.
+  EXPECT_EQ(t.Inodelk(kG, "data", LockKind::kWrite, 0, 10, kA2, false, 0ms), EAGAIN);
+  // Non-overlapping range and other domains are independent.
+  EXPECT_EQ(t.Inodelk(kG, "data", LockKind::kWrite, 200, 10, kB, false, 0ms), 0);
+  EXPECT_EQ(t.Inodelk(kG, "metadata", LockKind::kWrite, 0, 0, kB, false, 0ms), 0);
+  EXPECT_EQ(t.HeldCount(), 4u);
+}
+
+TEST(LockTable, UnlockSplitsRanges) {
+  LockTable t;
+  ASSERT_EQ(t.Inodelk(kG, "d", LockKind::kWrite, 0, 1000, kA, false, 0ms), 0);
+  ASSERT_EQ(t.Inodelk(kG, "d", LockKind::kUnlock, 400, 200, kA, false, 0ms), 0);
+  EXPECT_EQ(t.Inodelk(kG, "d", LockKind::kWrite, 450, 100, kB, false, 0ms), 0);   // the hole
+  EXPECT_EQ(t.Inodelk(kG, "d", LockKind::kWrite, 399, 1, kB, false, 0ms), EAGAIN);  // left piece
+  EXPECT_EQ(t.Inodelk(kG, "d", LockKind::kWrite, 600, 1, kB, false, 0ms), EAGAIN);  // right piece
+}
+
+TEST(LockTable, ToEndOfFile) {
+  LockTable t;
+  ASSERT_EQ(t.Inodelk(kG, "d", LockKind::kWrite, 100, 0, kA, false, 0ms), 0);
+  EXPECT_EQ(t.Inodelk(kG, "d", LockKind::kRead, UINT64_MAX - 5, 1, kB, false, 0ms), EAGAIN);
+  EXPECT_EQ(t.Inodelk(kG, "d", LockKind::kRead, 0, 100, kB, false, 0ms), 0);
+}
+
+TEST(LockTable, BlockingWaitsForReleaseAndTimesOut) {
+  LockTable t;
+  ASSERT_EQ(t.Inodelk(kG, "d", LockKind::kWrite, 0, 0, kA, false, 0ms), 0);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(t.Inodelk(kG, "d", LockKind::kWrite, 0, 0, kB, true, 100ms), EAGAIN);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 90ms);
+
+  std::atomic<int> got{-1};
+  std::thread waiter([&] { got = t.Inodelk(kG, "d", LockKind::kWrite, 0, 0, kB, true, 5000ms); });
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(got.load(), -1);
+  ASSERT_EQ(t.Inodelk(kG, "d", LockKind::kUnlock, 0, 0, kA, false, 0ms), 0);
+  waiter.join();
+  EXPECT_EQ(got.load(), 0);
+}
+
+TEST(LockTable, SessionReleaseDropsEverythingAndWakesWaiters) {
+  LockTable t;
+  ASSERT_EQ(t.Inodelk(kG, "d", LockKind::kWrite, 0, 10, kA, false, 0ms), 0);
+  ASSERT_EQ(t.Inodelk(kG, "d", LockKind::kWrite, 20, 10, kA2, false, 0ms), 0);
+  ASSERT_EQ(t.Entrylk(kG, "e", "x", LockKind::kWrite, kA, false, 0ms), 0);
+  std::atomic<int> got{-1};
+  std::thread waiter([&] { got = t.Entrylk(kG, "e", "x", LockKind::kWrite, kB, true, 5000ms); });
+  std::this_thread::sleep_for(30ms);
+  EXPECT_EQ(t.ReleaseSession("sess-a"), 3u);
+  waiter.join();
+  EXPECT_EQ(got.load(), 0);
+  EXPECT_EQ(t.HeldCount(), 1u);
+}
+
+TEST(LockTable, EntryLocksByNameAndWholeDirectory) {
+  LockTable t;
+  ASSERT_EQ(t.Entrylk(kG, "e", "a", LockKind::kWrite, kA, false, 0ms), 0);
+  EXPECT_EQ(t.Entrylk(kG, "e", "b", LockKind::kWrite, kB, false, 0ms), 0);
+  EXPECT_EQ(t.Entrylk(kG, "e", "a", LockKind::kRead, kB, false, 0ms), EAGAIN);
+  EXPECT_EQ(t.Entrylk(kG, "e", "", LockKind::kRead, kB, false, 0ms), EAGAIN);  // whole dir vs "a"
+  ASSERT_EQ(t.Entrylk(kG, "e", "a", LockKind::kUnlock, kA, false, 0ms), 0);
+  EXPECT_EQ(t.Entrylk(kG, "e", "", LockKind::kRead, kA, false, 0ms), EAGAIN);  // still "b" by B
+  EXPECT_EQ(t.Entrylk(kG, "e", "", LockKind::kRead, kB, false, 0ms), 0);       // own lock never conflicts
+}
+
+}  // namespace
+}  // namespace hafs::brick
