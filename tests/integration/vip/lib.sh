@@ -33,7 +33,7 @@ vip_cleanup() {
   for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
   wait 2>/dev/null
   for ns in sw d1 d2 d3 cl; do ip netns del "$P$ns" 2>/dev/null; done
-  rm -rf "$WORK"
+  if [ -n "${VIP_KEEP_WORK:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap vip_cleanup EXIT
 
