@@ -4,7 +4,7 @@
 #include <atomic>
 #include <thread>
 
-#include "brickd_process.h"
+#include "tests/support/brickd_process.h"
 
 namespace hafs::testing {
 namespace {

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <set>
 
-#include "brickd_process.h"
+#include "tests/support/brickd_process.h"
 
 namespace hafs::testing {
 namespace {
@@ -485,15 +485,15 @@ TEST_F(BrickRpcTest, GfidsPersistAcrossRestart) {
 
 TEST_F(BrickRpcTest, RefusesAnotherVolumesDirectory) {
   std::string out;
-  int rc = RunToCompletion({HAFS_BRICKD_PATH, "--brick-path", brick_.dir(), "--volume-id",
+  int rc = RunToCompletion({BrickdPath(), "--brick-path", brick_.dir(), "--volume-id",
                             "99999999-1111-4222-8333-444455556666", "--listen", "127.0.0.1:0"},
                            &out);
   EXPECT_EQ(rc, 1);
   EXPECT_NE(out.find("belongs to volume " + std::string(kVolumeId)), std::string::npos) << out;
-  rc = RunToCompletion({HAFS_BRICKD_PATH, "--brick-path", "/nonexistent/brick", "--volume-id", kVolumeId}, &out);
+  rc = RunToCompletion({BrickdPath(), "--brick-path", "/nonexistent/brick", "--volume-id", kVolumeId}, &out);
   EXPECT_EQ(rc, 1);
   EXPECT_NE(out.find("No such file or directory"), std::string::npos) << out;
-  rc = RunToCompletion({HAFS_BRICKD_PATH, "--brick-path", brick_.dir(), "--volume-id", "not-a-uuid"}, &out);
+  rc = RunToCompletion({BrickdPath(), "--brick-path", brick_.dir(), "--volume-id", "not-a-uuid"}, &out);
   EXPECT_EQ(rc, 2);
 }
 

@@ -1,4 +1,4 @@
-#include "brickd_process.h"
+#include "tests/support/brickd_process.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -12,7 +12,6 @@
 #include <stdexcept>
 #include <thread>
 
-#include <gtest/gtest.h>
 
 namespace hafs::testing {
 namespace {
@@ -68,6 +67,11 @@ int WaitWithDeadline(pid_t pid, int timeout_ms) {
 
 }  // namespace
 
+std::string BrickdPath() {
+  if (const char* env = ::getenv("HAFS_BRICKD")) return env;
+  return HAFS_BRICKD_PATH;
+}
+
 BrickdProcess::BrickdProcess(std::string dir, std::vector<std::string> extra_args)
     : dir_(std::move(dir)), extra_args_(std::move(extra_args)) {
   if (dir_.empty()) {
@@ -81,12 +85,12 @@ BrickdProcess::BrickdProcess(std::string dir, std::vector<std::string> extra_arg
 }
 
 void BrickdProcess::Launch() {
-  std::vector<std::string> argv = {HAFS_BRICKD_PATH, "--brick-path", dir_, "--volume-id", kVolumeId,
+  std::vector<std::string> argv = {BrickdPath(), "--brick-path", dir_, "--volume-id", kVolumeId,
                                    "--brick-id", "0", "--listen", "127.0.0.1:0", "--log-level", "warn"};
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
   int fd = -1;
   pid_ = Spawn(argv, &fd);
-  ASSERT_GT(pid_, 0);
+  if (pid_ <= 0) throw std::runtime_error("cannot spawn hafs-brickd");
   output_ = ReadUntil(fd, [](const std::string& b) { return b.find("listening on ") != std::string::npos &&
                                                             b.find('\n', b.find("listening on ")) != std::string::npos; },
                       10000);
@@ -101,7 +105,7 @@ void BrickdProcess::Launch() {
   if (pos == std::string::npos) {
     int rc = WaitWithDeadline(pid_, 3000);
     pid_ = -1;
-    FAIL() << "hafs-brickd did not start (exit " << rc << "): " << output_;
+    throw std::runtime_error("hafs-brickd did not start (exit " + std::to_string(rc) + "): " + output_);
   }
   auto end = output_.find('\n', pos);
   address_ = output_.substr(pos + 13, end - pos - 13);

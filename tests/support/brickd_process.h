@@ -1,6 +1,7 @@
-// Test helper: runs the real hafs-brickd binary on an ephemeral loopback port and gives a
+// Test and benchmark helper: runs the real hafs-brickd binary on an ephemeral loopback port and gives a
 // gRPC stub to it. The process is stopped (SIGTERM, then SIGKILL) and its brick directory
-// removed when the object goes away, whatever the test's outcome.
+// removed when the object goes away, whatever the test's outcome. Throws
+// std::runtime_error if the daemon does not start.
 #pragma once
 
 #include <sys/types.h>
@@ -48,6 +49,9 @@ class BrickdProcess {
   std::string output_;
   std::unique_ptr<proto::Brick::Stub> stub_;
 };
+
+// The hafs-brickd binary of this build (or $HAFS_BRICKD).
+std::string BrickdPath();
 
 // Runs a binary to completion with a time limit; returns its exit code and its stderr+stdout.
 int RunToCompletion(const std::vector<std::string>& argv, std::string* output, int timeout_ms = 10000);
