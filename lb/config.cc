@@ -24,14 +24,19 @@ const char* BalanceName(Balance b) {
   return "?";
 }
 
-const ProxyConf* Config::Find(const std::string& name) const {
+const ProxyConf* Config::FindBackend(const std::string& name) const {
   for (const auto& p : proxies)
-    if (p.name == name) return &p;
+    if (p.name == name && p.has_backend) return &p;
   return nullptr;
 }
-ProxyConf* Config::Find(const std::string& name) {
+ProxyConf* Config::FindBackend(const std::string& name) {
   for (auto& p : proxies)
-    if (p.name == name) return &p;
+    if (p.name == name && p.has_backend) return &p;
+  return nullptr;
+}
+const ProxyConf* Config::FindFrontend(const std::string& name) const {
+  for (const auto& p : proxies)
+    if (p.name == name && p.has_frontend) return &p;
   return nullptr;
 }
 
@@ -416,7 +421,8 @@ Status ValidateConfig(const Config& cfg) {
     auto where = [&](const std::string& msg) {
       return Status(EINVAL, fmt::format("{}:{}: proxy '{}': {}", cfg.file, p.line, p.name, msg));
     };
-    if (!names.insert(p.name).second) return where("duplicate proxy name");
+    if (p.has_frontend && !names.insert("fe:" + p.name).second) return where("duplicate frontend name");
+    if (p.has_backend && !names.insert("be:" + p.name).second) return where("duplicate backend name");
     if (p.has_frontend) {
       if (p.binds.empty()) return where("no 'bind' line");
       for (const auto& b : p.binds)
@@ -426,8 +432,8 @@ Status ValidateConfig(const Config& cfg) {
       if (be.empty() && p.has_backend && !p.servers.empty()) be = p.name;
       if (be.empty() && !p.stats.enabled) return where("no default_backend and no stats");
       if (!be.empty()) {
-        const ProxyConf* b = cfg.Find(be);
-        if (!b || !b->has_backend) return where("backend '" + be + "' does not exist");
+        const ProxyConf* b = cfg.FindBackend(be);
+        if (!b) return where("backend '" + be + "' does not exist");
         if (b->mode != p.mode)
           return where(fmt::format("mode {} frontend cannot use mode {} backend '{}'", ModeName(p.mode), ModeName(b->mode), be));
       }
@@ -481,7 +487,9 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
         continue;
       }
       if (w.size() != 2) return err("'" + k + "' expects exactly one name");
-      if (cfg.Find(w[1])) return err("duplicate proxy name '" + w[1] + "'");
+      bool fe = k != "backend", be = k != "frontend";
+      if ((fe && cfg.FindFrontend(w[1])) || (be && cfg.FindBackend(w[1])))
+        return err("duplicate proxy name '" + w[1] + "'");
       ProxyConf p = defaults;  // inherits mode, options, timeouts, default-server ...
       p.name = w[1];
       p.line = lineno;

@@ -113,8 +113,10 @@ struct Config {
   int maxconn = 100000;
   std::vector<ProxyConf> proxies;  // in file order
 
-  const ProxyConf* Find(const std::string& name) const;
-  ProxyConf* Find(const std::string& name);
+  // A frontend and a backend may share a name (as in HAProxy); these find by role.
+  const ProxyConf* FindBackend(const std::string& name) const;
+  ProxyConf* FindBackend(const std::string& name);
+  const ProxyConf* FindFrontend(const std::string& name) const;
 };
 
 // Parses and validates. `file` is only used in messages.

@@ -180,8 +180,8 @@ Status Lb::ServerAction(const std::string& backend, const std::string& server, c
 Status Lb::SetWeight(const std::string& backend, const std::string& server, int weight) {
   std::lock_guard lk(mu_);
   Config cfg = Current()->cfg;
-  ProxyConf* p = cfg.Find(backend);
-  if (!p || !p->has_backend) return Status(ENOENT, "No such backend.");
+  ProxyConf* p = cfg.FindBackend(backend);
+  if (!p) return Status(ENOENT, "No such backend.");
   for (auto& s : p->servers)
     if (s.name == server) {
       s.params.weight = weight;
@@ -193,8 +193,8 @@ Status Lb::SetWeight(const std::string& backend, const std::string& server, int 
 Status Lb::AddServer(const std::string& backend, const std::string& server, const std::vector<std::string>& words) {
   std::lock_guard lk(mu_);
   Config cfg = Current()->cfg;
-  ProxyConf* p = cfg.Find(backend);
-  if (!p || !p->has_backend) return Status(ENOENT, "No such backend.");
+  ProxyConf* p = cfg.FindBackend(backend);
+  if (!p) return Status(ENOENT, "No such backend.");
   if (words.size() < 4) return Status(EINVAL, "'add server' expects <backend>/<server> <ip>:<port> [params]");
   ServerConf s;
   s.name = server;
@@ -215,8 +215,8 @@ Status Lb::AddServer(const std::string& backend, const std::string& server, cons
 Status Lb::DelServer(const std::string& backend, const std::string& server) {
   std::lock_guard lk(mu_);
   Config cfg = Current()->cfg;
-  ProxyConf* p = cfg.Find(backend);
-  if (!p || !p->has_backend) return Status(ENOENT, "No such backend.");
+  ProxyConf* p = cfg.FindBackend(backend);
+  if (!p) return Status(ENOENT, "No such backend.");
   for (auto it = p->servers.begin(); it != p->servers.end(); ++it) {
     if (it->name != server) continue;
     auto st = registry_.Server(backend, server, 1, false);

@@ -49,7 +49,7 @@ TEST(LbConfig, IssueConfigParses) {
   ASSERT_TRUE(cfg.ok()) << cfg.status().message();
   EXPECT_EQ(cfg->stats_socket, "/run/hafs-lb/admin.sock");
   EXPECT_EQ(cfg->stats_socket_mode, 0660);
-  const ProxyConf* http = cfg->Find("http-servers");
+  const ProxyConf* http = cfg->FindBackend("http-servers");
   ASSERT_NE(http, nullptr);
   EXPECT_TRUE(http->has_backend);
   EXPECT_FALSE(http->has_frontend);
@@ -61,19 +61,19 @@ TEST(LbConfig, IssueConfigParses) {
   EXPECT_EQ(http->servers[1].params.cookie, "web2");
   EXPECT_TRUE(http->servers[1].params.check);
   EXPECT_EQ(http->servers[1].line, 23);
-  const ProxyConf* tcp = cfg->Find("tcp-servers");
+  const ProxyConf* tcp = cfg->FindBackend("tcp-servers");
   EXPECT_EQ(tcp->mode, Mode::kTcp);
   EXPECT_EQ(tcp->balance, Balance::kLeastConn);
-  const ProxyConf* fe = cfg->Find("web-tcp");
+  const ProxyConf* fe = cfg->FindFrontend("web-tcp");
   EXPECT_EQ(fe->mode, Mode::kTcp);
   EXPECT_EQ(fe->timeouts.client_ms, 30000);
-  const ProxyConf* stats = cfg->Find("stats");
+  const ProxyConf* stats = cfg->FindFrontend("stats");
   EXPECT_TRUE(stats->stats.enabled);
   EXPECT_TRUE(stats->stats.admin);
   EXPECT_EQ(stats->stats.refresh_ms, 5000);
   EXPECT_EQ(stats->stats.uri, "/haproxy?stats");
   ASSERT_EQ(stats->stats.auth.size(), 1u);
-  EXPECT_TRUE(cfg->Find("web-http")->forwardfor);
+  EXPECT_TRUE(cfg->FindFrontend("web-http")->forwardfor);
 }
 
 TEST(LbConfig, ExtraKeywords) {
@@ -102,7 +102,7 @@ backend d
     server s 127.0.0.1:9003 maxconn 10 disabled
 )", "x.cfg");
   ASSERT_TRUE(cfg.ok()) << cfg.status().message();
-  const ProxyConf* b = cfg->Find("b");
+  const ProxyConf* b = cfg->FindBackend("b");
   EXPECT_EQ(b->retries, 5);
   EXPECT_EQ(b->timeouts.http_request_ms, 2000);
   EXPECT_EQ(b->timeouts.queue_ms, 60000);
@@ -119,9 +119,9 @@ backend d
   EXPECT_EQ(b->servers[0].params.maxconn, 50);
   EXPECT_TRUE(b->servers[1].params.backup);
   EXPECT_EQ(b->servers[1].params.inter_ms, 3000);
-  EXPECT_EQ(cfg->Find("c")->balance, Balance::kSource);
-  EXPECT_TRUE(cfg->Find("d")->servers[0].params.disabled);
-  EXPECT_EQ(cfg->Find("f")->maxconn, 1000);
+  EXPECT_EQ(cfg->FindBackend("c")->balance, Balance::kSource);
+  EXPECT_TRUE(cfg->FindBackend("d")->servers[0].params.disabled);
+  EXPECT_EQ(cfg->FindFrontend("f")->maxconn, 1000);
 }
 
 struct BadCase {
@@ -148,6 +148,7 @@ TEST(LbConfig, ErrorsNameFileAndLine) {
       {"listen s\n    bind 127.0.0.1:1\n    stats admin if LOCALHOST\n", "bad.cfg:3: only 'stats admin if TRUE'"},
       {"backend b\n    server s 127.0.0.1:1\n    server s 127.0.0.1:2\n", "duplicate server 's'"},
       {"backend b\nbackend b\n", "bad.cfg:2: duplicate proxy name 'b'"},
+      {"listen b\n    bind 127.0.0.1:1\nfrontend b\n", "bad.cfg:3: duplicate proxy name 'b'"},
       {"frontend f\n    bind 127.0.0.1:1 ssl\n", "bad.cfg:2: unsupported bind option 'ssl'"},
       {"global\n    daemon\n", "bad.cfg:2: unknown keyword 'daemon'"},
       {"backend b\n    retries x\n", "bad.cfg:2:"},
@@ -172,10 +173,10 @@ backend b
     server s 127.0.0.1:1
 )", "d.cfg");
   ASSERT_TRUE(cfg.ok()) << cfg.status().message();
-  EXPECT_EQ(cfg->Find("a")->mode, Mode::kTcp);
-  EXPECT_EQ(cfg->Find("a")->timeouts.client_ms, 1000);
-  EXPECT_EQ(cfg->Find("b")->mode, Mode::kHttp);
-  EXPECT_EQ(cfg->Find("b")->timeouts.client_ms, 30000);
+  EXPECT_EQ(cfg->FindBackend("a")->mode, Mode::kTcp);
+  EXPECT_EQ(cfg->FindBackend("a")->timeouts.client_ms, 1000);
+  EXPECT_EQ(cfg->FindBackend("b")->mode, Mode::kHttp);
+  EXPECT_EQ(cfg->FindBackend("b")->timeouts.client_ms, 30000);
 }
 
 TEST(LbConfig, TimeAndAddressParsing) {
