@@ -72,8 +72,8 @@ std::string BrickdPath() {
   return HAFS_BRICKD_PATH;
 }
 
-BrickdProcess::BrickdProcess(std::string dir, std::vector<std::string> extra_args)
-    : dir_(std::move(dir)), extra_args_(std::move(extra_args)) {
+BrickdProcess::BrickdProcess(std::string dir, std::vector<std::string> extra_args, std::string listen)
+    : dir_(std::move(dir)), extra_args_(std::move(extra_args)), listen_(std::move(listen)) {
   if (dir_.empty()) {
     std::string tmpl = "/tmp/hafs-brick-XXXXXX";
     if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp");
@@ -86,7 +86,7 @@ BrickdProcess::BrickdProcess(std::string dir, std::vector<std::string> extra_arg
 
 void BrickdProcess::Launch() {
   std::vector<std::string> argv = {BrickdPath(), "--brick-path", dir_, "--volume-id", kVolumeId,
-                                   "--brick-id", "0", "--listen", "127.0.0.1:0", "--log-level", "warn"};
+                                   "--brick-id", "0", "--listen", listen_, "--log-level", "warn"};
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
   int fd = -1;
   pid_ = Spawn(argv, &fd);
@@ -127,6 +127,15 @@ int BrickdProcess::Stop() {
   int rc = WaitWithDeadline(pid_, 5000);
   pid_ = -1;
   return rc;
+}
+
+int BrickdProcess::port() const { return std::stoi(address_.substr(address_.rfind(':') + 1)); }
+
+void BrickdProcess::Kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  WaitWithDeadline(pid_, 5000);
+  pid_ = -1;
 }
 
 void BrickdProcess::Restart() {

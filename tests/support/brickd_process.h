@@ -22,7 +22,9 @@ inline constexpr const char* kVolumeId = "0b7e2c4d-1111-4222-8333-444455556666";
 class BrickdProcess {
  public:
   // Creates a fresh brick directory (or reuses `dir` if given) and starts brickd on it.
-  explicit BrickdProcess(std::string dir = "", std::vector<std::string> extra_args = {});
+  // `listen` may name a fixed port so that a restarted brick comes back where clients expect it.
+  explicit BrickdProcess(std::string dir = "", std::vector<std::string> extra_args = {},
+                         std::string listen = "127.0.0.1:0");
   ~BrickdProcess();
 
   bool running() const { return pid_ > 0; }
@@ -32,8 +34,12 @@ class BrickdProcess {
   proto::Brick::Stub& stub() { return *stub_; }
   std::shared_ptr<grpc::Channel> NewChannel() const;
 
+  pid_t pid() const { return pid_; }
+  int port() const;
   // Sends SIGTERM and returns the exit status (or -1 if it had to be killed).
   int Stop();
+  // SIGKILL, as a crash would; the process is reaped.
+  void Kill();
   // Starts it again on the same directory (a new port).
   void Restart();
   // Keeps the directory when this object goes away (for restarts in a new object).
@@ -43,6 +49,7 @@ class BrickdProcess {
   void Launch();
   std::string dir_;
   std::vector<std::string> extra_args_;
+  std::string listen_;
   pid_t pid_ = -1;
   bool keep_dir_ = false;
   std::string address_;

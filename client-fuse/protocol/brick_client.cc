@@ -1,0 +1,246 @@
+#include "client-fuse/protocol/brick_client.h"
+
+#include "common/gfid.h"
+#include "common/log.h"
+
+namespace hafs::client {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+constexpr const char* kSessionHeader = "hafs-session";
+
+}  // namespace
+
+Status FromGrpc(const grpc::Status& st, std::string_view what) {
+  int err;
+  switch (st.error_code()) {
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::CANCELLED:
+    case grpc::StatusCode::FAILED_PRECONDITION:  // our session is gone on the brick
+      err = ENOTCONN;
+      break;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::OUT_OF_RANGE:
+      err = EINVAL;
+      break;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      err = E2BIG;
+      break;
+    default:
+      err = EIO;
+  }
+  return Status(err, fmt::format("{}: {} ({})", what, st.error_message(), static_cast<int>(st.error_code())));
+}
+
+BrickClient::BrickClient(Options options) : options_(std::move(options)) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(16 << 20);
+  args.SetMaxSendMessageSize(16 << 20);
+  // Reconnect quickly after a brick restart (gRPC's default backoff grows to two minutes).
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  int ka = static_cast<int>(std::max<int64_t>(options_.ping_timeout.count() / 2, 200));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, ka);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, ka);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // Each brick gets its own connection even when two bricks share an address family/host.
+  args.SetInt("grpc.use_local_subchannel_pool", 1);
+  channel_ = grpc::CreateCustomChannel(options_.address.Endpoint(), grpc::InsecureChannelCredentials(), args);
+  stub_ = proto::Brick::NewStub(channel_);
+}
+
+BrickClient::~BrickClient() {
+  stopping_ = true;
+  {
+    std::lock_guard lk(mu_);
+    if (session_ctx_) session_ctx_->TryCancel();
+    for (auto* c : in_flight_) c->TryCancel();
+  }
+  cv_.notify_all();
+  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+  if (session_thread_.joinable()) session_thread_.join();
+}
+
+void BrickClient::Start() {
+  if (session_thread_.joinable()) return;
+  last_heard_ms_ = NowMs();
+  session_thread_ = std::thread([this] { SessionLoop(); });
+  heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
+}
+
+bool BrickClient::WaitUp(std::chrono::milliseconds timeout) {
+  std::unique_lock lk(mu_);
+  return cv_.wait_for(lk, timeout, [&] { return up_.load() || stopping_.load(); }) && up_.load();
+}
+
+std::string BrickClient::last_error() const {
+  std::lock_guard lk(mu_);
+  return last_error_;
+}
+
+std::string BrickClient::session_id() const {
+  std::lock_guard lk(mu_);
+  return session_id_;
+}
+
+void BrickClient::OnInvalidate(std::function<void(const proto::Invalidate&)> fn) {
+  std::lock_guard lk(mu_);
+  on_invalidate_ = std::move(fn);
+}
+
+void BrickClient::OnStateChange(std::function<void(bool)> fn) {
+  std::lock_guard lk(mu_);
+  on_state_ = std::move(fn);
+}
+
+BrickClient::InFlight::InFlight(BrickClient* c, grpc::ClientContext* ctx) : c_(c), ctx_(ctx) {
+  std::lock_guard lk(c_->mu_);
+  c_->in_flight_.insert(ctx_);
+}
+
+BrickClient::InFlight::~InFlight() {
+  std::lock_guard lk(c_->mu_);
+  c_->in_flight_.erase(ctx_);
+}
+
+void BrickClient::Prepare(grpc::ClientContext* ctx, std::chrono::milliseconds extra) {
+  ctx->set_deadline(std::chrono::system_clock::now() + options_.ping_timeout + extra);
+  std::lock_guard lk(mu_);
+  if (!session_id_.empty()) ctx->AddMetadata(kSessionHeader, session_id_);
+}
+
+void BrickClient::SetUp(bool up) {
+  std::function<void(bool)> cb;
+  {
+    std::lock_guard lk(mu_);
+    if (up_.exchange(up) == up) return;
+    if (up) last_error_.clear();
+    cb = on_state_;
+  }
+  cv_.notify_all();
+  if (up) {
+    HAFS_LOG_INFO("brick {} is up (session {})", options_.address.Name(), session_id());
+  }
+  if (cb) cb(up);
+}
+
+void BrickClient::MarkDown(const std::string& why) {
+  bool was_up;
+  {
+    std::lock_guard lk(mu_);
+    last_error_ = why;
+    if (session_ctx_) session_ctx_->TryCancel();
+    // Calls in flight to a dead brick fail now rather than at their deadline.
+    for (auto* c : in_flight_) c->TryCancel();
+    was_up = up_.load();
+  }
+  if (was_up) HAFS_LOG_WARN("brick {} is down: {}", options_.address.Name(), why);
+  SetUp(false);
+}
+
+void BrickClient::SessionLoop() {
+  int backoff_ms = 100;
+  while (!stopping_) {
+    grpc::ClientContext ctx;
+    std::string id = Gfid::Random().ToString();
+    last_heard_ms_ = NowMs();
+    auto stream = stub_->Session(&ctx);
+    {
+      std::lock_guard lk(mu_);
+      session_ctx_ = &ctx;
+      session_id_ = id;
+    }
+    {
+      std::lock_guard wl(write_mu_);
+      session_stream_ = stream.get();
+    }
+    proto::SessionMessage hello;
+    hello.mutable_hello()->set_session_id(id);
+    hello.mutable_hello()->set_client_name(options_.client_name);
+    // The brick frees our locks if it hears nothing for this long.
+    hello.mutable_hello()->set_lease_ms(static_cast<uint32_t>(std::max<int64_t>(options_.ping_timeout.count(), 200)));
+    bool ok;
+    {
+      std::lock_guard wl(write_mu_);
+      ok = stream->Write(hello);
+    }
+    proto::SessionEvent ev;
+    if (ok && stream->Read(&ev) && ev.has_welcome()) {
+      last_heard_ms_ = NowMs();
+      if (ev.welcome().volume_id() != options_.volume_id) {
+        MarkDown(fmt::format("brick serves volume {}, not {}", ev.welcome().volume_id(), options_.volume_id));
+        ctx.TryCancel();
+      } else {
+        SetUp(true);
+        backoff_ms = 100;
+        while (stream->Read(&ev)) {
+          last_heard_ms_ = NowMs();
+          if (ev.has_invalidate()) {
+            std::function<void(const proto::Invalidate&)> cb;
+            {
+              std::lock_guard lk(mu_);
+              cb = on_invalidate_;
+            }
+            if (cb) cb(ev.invalidate());
+          }
+        }
+      }
+    }
+    {
+      std::lock_guard lk(mu_);
+      session_ctx_ = nullptr;
+    }
+    {
+      std::lock_guard wl(write_mu_);
+      session_stream_ = nullptr;
+    }
+    ctx.TryCancel();
+    grpc::Status st = stream->Finish();
+    if (!stopping_) {
+      std::string why = last_error();
+      MarkDown(why.empty() ? fmt::format("session ended: {}", st.error_message().empty() ? "connection lost"
+                                                                                          : st.error_message())
+                           : why);
+    }
+    std::unique_lock lk(mu_);
+    cv_.wait_for(lk, std::chrono::milliseconds(backoff_ms), [&] { return stopping_.load(); });
+    backoff_ms = std::min(backoff_ms * 2, 2000);
+  }
+}
+
+void BrickClient::HeartbeatLoop() {
+  auto period = std::chrono::milliseconds(std::max<int64_t>(options_.ping_timeout.count() / 4, 25));
+  uint64_t seq = 0;
+  while (!stopping_) {
+    {
+      std::unique_lock lk(mu_);
+      cv_.wait_for(lk, period, [&] { return stopping_.load(); });
+      if (stopping_) return;
+    }
+    bool connected;
+    {
+      // write_mu_ (not mu_) guards the stream, so a slow write never holds up callers.
+      std::lock_guard wl(write_mu_);
+      connected = session_stream_ != nullptr;
+      if (connected && up_.load()) {
+        proto::SessionMessage hb;
+        hb.mutable_heartbeat()->set_seq(++seq);
+        session_stream_->Write(hb);
+      }
+    }
+    int64_t silent = NowMs() - last_heard_ms_.load();
+    if (connected && silent > options_.ping_timeout.count()) {
+      MarkDown(fmt::format("no answer for {} ms (network.ping-timeout {} ms)", silent,
+                           options_.ping_timeout.count()));
+    }
+  }
+}
+
+}  // namespace hafs::client

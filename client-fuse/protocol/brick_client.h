@@ -1,0 +1,126 @@
+// BrickClient: the client's one connection to one brick (the "protocol" layer's transport).
+//
+// - One gRPC channel per brick, reconnecting by itself with backoff (100 ms doubling to 2 s).
+// - A Session stream carries heartbeats every ping_timeout/4. If nothing comes back from the
+//   brick for `ping_timeout` — whether or not requests are outstanding, and even if the TCP
+//   connection stays up (a hung brick) — the brick is declared down, the session is
+//   cancelled and every call in flight to it is cancelled at once (ENOTCONN). Every call also
+//   carries a deadline of ping_timeout (plus what the operation itself may wait, e.g. a
+//   blocking lock), so no caller ever waits longer than that because one brick died.
+// - While down, calls fail immediately with ENOTCONN; replication decides what that means.
+// - Invalidations pushed by the brick are handed to a callback.
+//
+// Thread-safety: Call() may be used from any number of threads at once. Callbacks run on
+// the session thread and must not block for long.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "client-fuse/volfile.h"
+#include "common/status.h"
+#include "proto/brick.grpc.pb.h"
+
+namespace hafs::client {
+
+// gRPC transport failures as the errno a POSIX caller understands.
+Status FromGrpc(const grpc::Status& st, std::string_view what);
+
+class BrickClient {
+ public:
+  struct Options {
+    BrickAddress address;
+    std::string volume_id;
+    std::string client_name = "hafs-client";
+    std::chrono::milliseconds ping_timeout{3000};
+  };
+  explicit BrickClient(Options options);
+  ~BrickClient();
+  BrickClient(const BrickClient&) = delete;
+  BrickClient& operator=(const BrickClient&) = delete;
+
+  // Starts connecting in the background.
+  void Start();
+  bool up() const { return up_.load(); }
+  // Waits until the brick is up or `timeout` passes.
+  bool WaitUp(std::chrono::milliseconds timeout);
+  // Why the brick is down (empty if it is up or never tried).
+  std::string last_error() const;
+  std::string session_id() const;
+  const BrickAddress& address() const { return options_.address; }
+  std::chrono::milliseconds ping_timeout() const { return options_.ping_timeout; }
+
+  void OnInvalidate(std::function<void(const proto::Invalidate&)> fn);
+  void OnStateChange(std::function<void(bool up)> fn);
+
+  // A unary call with the brick's deadline rules. A non-zero POSIX `err` in the reply is
+  // returned as a Status with that errno; transport trouble as ENOTCONN (or EINVAL/EIO for a
+  // refused request). `extra` is added to the deadline for calls that may wait on purpose.
+  template <typename Req, typename Rep>
+  Result<Rep> Call(grpc::Status (proto::Brick::Stub::*method)(grpc::ClientContext*, const Req&, Rep*),
+                   const Req& req, std::string_view what,
+                   std::chrono::milliseconds extra = std::chrono::milliseconds(0)) {
+    if (!up_.load()) return Status(ENOTCONN, fmt::format("brick {} is down", options_.address.Name()));
+    grpc::ClientContext ctx;
+    Prepare(&ctx, extra);
+    InFlight guard(this, &ctx);
+    Rep rep;
+    grpc::Status st = (stub_.get()->*method)(&ctx, req, &rep);
+    if (!st.ok()) return FromGrpc(st, fmt::format("{} on {}", what, options_.address.Name()));
+    if constexpr (requires { rep.err(); }) {
+      if (rep.err() != 0) return Status(rep.err(), fmt::format("{}: {}", what, std::strerror(rep.err())));
+    }
+    return rep;
+  }
+
+ private:
+  // Registers a call so that a down transition can cancel it at once.
+  class InFlight {
+   public:
+    InFlight(BrickClient* c, grpc::ClientContext* ctx);
+    ~InFlight();
+
+   private:
+    BrickClient* c_;
+    grpc::ClientContext* ctx_;
+  };
+
+  void Prepare(grpc::ClientContext* ctx, std::chrono::milliseconds extra);
+  void SessionLoop();
+  void HeartbeatLoop();
+  void MarkDown(const std::string& why);
+  void SetUp(bool up);
+
+  Options options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<proto::Brick::Stub> stub_;
+
+  std::atomic<bool> up_{false};
+  std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> last_heard_ms_{0};
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::string session_id_;
+  std::string last_error_;
+  grpc::ClientContext* session_ctx_ = nullptr;
+  std::set<grpc::ClientContext*> in_flight_;
+  std::function<void(const proto::Invalidate&)> on_invalidate_;
+  std::function<void(bool)> on_state_;
+
+  std::mutex write_mu_;  // guards session_stream_: one writer at a time
+  grpc::ClientReaderWriter<proto::SessionMessage, proto::SessionEvent>* session_stream_ = nullptr;
+  std::thread session_thread_;
+  std::thread heartbeat_thread_;
+};
+
+}  // namespace hafs::client
