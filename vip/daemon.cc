@@ -456,9 +456,12 @@ void DaemonImpl::FifoLine(const std::string& line) {
 }
 
 void DaemonImpl::EvaluateTrackers(TimePoint now) {
+  procs_.Reap();  // script verdicts arrive here
   bool changed = false;
-  for (auto& [name, s] : scripts_) s->Tick(now, procs_, [&changed] { changed = true; });
-  procs_.Reap();
+  for (auto& [name, s] : scripts_) {
+    changed = s->TakeChanged() || changed;
+    s->Tick(now, procs_);
+  }
   if (now >= next_tracker_) {
     next_tracker_ = now + kTrackerPeriod;
     changed = true;  // interfaces are sampled, and script verdicts may have arrived in Reap()

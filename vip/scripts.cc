@@ -74,10 +74,10 @@ void ProcessTable::KillAll() {
   }
 }
 
-void TrackScript::Tick(TimePoint now, ProcessTable& procs, const std::function<void()>& on_change) {
+void TrackScript::Tick(TimePoint now, ProcessTable& procs) {
   if (running_ || now < next_run_) return;
   next_run_ = now + cfg_.interval;
-  auto spawned = procs.Spawn(cfg_.command, now + cfg_.timeout, [this, on_change](int code) {
+  auto spawned = procs.Spawn(cfg_.command, now + cfg_.timeout, [this](int code) {
     running_ = false;
     const bool ok = code == 0;
     if (ok) {
@@ -90,11 +90,11 @@ void TrackScript::Tick(TimePoint now, ProcessTable& procs, const std::function<v
     if (passing_ && !ok && fail_streak_ >= cfg_.fall) {
       passing_ = false;
       HAFS_LOG_WARN("vrrp_script {} failed {} time(s) (exit {}): now FAILING", cfg_.name, fail_streak_, code);
-      on_change();
+      changed_ = true;
     } else if (!passing_ && ok && ok_streak_ >= cfg_.rise) {
       passing_ = true;
       HAFS_LOG_INFO("vrrp_script {} succeeded {} time(s): now passing", cfg_.name, ok_streak_);
-      on_change();
+      changed_ = true;
     }
   });
   if (spawned.ok()) {

@@ -47,9 +47,15 @@ class ProcessTable {
 class TrackScript {
  public:
   explicit TrackScript(ScriptConfig cfg) : cfg_(std::move(cfg)) {}
-  // Spawns the check if due. on_change is called when the passing/failing verdict flips.
-  void Tick(TimePoint now, ProcessTable& procs, const std::function<void()>& on_change);
+  // Spawns the check if due. The verdict is updated when the child is reaped (ProcessTable::Reap).
+  void Tick(TimePoint now, ProcessTable& procs);
   bool passing() const { return passing_; }
+  // True once after the passing/failing verdict flipped.
+  bool TakeChanged() {
+    bool c = changed_;
+    changed_ = false;
+    return c;
+  }
   const ScriptConfig& config() const { return cfg_; }
   TimePoint next_run() const { return running_ ? TimePoint::max() : next_run_; }
 
@@ -57,6 +63,7 @@ class TrackScript {
   ScriptConfig cfg_;
   bool passing_ = true;
   bool running_ = false;
+  bool changed_ = false;
   int ok_streak_ = 0;
   int fail_streak_ = 0;
   TimePoint next_run_{};

@@ -162,6 +162,12 @@ say "takeover after SIGTERM of the master: ${dt} ms"
 has_vip d1 10.99.0.100 && fail "d1 kept its VIP after SIGTERM"
 sleep 0.5
 
+# The instance's own interface is tracked: d2's link going down faults it; d3 takes both VIPs.
+ns d2 ip link set eth0 down
+expect_within 2 is_state d2 VI_EXT FAULT && pass "link down on d2: FAULT" || fail "d2 not FAULT with its link down"
+expect_within 3 together_on d3 && pass "both VIPs on d3" || fail "d3 did not take over from a faulted d2"
+is_state d3 VI_INT MASTER || fail "d3 VI_INT not MASTER"
+
 # Notify scripts: in order, never overlapping per instance; FIFO: every event line, in order.
 for n in d1 d2; do
   grep -q OVERLAP "$WORK/notify-$n.log" && fail "$n: notify scripts overlapped"
