@@ -337,6 +337,22 @@ class Builder {
         auto v = Seconds(s, 0, 0, 1000);
         if (!v.ok()) return v.status();
         in.preempt_delay = *v;
+      } else if (k == "quorum_peer") {
+        if (!s.has_block) return Error(s.line, "quorum_peer needs a { block }");
+        for (const Stmt& a : s.block) {
+          if (!a.args.empty()) return Error(a.line, "quorum_peer lines hold one address");
+          auto ip = Ip(a, Token{a.key, a.line, false});
+          if (!ip.ok()) return ip.status();
+          in.quorum_peers.push_back(*ip);
+        }
+      } else if (k == "quorum_min") {
+        auto v = Int(s, 0, 1, 255);
+        if (!v.ok()) return v.status();
+        in.quorum_min = static_cast<int>(*v);
+      } else if (k == "quorum_interval") {
+        auto v = Seconds(s, 0, 0.01, 60);
+        if (!v.ok()) return v.status();
+        in.quorum_interval = *v;
       } else if (k == "garp_master_delay") {
         auto v = Seconds(s, 0, 0, 255);
         if (!v.ok()) return v.status();
@@ -398,6 +414,10 @@ class Builder {
       if (in.vips.size() > static_cast<size_t>(kMaxAddresses)) return Error(in.line, "too many virtual addresses");
       if (!in.unicast_peers.empty() && !in.unicast_src)
         c.warnings.push_back(fmt::format("{}:{}: unicast_src_ip not set; the interface's first address is used", file_, in.line));
+      if (in.quorum_min > static_cast<int>(in.quorum_peers.size()))
+        return Error(in.line, fmt::format("vrrp_instance {}: quorum_min {} > {} quorum_peer(s)", in.name, in.quorum_min,
+                                          in.quorum_peers.size()));
+      if (in.quorum_min == 0) in.quorum_min = static_cast<int>(in.quorum_peers.size());
       for (const auto& t : in.track_scripts) {
         if (!scripts.count(t.name)) return Error(t.line, fmt::format("track_script '{}' is not a vrrp_script", t.name));
       }

@@ -57,7 +57,11 @@ struct InstanceConfig {
   std::string notify_master, notify_backup, notify_fault, notify_stop, notify;
   bool nopreempt = false;
   std::chrono::milliseconds preempt_delay{0};
-  std::chrono::milliseconds garp_master_delay{1000};  // second GARP burst after takeover (keepalived default 5 s)
+  std::chrono::milliseconds garp_master_delay{1000};
+  // Quorum guard (hafs extension, see docs/vip.md): FAULT unless quorum_min of these answer ARP.
+  std::vector<uint32_t> quorum_peers;
+  int quorum_min = 0;  // 0 = all of quorum_peers
+  std::chrono::milliseconds quorum_interval{500};  // second GARP burst after takeover (keepalived default 5 s)
 };
 
 struct SyncGroupConfig {

@@ -23,6 +23,7 @@
 #include "vip/garp.h"
 #include "vip/netlink.h"
 #include "vip/packet.h"
+#include "vip/quorum.h"
 #include "vip/scripts.h"
 #include "vip/status.h"
 #include "vip/vrrp_socket.h"
@@ -53,6 +54,7 @@ struct Instance {
   VrrpSocket sock;
   std::vector<ScriptTrack> scripts;
   std::vector<IfaceTrack> ifaces;
+  std::unique_ptr<QuorumGuard> quorum;
   std::set<int> sibling_vrids;  // other instances on the same interface: their adverts are not "bad VRID"
   struct Group* group = nullptr;
   NotifyQueue notify;
@@ -166,6 +168,11 @@ Status DaemonImpl::Init() {
       if (!InterfaceIndex(t.name).ok()) return Status(ENODEV, fmt::format("track_interface {}: no such interface", t.name));
       in->ifaces.push_back({t.name, t.weight.value_or(0)});
     }
+    if (!ic.quorum_peers.empty()) {
+      in->quorum = std::make_unique<QuorumGuard>();
+      HAFS_RETURN_IF_ERROR(in->quorum->Open(in->ifindex, in->mac, in->local, ic.quorum_peers, ic.quorum_min,
+                                            std::chrono::duration_cast<Micros>(ic.quorum_interval)));
+    }
     // Start from a clean slate, as keepalived does: a VIP left by a crashed run is removed.
     RemoveVips(*in);
     instances_.push_back(std::move(in));
@@ -214,6 +221,7 @@ Status DaemonImpl::Run() {
   if (sigfd_ < 0) return Status::FromErrno(errno, "signalfd");
   TimePoint now = Clock::now();
   for (auto& in : instances_) {
+    if (in->quorum) in->quorum->Tick(now);  // first probes before the first election
     HAFS_LOG_INFO("{}: VRRPv{} vrid {} prio {} advert {} ms on {} from {} ({})", in->cfg.name, in->cfg.version,
                   in->cfg.vrid, in->cfg.priority, in->cfg.advert_cs * 10, in->cfg.interface, Ipv4ToString(in->local),
                   in->cfg.unicast_peers.empty() ? "multicast 224.0.0.18" : "unicast");
@@ -230,6 +238,7 @@ TimePoint DaemonImpl::NextWake(TimePoint now) const {
   for (const auto& in : instances_) {
     t = std::min(t, in->fsm->NextDeadline());
     t = std::min(t, in->garp_repeat_at);
+    if (in->quorum) t = std::min(t, in->quorum->NextProbe());
   }
   for (const auto& [name, s] : scripts_) t = std::min(t, s->next_run());
   t = std::min(t, procs_.NextDeadline());
@@ -244,6 +253,8 @@ void DaemonImpl::Loop() {
     fds.push_back({sigfd_, POLLIN, 0});
     fds.push_back({status_fd_, POLLIN, 0});
     for (auto& in : instances_) fds.push_back({in->sock.fd(), POLLIN, 0});
+    for (auto& in : instances_)
+      if (in->quorum) fds.push_back({in->quorum->fd(), POLLIN, 0});
     auto wait = std::max(Micros(0), std::chrono::duration_cast<Micros>(NextWake(now) - now));
     timespec ts{static_cast<time_t>(wait.count() / 1000000), static_cast<long>(wait.count() % 1000000) * 1000};
     int n = ppoll(fds.data(), fds.size(), &ts, nullptr);
@@ -265,6 +276,11 @@ void DaemonImpl::Loop() {
     if (fds[1].revents & POLLIN) ServeStatus();
     for (size_t i = 0; i < instances_.size(); ++i)
       if (fds[2 + i].revents & POLLIN) ReadPackets(*instances_[i], now);
+    for (size_t i = 0, q = 2 + instances_.size(); i < instances_.size(); ++i) {
+      if (!instances_[i]->quorum) continue;
+      if (fds[q++].revents & POLLIN) instances_[i]->quorum->Drain(now);
+      instances_[i]->quorum->Tick(now);
+    }
     procs_.Reap();
     procs_.KillOverdue(now);
     EvaluateTrackers(now);
@@ -485,6 +501,9 @@ void DaemonImpl::EvaluateTrackers(TimePoint now) {
       if (t.weight > 0 && t.up) prio += t.weight;
       if (t.weight < 0 && !t.up) prio += t.weight;
     }
+    if (in->quorum && !in->quorum->HasQuorum(now))
+      fault = fmt::format("quorum lost ({}/{} peers answer, {} needed)", in->quorum->Reachable(now), in->quorum->peers(),
+                          in->quorum->min());
     own_fault[in.get()] = fault;
     in->fsm->SetPriority(now, static_cast<uint8_t>(std::clamp(prio, 1, 254)));
     Apply(*in, now);

@@ -140,6 +140,19 @@ TEST(VipConfig, RejectsBrokenStructure) {
   ExpectError("vrrp_script s {\n interval 1\n}\n", "has no 'script'");
 }
 
+TEST(VipConfig, QuorumGuard) {
+  auto c = ParseConfig(kMin + " quorum_peer {\n 10.0.0.254\n 10.0.0.2\n }\n quorum_interval 0.2\n}\n", "q.conf");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->instances[0].quorum_peers.size(), 2u);
+  EXPECT_EQ(c->instances[0].quorum_min, 2);  // default: all peers
+  EXPECT_EQ(c->instances[0].quorum_interval.count(), 200);
+  ExpectError(kMin + " quorum_peer {\n 10.0.0.254\n }\n quorum_min 2\n}\n", "quorum_min 2 > 1");
+  // Off by default, as in keepalived.
+  auto d = ParseConfig(kMin + "}\n", "d.conf");
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->instances[0].quorum_peers.empty());
+}
+
 TEST(VipConfig, V3IgnoresAuthWithWarning) {
   auto c = ParseConfig(kMin + " version 3\n authentication {\n auth_type PASS\n auth_pass x\n }\n}\n", "w.conf");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
