@@ -130,7 +130,11 @@ grpc::Status BrickService::Lookup(ServerContext*, const proto::EntryRequest* req
   if (!req->gfid_req().empty()) {
     if (auto st = ParseGfid(req->gfid_req(), &gfid_req, "gfid_req"); !st.ok()) return st;
   }
-  ReplyEntry(timer, rep, storage_.Lookup(parent, req->name(), gfid_req));
+  auto r = storage_.Lookup(parent, req->name(), gfid_req);
+  ReplyEntry(timer, rep, r);
+  if (r.ok() && req->want_pending()) {
+    for (auto& [k, v] : storage_.metadata().Counters(r->inode.gfid)) (*rep->mutable_pending())[k] = v;
+  }
   return grpc::Status::OK;
 }
 
@@ -140,6 +144,9 @@ grpc::Status BrickService::Getattr(ServerContext*, const proto::GfidRequest* req
   auto r = storage_.Getattr(gfid);
   SetErr(timer, rep, r.status());
   if (r.ok()) FillAttr(*r, rep->mutable_attr());
+  if (r.ok() && req->want_pending()) {
+    for (auto& [k, v] : storage_.metadata().Counters(gfid)) (*rep->mutable_pending())[k] = v;
+  }
   return grpc::Status::OK;
 }
 

@@ -64,6 +64,11 @@ BrickClient::~BrickClient() {
     for (auto* c : in_flight_) c->TryCancel();
   }
   cv_.notify_all();
+  {
+    // Asynchronous calls hold `this` until their callback ran: wait for them (bounded).
+    std::unique_lock lk(mu_);
+    cv_.wait_for(lk, std::chrono::seconds(5), [&] { return in_flight_.empty(); });
+  }
   if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
   if (session_thread_.joinable()) session_thread_.join();
 }
@@ -100,15 +105,22 @@ void BrickClient::OnStateChange(std::function<void(bool)> fn) {
   on_state_ = std::move(fn);
 }
 
-BrickClient::InFlight::InFlight(BrickClient* c, grpc::ClientContext* ctx) : c_(c), ctx_(ctx) {
-  std::lock_guard lk(c_->mu_);
-  c_->in_flight_.insert(ctx_);
+void BrickClient::Register(grpc::ClientContext* ctx) {
+  std::lock_guard lk(mu_);
+  in_flight_.insert(ctx);
 }
 
-BrickClient::InFlight::~InFlight() {
-  std::lock_guard lk(c_->mu_);
-  c_->in_flight_.erase(ctx_);
+void BrickClient::Unregister(grpc::ClientContext* ctx) {
+  {
+    std::lock_guard lk(mu_);
+    in_flight_.erase(ctx);
+  }
+  cv_.notify_all();
 }
+
+BrickClient::InFlight::InFlight(BrickClient* c, grpc::ClientContext* ctx) : c_(c), ctx_(ctx) { c_->Register(ctx_); }
+
+BrickClient::InFlight::~InFlight() { c_->Unregister(ctx_); }
 
 void BrickClient::Prepare(grpc::ClientContext* ctx, std::chrono::milliseconds extra) {
   ctx->set_deadline(std::chrono::system_clock::now() + options_.ping_timeout + extra);

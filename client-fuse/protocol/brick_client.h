@@ -18,6 +18,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -82,7 +83,49 @@ class BrickClient {
     return rep;
   }
 
+  // The same rules, asynchronously: `start(async_stub, ctx, req, rep, done)` launches the
+  // gRPC callback call; the future is completed from gRPC's thread.
+  template <typename Req, typename Rep, typename Start>
+  std::future<Result<Rep>> CallAsync(Start start, Req req, std::string what,
+                                     std::chrono::milliseconds extra = std::chrono::milliseconds(0)) {
+    auto promise = std::make_shared<std::promise<Result<Rep>>>();
+    auto future = promise->get_future();
+    if (!up_.load()) {
+      promise->set_value(Status(ENOTCONN, fmt::format("brick {} is down", options_.address.Name())));
+      return future;
+    }
+    struct Pending {
+      grpc::ClientContext ctx;
+      Req req;
+      Rep rep;
+    };
+    auto call = std::make_shared<Pending>();
+    call->req = std::move(req);
+    Prepare(&call->ctx, extra);
+    Register(&call->ctx);
+    start(stub_->async(), &call->ctx, &call->req, &call->rep,
+          [this, call, promise, what = std::move(what)](grpc::Status st) {
+            Result<Rep> out = Status(EIO, "");
+            if (!st.ok()) {
+              out = FromGrpc(st, fmt::format("{} on {}", what, options_.address.Name()));
+            } else if constexpr (requires { call->rep.err(); }) {
+              if (call->rep.err() != 0) {
+                out = Status(call->rep.err(), fmt::format("{}: {}", what, std::strerror(call->rep.err())));
+              } else {
+                out = std::move(call->rep);
+              }
+            } else {
+              out = std::move(call->rep);
+            }
+            Unregister(&call->ctx);
+            promise->set_value(std::move(out));
+          });
+    return future;
+  }
+
  private:
+  void Register(grpc::ClientContext* ctx);
+  void Unregister(grpc::ClientContext* ctx);
   // Registers a call so that a down transition can cancel it at once.
   class InFlight {
    public:

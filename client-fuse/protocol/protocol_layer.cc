@@ -1,0 +1,103 @@
+#include "client-fuse/protocol/protocol_layer.h"
+
+namespace hafs::client {
+
+using Async = proto::Brick::StubInterface::async_interface;
+
+// One line per RPC: the callback flavour of the generated async stub.
+#define HAFS_FORWARD(Method, Req, Rep)                                                                  \
+  Future<proto::Rep> ProtocolLayer::Method(proto::Req req) {                                          \
+    return client_->CallAsync<proto::Req, proto::Rep>(                                                \
+        [](Async* a, grpc::ClientContext* c, const proto::Req* q, proto::Rep* r,                       \
+           std::function<void(grpc::Status)> done) { a->Method(c, q, r, std::move(done)); },            \
+        std::move(req), #Method);                                                                     \
+  }
+
+ProtocolLayer::ProtocolLayer(BrickClient::Options options)
+    : client_(std::make_unique<BrickClient>(std::move(options))) {}
+
+HAFS_FORWARD(Lookup, EntryRequest, EntryReply)
+HAFS_FORWARD(Getattr, GfidRequest, AttrReply)
+HAFS_FORWARD(Setattr, SetattrRequest, AttrReply)
+HAFS_FORWARD(Mkdir, MkdirRequest, EntryReply)
+HAFS_FORWARD(Create, CreateRequest, EntryReply)
+HAFS_FORWARD(Mknod, MknodRequest, EntryReply)
+HAFS_FORWARD(Symlink, SymlinkRequest, EntryReply)
+HAFS_FORWARD(Readlink, GfidRequest, ReadlinkReply)
+HAFS_FORWARD(Link, LinkRequest, EntryReply)
+HAFS_FORWARD(Unlink, NameRequest, EntryReply)
+HAFS_FORWARD(Rmdir, NameRequest, EntryReply)
+HAFS_FORWARD(Rename, RenameRequest, RenameReply)
+HAFS_FORWARD(Readdir, ReaddirRequest, ReaddirReply)
+HAFS_FORWARD(Read, ReadRequest, ReadReply)
+HAFS_FORWARD(Write, WriteRequest, WriteReply)
+HAFS_FORWARD(Fallocate, FallocateRequest, AttrReply)
+HAFS_FORWARD(Fsync, FsyncRequest, ErrReply)
+HAFS_FORWARD(Statfs, GfidRequest, StatfsReply)
+HAFS_FORWARD(Setxattr, SetxattrRequest, ErrReply)
+HAFS_FORWARD(Getxattr, GetxattrRequest, XattrReply)
+HAFS_FORWARD(Listxattr, GfidRequest, ListxattrReply)
+HAFS_FORWARD(Removexattr, RemovexattrRequest, ErrReply)
+HAFS_FORWARD(Access, AccessRequest, ErrReply)
+HAFS_FORWARD(Xattrop, XattropRequest, XattropReply)
+HAFS_FORWARD(HealIndex, HealIndexRequest, HealIndexReply)
+
+Future<proto::ErrReply> ProtocolLayer::Inodelk(proto::InodelkRequest req, std::chrono::milliseconds wait) {
+  req.set_session_id(client_->session_id());
+  req.set_timeout_ms(static_cast<uint32_t>(wait.count()));
+  return client_->CallAsync<proto::InodelkRequest, proto::ErrReply>(
+      [](Async* a, grpc::ClientContext* c, const proto::InodelkRequest* q, proto::ErrReply* r,
+         std::function<void(grpc::Status)> done) { a->Inodelk(c, q, r, std::move(done)); },
+      std::move(req), "inodelk", wait);
+}
+
+Future<proto::ErrReply> ProtocolLayer::Entrylk(proto::EntrylkRequest req, std::chrono::milliseconds wait) {
+  req.set_session_id(client_->session_id());
+  req.set_timeout_ms(static_cast<uint32_t>(wait.count()));
+  return client_->CallAsync<proto::EntrylkRequest, proto::ErrReply>(
+      [](Async* a, grpc::ClientContext* c, const proto::EntrylkRequest* q, proto::ErrReply* r,
+         std::function<void(grpc::Status)> done) { a->Entrylk(c, q, r, std::move(done)); },
+      std::move(req), "entrylk", wait);
+}
+
+namespace {
+
+// Releases the brick handle when the last user of the open file lets go.
+class BrickFileRef final : public FileRef {
+ public:
+  BrickFileRef(BrickClient* client, std::string session, uint64_t handle)
+      : client_(client), session_(std::move(session)), handle_(handle) {}
+  ~BrickFileRef() override {
+    proto::ReleaseRequest r;
+    r.set_session_id(session_);
+    r.set_handle(handle_);
+    // Fire and forget: if the session is gone, the brick released it already.
+    (void)client_->Call(&proto::Brick::Stub::Release, r, "release");
+  }
+
+ private:
+  BrickClient* client_;
+  std::string session_;
+  uint64_t handle_;
+};
+
+}  // namespace
+
+Future<std::shared_ptr<FileRef>> ProtocolLayer::Open(Gfid gfid) {
+  proto::OpenRequest req;
+  req.set_gfid(gfid.Bytes());
+  std::string session = client_->session_id();
+  req.set_session_id(session);
+  auto f = client_->CallAsync<proto::OpenRequest, proto::OpenReply>(
+      [](Async* a, grpc::ClientContext* c, const proto::OpenRequest* q, proto::OpenReply* r,
+         std::function<void(grpc::Status)> done) { a->Open(c, q, r, std::move(done)); },
+      std::move(req), "open");
+  BrickClient* client = client_.get();
+  return Deferred([f = std::move(f), client, session]() mutable -> Result<std::shared_ptr<FileRef>> {
+    auto r = f.get();
+    if (!r.ok()) return r.status();
+    return std::shared_ptr<FileRef>(std::make_shared<BrickFileRef>(client, session, r->handle()));
+  });
+}
+
+}  // namespace hafs::client
