@@ -90,9 +90,11 @@ class HttpSession : public Session {
   void Start() override { Drive(); }
 
   void OnIo(int side, uint32_t events) override {
+    constexpr uint32_t kReadable = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
+    if (events & kReadable) (side == 0 ? crd_ : srd_) = true;
     if (side == 1 && st_ == kConnecting) {
       if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-      int err = ConnectError(sfd_);
+      int err = ConnectError(sc_->fd);
       if (err == EINPROGRESS || err == EALREADY) return;
       if (err) {
         ServerFailed(true, err);
@@ -147,15 +149,20 @@ class HttpSession : public Session {
   // ---- client side helpers ----
 
   // Reads from the client into cin_. 1: data, 0: would block, -1: EOF or error.
+  // Reads only when epoll said there is something (or may be): a short read means the
+  // socket is drained and the next arrival raises a new edge.
   int ReadClient() {
+    if (!crd_) return 0;
     char* p = cin_.Reserve(kReadChunk);
-    ssize_t n = recv(cfd_, p, kReadChunk, 0);
+    size_t room = cin_.Room();
+    ssize_t n = recv(cfd_, p, room, 0);
     if (n > 0) {
+      if (static_cast<size_t>(n) < room) crd_ = false;
       cin_.Commit(static_cast<size_t>(n));
       fe_->st->c.bytes_in.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
       return 1;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return crd_ = false, 0;
     return -1;
   }
 
@@ -229,6 +236,7 @@ class HttpSession : public Session {
     if (!be_) return SendError(503);
     be_->st->c.requests.fetch_add(1, std::memory_order_relaxed);
     start_us_ = NowUs();
+    if (peer_ip_.empty()) peer_ip_ = PeerIp(peer_);
     method_.assign(req_.method);
     uri_.assign(req_.uri);
     client_keep_alive_ = req_.keep_alive;
@@ -256,7 +264,7 @@ class HttpSession : public Session {
         cookie_srv_ = be_->FindByCookie(http::FindCookie(h.value, be_->conf->cookie_name));
       out.append(h.name).append(": ").append(h.value).append("\r\n");
     }
-    if (fe_->conf->forwardfor || be_->conf->forwardfor) out.append("X-Forwarded-For: ").append(PeerIp(peer_)).append("\r\n");
+    if (fe_->conf->forwardfor || be_->conf->forwardfor) out.append("X-Forwarded-For: ").append(peer_ip_).append("\r\n");
     if (client_minor_ == 0) out.append("Connection: close\r\n");
     out.append("\r\n");
     cin_.Consume(req_.head_len);
@@ -294,19 +302,26 @@ class HttpSession : public Session {
     srv_->st->c.requests.fetch_add(1, std::memory_order_relaxed);
     srv_counted_ = true;
     resp_seen_ = false;
-    sfd_ = allow_reuse ? w_.TakeIdle(srv_->st.get()) : -1;
-    if (sfd_ >= 0) {
+    srd_ = false;
+    sc_ = allow_reuse ? w_.TakeIdle(srv_->st.get(), !idempotent_) : nullptr;
+    if (sc_) {
       reused_ = true;
-      w_.Watch(sfd_, &sep_);
+      Attach();
       BeginSend();
       return;
     }
     reused_ = false;
-    sfd_ = StartConnect(srv_->conf->addr);
-    if (sfd_ < 0) return ServerFailed(true, errno);
+    int fd = StartConnect(srv_->conf->addr);
+    if (fd < 0) return ServerFailed(true, errno);
+    sc_ = w_.NewServerConn(fd, srv_->st);
+    Attach();
     st_ = kConnecting;
     deadline = w_.now() + be_->conf->timeouts.connect_ms;
-    w_.Watch(sfd_, &sep_);
+  }
+
+  void Attach() {
+    sc_->ep.session = this;
+    sc_->ep.side = 1;
   }
 
   void BeginSend() {
@@ -320,10 +335,10 @@ class HttpSession : public Session {
   // Drops the server connection; keep=true returns it to the pool.
   void ReleaseServer(bool keep) {
     if (srv_counted_) srv_->st->c.SessionEnd(), srv_counted_ = false;
-    if (sfd_ >= 0) {
-      if (keep) w_.GiveIdle(srv_->st, sfd_);
-      else close(sfd_);
-      sfd_ = -1;
+    if (sc_) {
+      if (keep) w_.GiveIdle(sc_);
+      else w_.CloseServerConn(sc_);
+      sc_ = nullptr;
     }
   }
 
@@ -393,7 +408,7 @@ class HttpSession : public Session {
     }
     while (!sout_.Empty()) {
       auto d = sout_.Data();
-      ssize_t n = send(sfd_, d.data(), d.size(), MSG_NOSIGNAL);
+      ssize_t n = send(sc_->fd, d.data(), d.size(), MSG_NOSIGNAL);
       if (n > 0) {
         sout_.Consume(static_cast<size_t>(n));
         progress = true;
@@ -414,14 +429,17 @@ class HttpSession : public Session {
 
   // Reads from the server into sin_. 1: data, 0: would block, -1: EOF/error (errno set, 0 for EOF).
   int ReadServer() {
+    if (!srd_) return 0;
     char* p = sin_.Reserve(kReadChunk);
-    ssize_t n = recv(sfd_, p, kReadChunk, 0);
+    size_t room = sin_.Room();
+    ssize_t n = recv(sc_->fd, p, room, 0);
     if (n > 0) {
+      if (static_cast<size_t>(n) < room) srd_ = false;
       sin_.Commit(static_cast<size_t>(n));
       srv_->st->c.bytes_out.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
       return 1;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return srd_ = false, 0;
     if (n == 0) errno = 0;
     return -1;
   }
@@ -492,7 +510,17 @@ class HttpSession : public Session {
         if (r == http::Parse::kError) return Abort(), false;
         if (r == http::Parse::kDone) resp_body_ = http::Body::kNone;
       }
-      cout_.Append(d.substr(0, take));
+      size_t sent = 0;
+      if (take >= 16384 && cout_.Empty()) {
+        // Large body and nothing queued: send straight from the server buffer (no copy).
+        ssize_t n = send(cfd_, d.data(), take, MSG_NOSIGNAL);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return Abort(), false;
+        if (n > 0) {
+          sent = static_cast<size_t>(n);
+          fe_->st->c.bytes_out.fetch_add(sent, std::memory_order_relaxed);
+        }
+      }
+      cout_.Append(d.substr(sent, take - sent));
       sin_.Consume(take);
       progress = true;
       body_done = resp_body_ == http::Body::kNone;
@@ -583,7 +611,6 @@ class HttpSession : public Session {
   int cfd_;
   sockaddr_storage peer_;
   Endpoint cep_{this, 0};
-  Endpoint sep_{this, 1};
   State st_ = kReadHead;
   Buffer cin_, cout_, sin_, sout_;
   http::Head req_;
@@ -603,7 +630,10 @@ class HttpSession : public Session {
   // current server exchange
   const ServerRt* srv_ = nullptr;
   bool srv_counted_ = false;
-  int sfd_ = -1;
+  ServerConn* sc_ = nullptr;
+  bool crd_ = true;   // the client socket may have data (epoll edge seen, not drained)
+  bool srd_ = false;  // same for the server socket
+  std::string peer_ip_;
   bool reused_ = false;
   bool resp_seen_ = false;
   int status_ = 0;

@@ -113,6 +113,7 @@ Status Lb::Start() {
   auto rt = Current();
   int n = rt->cfg.nbthread > 0 ? rt->cfg.nbthread : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+  for (auto& w : workers_) worker_ptrs_.push_back(w.get());
   for (auto& w : workers_) w->Start();
   checker_ = std::make_unique<HealthChecker>([this] { return Current(); });
   checker_->Start();
@@ -132,6 +133,7 @@ void Lb::Stop() {
   if (checker_) checker_->Stop(), checker_.reset();
   for (auto& w : workers_) w->RequestStop();
   for (auto& w : workers_) w->Join();
+  worker_ptrs_.clear();
   workers_.clear();
   started_ = false;
 }

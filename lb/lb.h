@@ -38,6 +38,8 @@ class Lb {
   Status Reload(Config cfg);
 
   std::shared_ptr<Runtime> Current();
+  // The event loops (fixed once started).
+  const std::vector<Worker*>& Workers() const { return worker_ptrs_; }
   StateRegistry& registry() { return registry_; }
 
   // Executes one stats-socket command line ("show stat", "disable server b/s", ...)
@@ -63,6 +65,7 @@ class Lb {
   StateRegistry registry_;
   std::map<std::string, int> listeners_;  // bind text -> fd
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<Worker*> worker_ptrs_;
   std::unique_ptr<HealthChecker> checker_;
   std::unique_ptr<AdminSocket> admin_;
   bool started_ = false;

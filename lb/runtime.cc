@@ -48,8 +48,8 @@ const ServerRt* PickHashed(const std::vector<const ServerRt*>& cands, uint64_t h
 }  // namespace
 
 const ServerRt* BackendRt::Pick(const PickInput& in) const {
-  std::vector<const ServerRt*> cands;
-  cands.reserve(servers.size());
+  thread_local std::vector<const ServerRt*> cands;  // no allocation per request
+  cands.clear();
   for (bool backup : {false, true}) {
     for (const auto& s : servers)
       if (s.conf->params.backup == backup && &s != in.exclude && s.Usable()) cands.push_back(&s);

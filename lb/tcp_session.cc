@@ -74,11 +74,15 @@ struct Pipe {
   size_t pending = 0;
   bool src_eof = false;
   bool shut = false;
+  bool src_ready = true;  // epoll edge seen on the source and not drained yet
+  size_t cap = 65536;     // actual pipe capacity
   bool Open() {
     int p[2];
     if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) return false;
     rd = p[0], wr = p[1];
-    fcntl(wr, F_SETPIPE_SZ, kPipeSize);
+    fcntl(wr, F_SETPIPE_SZ, kPipeSize);  // may be refused (pipe-user-pages limits): ask what we got
+    int got = fcntl(wr, F_GETPIPE_SZ);
+    if (got > 0) cap = static_cast<size_t>(got);
     return true;
   }
   void Close() {
@@ -110,6 +114,8 @@ class TcpSession : public Session {
   }
 
   void OnIo(int side, uint32_t events) override {
+    constexpr uint32_t kReadable = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
+    if (events & kReadable) (side == 0 ? up_ : down_).src_ready = true;
     if (connecting_) {
       if (side == 1 && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) FinishConnect();
       return;
@@ -143,6 +149,7 @@ class TcpSession : public Session {
       srv_->st->c.SessionStart();
     }
     if (!counted_backend_) be_->st->c.SessionStart(), counted_backend_ = true;
+    down_.src_ready = false;  // nothing from the server yet; its first bytes raise an edge
     sfd_ = StartConnect(srv_->conf->addr);
     if (sfd_ < 0) return ConnectFailed(errno);
     connecting_ = true;
@@ -202,16 +209,23 @@ class TcpSession : public Session {
         if (!p.shut) shutdown(dst, SHUT_WR), p.shut = true;
         return true;
       }
-      if (p.src_eof) return true;
-      ssize_t n = splice(src, nullptr, p.wr, nullptr, kPipeSize, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+      if (p.src_eof || !p.src_ready) return true;
+      size_t room = p.cap - p.pending;
+      ssize_t n = splice(src, nullptr, p.wr, nullptr, room, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
       if (n > 0) {
         p.pending += static_cast<size_t>(n);
+        // Less than the pipe could take: the socket is drained; a new arrival raises an edge.
+        if (static_cast<size_t>(n) < room) p.src_ready = false;
         *progress = true;
       } else if (n == 0) {
         p.src_eof = true;
         *progress = true;
       } else if (errno == EAGAIN) {
-        if (p.pending == 0) return true;
+        // Either the socket is empty or the pipe is full; only the former ends the round.
+        if (p.pending == 0) {
+          p.src_ready = false;
+          return true;
+        }
       } else {
         return false;
       }

@@ -38,7 +38,12 @@ Worker::~Worker() {
   }
   for (Session* s : graveyard_) delete s;
   for (auto& [srv, pool] : idle_)
-    for (auto& c : pool.conns) close(c.fd);
+    for (ServerConn* c : pool.conns) CloseServerConn(c);
+  for (ServerConn* c : dead_conns_) delete c;
+  {
+    std::lock_guard lk(inbox_mu_);
+    for (auto& h : inbox_) close(h.fd);
+  }
   if (evfd_ >= 0) close(evfd_);
   if (epfd_ >= 0) close(epfd_);
 }
@@ -70,6 +75,7 @@ void Worker::Watch(int fd, Endpoint* ep) {
 }
 
 void Worker::Adopt(Session* s) {
+  load_.fetch_add(1, std::memory_order_relaxed);
   s->next = head_;
   if (head_) head_->prev = s;
   head_ = s;
@@ -78,6 +84,7 @@ void Worker::Adopt(Session* s) {
 void Worker::Retire(Session* s) {
   if (s->dead) return;
   s->dead = true;
+  load_.fetch_sub(1, std::memory_order_relaxed);
   if (s->prev) s->prev->next = s->next;
   else head_ = s->next;
   if (s->next) s->next->prev = s->prev;
@@ -85,32 +92,90 @@ void Worker::Retire(Session* s) {
   graveyard_.push_back(s);
 }
 
-int Worker::TakeIdle(ServerState* srv) {
-  auto it = idle_.find(srv);
-  if (it == idle_.end()) return -1;
-  auto& conns = it->second.conns;
-  while (!conns.empty()) {
-    IdleConn c = conns.back();
-    conns.pop_back();
-    // A pooled connection the server closed (or wrote to) meanwhile is useless.
-    char b;
-    ssize_t n = recv(c.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return c.fd;
-    close(c.fd);
-  }
-  return -1;
+ServerConn* Worker::NewServerConn(int fd, std::shared_ptr<ServerState> srv) {
+  auto* c = new ServerConn;
+  c->fd = fd;
+  c->srv = std::move(srv);
+  c->ep.conn = c;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = &c->ep;
+  epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+  return c;
 }
 
-void Worker::GiveIdle(const std::shared_ptr<ServerState>& srv, int fd) {
-  auto& pool = idle_[srv.get()];
-  if (!pool.owner) pool.owner = srv;
-  if (pool.conns.size() >= kMaxIdlePerServer) {
-    close(fd);
-    return;
+void Worker::CloseServerConn(ServerConn* c) {
+  if (c->fd >= 0) close(c->fd);  // also leaves epoll
+  c->fd = -1;
+  c->ep.session = nullptr;
+  c->ep.side = kIdleSide;
+  dead_conns_.push_back(c);
+}
+
+ServerConn* Worker::TakeIdle(ServerState* srv, bool verify) {
+  auto it = idle_.find(srv);
+  if (it == idle_.end()) return nullptr;
+  auto& conns = it->second.conns;
+  while (!conns.empty()) {
+    ServerConn* c = conns.back();
+    conns.pop_back();
+    if (verify) {
+      char b;
+      ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (!(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+        CloseServerConn(c);
+        continue;
+      }
+    }
+    return c;
   }
-  // Not in epoll while idle: TakeIdle() checks liveness before reuse.
-  epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
-  pool.conns.push_back({fd, now_ms_});
+  return nullptr;
+}
+
+void Worker::GiveIdle(ServerConn* c) {
+  auto& pool = idle_[c->srv.get()];
+  if (!pool.owner) pool.owner = c->srv;
+  if (pool.conns.size() >= kMaxIdlePerServer) return CloseServerConn(c);
+  // Still in epoll: if the server closes it while idle, IdleEvent() drops it.
+  c->ep.session = nullptr;
+  c->ep.side = kIdleSide;
+  c->idle_since = now_ms_;
+  pool.conns.push_back(c);
+}
+
+void Worker::IdleEvent(ServerConn* c, uint32_t events) {
+  if (c->fd < 0 || !(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
+  auto it = idle_.find(c->srv.get());
+  if (it != idle_.end()) {
+    auto& v = it->second.conns;
+    for (size_t i = 0; i < v.size(); ++i)
+      if (v[i] == c) {
+        v.erase(v.begin() + static_cast<long>(i));
+        break;
+      }
+  }
+  CloseServerConn(c);
+}
+
+void Worker::Hand(int fd, const sockaddr_storage& peer, const FrontendRt* fe, std::shared_ptr<Runtime> rt) {
+  {
+    std::lock_guard lk(inbox_mu_);
+    inbox_.push_back({fd, peer, fe, std::move(rt)});
+  }
+  load_.fetch_add(1, std::memory_order_relaxed);  // counted now so the next choice sees it
+  Notify();
+}
+
+void Worker::DrainInbox() {
+  std::vector<Handoff> in;
+  {
+    std::lock_guard lk(inbox_mu_);
+    in.swap(inbox_);
+  }
+  for (auto& h : in) {
+    load_.fetch_sub(1, std::memory_order_relaxed);
+    StartSession(h.fd, h.peer, h.fe, h.rt);
+  }
 }
 
 void Worker::SwitchRuntime() {
@@ -159,11 +224,19 @@ void Worker::Accept(size_t index) {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    Session* s = fe->conf->mode == Mode::kTcp ? NewTcpSession(*this, rt_, fe, fd, peer)
-                                              : NewHttpSession(*this, rt_, fe, fd, peer);
-    Adopt(s);
-    s->Start();
+    // One wake-up may accept a whole burst: spread it to the least loaded loop.
+    Worker* target = this;
+    for (Worker* w : lb_.Workers())
+      if (w->load() + 1 < target->load()) target = w;
+    if (target != this) target->Hand(fd, peer, fe, rt_);
+    else StartSession(fd, peer, fe, rt_);
   }
+}
+
+void Worker::StartSession(int fd, const sockaddr_storage& peer, const FrontendRt* fe, const std::shared_ptr<Runtime>& rt) {
+  Session* s = fe->conf->mode == Mode::kTcp ? NewTcpSession(*this, rt, fe, fd, peer) : NewHttpSession(*this, rt, fe, fd, peer);
+  Adopt(s);
+  s->Start();
 }
 
 void Worker::Sweep() {
@@ -175,8 +248,8 @@ void Worker::Sweep() {
   for (auto it = idle_.begin(); it != idle_.end();) {
     auto& conns = it->second.conns;
     size_t keep = 0;
-    for (auto& c : conns) {
-      if (now_ms_ - c.since > kIdleServerConnMs) close(c.fd);
+    for (ServerConn* c : conns) {
+      if (now_ms_ - c->idle_since > kIdleServerConnMs) CloseServerConn(c);
       else conns[keep++] = c;
     }
     conns.resize(keep);
@@ -199,10 +272,12 @@ void Worker::Run() {
         uint64_t v;
         [[maybe_unused]] ssize_t r = read(evfd_, &v, sizeof(v));
         if (lb_.Current()->generation != acked_gen_.load()) SwitchRuntime();
+        DrainInbox();
         continue;
       }
       if (!ep->session) {
-        Accept(static_cast<size_t>(ep->side));
+        if (ep->side == kIdleSide) IdleEvent(ep->conn, events[i].events);
+        else Accept(static_cast<size_t>(ep->side));
         continue;
       }
       if (!ep->session->dead) ep->session->OnIo(ep->side, events[i].events);
@@ -210,10 +285,14 @@ void Worker::Run() {
     for (Session* s : graveyard_) delete s;
     graveyard_.clear();
     retired_eps_.clear();
+    for (ServerConn* c : dead_conns_) delete c;
+    dead_conns_.clear();
     if (now_ms_ >= next_sweep) {
       Sweep();
       for (Session* s : graveyard_) delete s;
       graveyard_.clear();
+      for (ServerConn* c : dead_conns_) delete c;
+      dead_conns_.clear();
       next_sweep = now_ms_ + kSweepMs;
     }
   }

@@ -12,9 +12,12 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+#include <sys/socket.h>
 
 #include "lb/runtime.h"
 
@@ -41,10 +44,24 @@ class Session {
   Worker& w_;
 };
 
-// What an epoll event points at.
+struct ServerConn;
+
+// What an epoll event points at: a session's side, a listener (session null, side =
+// listener index) or an idle pooled server connection (session null, side kIdleSide).
 struct Endpoint {
   Session* session;
   int side;
+  ServerConn* conn = nullptr;
+};
+constexpr int kIdleSide = -2;
+
+// A connection to a server. It stays registered in epoll for its whole life with a
+// stable Endpoint, so handing it between a session and the idle pool costs no syscall.
+struct ServerConn {
+  int fd = -1;
+  Endpoint ep{nullptr, kIdleSide, nullptr};
+  std::shared_ptr<ServerState> srv;
+  int64_t idle_since = 0;
 };
 
 class Worker {
@@ -65,14 +82,27 @@ class Worker {
   void Adopt(Session* s);   // adds to the session list
   void Retire(Session* s);  // unlinks; freed after the current event batch
 
-  // Idle keep-alive connections to a server (per worker, so no locking).
-  int TakeIdle(ServerState* srv);
-  void GiveIdle(const std::shared_ptr<ServerState>& srv, int fd);
+  // Server connections. New() registers fd with epoll (owner: the returned object,
+  // which the caller attaches to its session by setting ep.session/ep.side).
+  ServerConn* NewServerConn(int fd, std::shared_ptr<ServerState> srv);
+  // An idle keep-alive connection to srv, or null. verify: also MSG_PEEK that the server
+  // has not closed it meanwhile (for requests that could not be retried).
+  ServerConn* TakeIdle(ServerState* srv, bool verify);
+  void GiveIdle(ServerConn* c);
+  void CloseServerConn(ServerConn* c);
+
+  // Sessions owned by this worker (accept balancing).
+  int load() const { return load_.load(std::memory_order_relaxed); }
+  // Hands an accepted client connection to this worker (from any thread).
+  void Hand(int fd, const sockaddr_storage& peer, const FrontendRt* fe, std::shared_ptr<Runtime> rt);
 
  private:
   void Run();
   void SwitchRuntime();
   void Accept(size_t listener_index);
+  void StartSession(int fd, const sockaddr_storage& peer, const FrontendRt* fe, const std::shared_ptr<Runtime>& rt);
+  void DrainInbox();
+  void IdleEvent(ServerConn* c, uint32_t events);
   void Sweep();
 
   Lb& lb_;
@@ -93,15 +123,21 @@ class Worker {
   std::vector<std::unique_ptr<Endpoint>> retired_eps_;  // may still be in this batch's events
   Session* head_ = nullptr;
   std::vector<Session*> graveyard_;
-  struct IdleConn {
-    int fd;
-    int64_t since;
-  };
   struct IdlePool {
     std::shared_ptr<ServerState> owner;  // keeps the key alive: no pointer reuse after `del server`
-    std::vector<IdleConn> conns;
+    std::vector<ServerConn*> conns;
   };
   std::unordered_map<ServerState*, IdlePool> idle_;
+  std::vector<ServerConn*> dead_conns_;  // freed after the current event batch
+  std::atomic<int> load_{0};
+  struct Handoff {
+    int fd;
+    sockaddr_storage peer;
+    const FrontendRt* fe;
+    std::shared_ptr<Runtime> rt;
+  };
+  std::mutex inbox_mu_;
+  std::vector<Handoff> inbox_;
 };
 
 }  // namespace hafs::lb

@@ -19,6 +19,7 @@ done
 [ -x "$lb_bin" ] || { echo "hafs-lb not found at $lb_bin (build it or pass its path)" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/hafs-lb-bench.XXXXXX)
+chmod 755 "$work"  # nginx workers run unprivileged and must read the docroot
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -35,6 +36,8 @@ HA_TCP=28100 HA_HTTP=28101 LB_TCP=28200 LB_HTTP=28201
 mkdir -p "$work/www" "$work/nginx"
 head -c 300 /dev/zero | tr '\0' 'p' > "$work/www/page.html"
 head -c $((200 * 1024)) /dev/urandom > "$work/www/file.bin"
+chmod -R a+rX "$work/www"
+curl_check() { curl -sf -o /dev/null "http://127.0.0.1:$1$2" || { echo "GET :$1$2 failed" >&2; exit 1; }; }
 cat > "$work/nginx.conf" <<NGX
 worker_processes auto;
 pid $work/nginx.pid;
@@ -98,7 +101,7 @@ wait_port() {
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done
   echo "port $1 did not open" >&2; exit 1
 }
-for p in "${B[@]}" $HA_TCP $HA_HTTP $LB_TCP $LB_HTTP; do wait_port $p; done
+for p in "${B[@]}" $HA_TCP $HA_HTTP $LB_TCP $LB_HTTP; do wait_port $p; curl_check $p /page.html; curl_check $p /file.bin; done
 echo "versions: $(haproxy -v | head -1) | $(nginx -v 2>&1) | wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}') | cores $(nproc)"
 
 to_ms() {  # wrk latency "1.23ms" / "850.00us" / "1.01s" -> ms
@@ -124,6 +127,7 @@ run_ab() {  # key port path
   local failed
   failed=$(awk '/^Failed requests/ {print $3}' <<< "$out")
   [ "${failed:-0}" = 0 ] || echo "  note ($1): $failed failed requests"
+  if grep -q "Non-2xx" <<< "$out"; then echo "  note ($1): $(grep Non-2xx <<< "$out")"; fi
 }
 
 targets=("direct:${B[0]}" "haproxy-tcp:$HA_TCP" "haproxy-http:$HA_HTTP" "hafs-lb-tcp:$LB_TCP" "hafs-lb-http:$LB_HTTP")
