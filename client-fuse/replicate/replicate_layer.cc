@@ -1,0 +1,444 @@
+#include "client-fuse/replicate/replicate_layer.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <random>
+
+#include "client-fuse/replicate/fan_out.h"
+#include "common/log.h"
+
+namespace hafs::client {
+
+namespace {
+std::atomic<uint64_t> g_next_owner{1};
+uint64_t NewOwner() { return g_next_owner.fetch_add(1); }
+}  // namespace
+
+ReplicateLayer::ReplicateLayer(std::vector<ProtocolLayer*> children, Options options)
+    : children_(std::move(children)), options_(std::move(options)) {
+  if (options_.brick_ids.size() != children_.size()) {
+    options_.brick_ids.clear();
+    for (size_t i = 0; i < children_.size(); ++i) options_.brick_ids.push_back(static_cast<int>(i));
+  }
+  // Owners are unique per transaction; the high bits keep two client processes apart in logs.
+  lock_owner_ = std::random_device{}();
+}
+
+std::vector<size_t> ReplicateLayer::UpChildren() const {
+  std::vector<size_t> up;
+  for (size_t i = 0; i < n(); ++i)
+    if (children_[i]->up()) up.push_back(i);
+  return up;
+}
+
+bool ReplicateLayer::HasQuorum(const std::vector<size_t>& ok) const {
+  if (ok.empty()) return false;
+  if (options_.quorum_type == "none") return true;
+  if (options_.quorum_type == "fixed") return static_cast<int>(ok.size()) >= options_.quorum_count;
+  // auto: more than half; with an even count exactly half counts if it includes the first brick.
+  if (ok.size() * 2 > n()) return true;
+  return ok.size() * 2 == n() && ok.front() == 0;
+}
+
+std::string ReplicateLayer::CounterName(Kind kind, size_t child) const {
+  const char* k = kind == Kind::kData ? "data" : kind == Kind::kMetadata ? "metadata" : "entry";
+  return fmt::format("pending.{}.{}", k, options_.brick_ids[child]);
+}
+
+std::vector<bool> ReplicateLayer::Accused(const std::vector<std::map<std::string, int64_t>>& counters,
+                                          const std::vector<bool>& answered, Kind kind, bool* split) const {
+  std::vector<bool> accused(n(), false);
+  *split = false;
+  auto accuses = [&](size_t i, size_t j) {
+    auto it = counters[i].find(CounterName(kind, j));
+    return it != counters[i].end() && it->second > 0;
+  };
+  // All answering bricks accusing each other (a transaction in flight, or one cut short by a
+  // client crash after its pre-op) is no evidence against any one of them.
+  bool all_mutual = true;
+  size_t answering = 0;
+  for (size_t i = 0; i < n(); ++i) {
+    if (!answered[i]) continue;
+    ++answering;
+    for (size_t j = 0; j < n(); ++j)
+      if (j != i && answered[j] && !accuses(i, j)) all_mutual = false;
+  }
+  for (size_t i = 0; i < n(); ++i) {
+    if (!answered[i]) continue;
+    for (size_t j = 0; j < n(); ++j) {
+      if (j == i || !accuses(i, j)) continue;
+      if (answered[j] && all_mutual && answering > 1) continue;
+      accused[j] = true;
+      if (answered[j] && accuses(j, i) && !all_mutual) *split = true;
+    }
+  }
+  return accused;
+}
+
+void ReplicateLayer::RememberHealth(const Gfid& gfid, const std::vector<bool>& readable) {
+  std::lock_guard lk(health_mu_);
+  if (readable_.size() > 100000) readable_.clear();  // a hint cache, not state
+  bool all = std::all_of(readable.begin(), readable.end(), [](bool b) { return b; });
+  if (all) readable_.erase(gfid);
+  else readable_[gfid] = readable;
+}
+
+int ReplicateLayer::ReadChild(const Gfid& gfid, const std::vector<bool>& tried) const {
+  std::vector<bool> readable(n(), true);
+  {
+    std::lock_guard lk(health_mu_);
+    auto it = readable_.find(gfid);
+    if (it != readable_.end()) readable = it->second;
+  }
+  // Spread reads of different files over the healthy replicas.
+  size_t start = gfid.Hash() % n();
+  for (size_t k = 0; k < n(); ++k) {
+    size_t i = (start + k) % n();
+    if (!tried[i] && readable[i] && children_[i]->up()) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+template <typename Rep>
+Result<Rep> ReplicateLayer::ReadFromHealthy(const Gfid& gfid,
+                                            const std::function<Future<Rep>(ProtocolLayer*)>& call) {
+  std::vector<bool> tried(n(), false);
+  Status last(ENOTCONN, "no healthy brick of the replica set is up");
+  for (size_t attempt = 0; attempt < n(); ++attempt) {
+    int i = ReadChild(gfid, tried);
+    if (i < 0) break;
+    tried[i] = true;
+    auto r = call(children_[i]).get();
+    if (r.ok() || r.err() != ENOTCONN) return r;
+    last = r.status();
+  }
+  return last;
+}
+
+// ---- transactions ----
+
+template <typename Rep>
+Result<Rep> ReplicateLayer::InodeTxn(const Gfid& gfid, Kind kind,
+                                     const std::function<Future<Rep>(ProtocolLayer*)>& call) {
+  auto up = UpChildren();
+  if (!HasQuorum(up))
+    return Status(EROFS, fmt::format("write refused: {} of {} bricks up, quorum not met", up.size(), n()));
+  uint64_t owner = lock_owner_ ^ NewOwner();
+  const char* domain = kind == Kind::kData ? "data" : "metadata";
+  auto lock = [&](const std::vector<size_t>& who, proto::LockType type) {
+    return FanOut<proto::ErrReply>(n(), who, [&](size_t i) {
+      proto::InodelkRequest r;
+      r.set_gfid(gfid.Bytes());
+      r.set_domain(domain);
+      r.set_type(type);
+      r.set_owner(owner);
+      r.set_blocking(type != proto::UNLOCK);
+      return children_[i]->Inodelk(r, options_.lock_wait);
+    });
+  };
+  auto locks = lock(up, proto::WRITE);
+  std::vector<size_t> locked = Succeeded(up, locks);
+  if (!HasQuorum(locked)) {
+    lock(locked, proto::UNLOCK);
+    return Status(EROFS, fmt::format("write refused: locked {} of {} bricks", locked.size(), n()));
+  }
+  std::map<std::string, int64_t> all_plus;
+  for (size_t j = 0; j < n(); ++j) all_plus[CounterName(kind, j)] = 1;
+  auto xattrop = [&](const std::vector<size_t>& who, const std::map<std::string, int64_t>& d) {
+    return FanOut<proto::XattropReply>(n(), who, [&](size_t i) {
+      proto::XattropRequest r;
+      r.set_gfid(gfid.Bytes());
+      for (auto& [k, v] : d) (*r.mutable_deltas())[k] = v;
+      return children_[i]->Xattrop(r);
+    });
+  };
+  auto pre = xattrop(locked, all_plus);
+  std::vector<size_t> part = Succeeded(locked, pre);
+  if (!HasQuorum(part)) {
+    std::map<std::string, int64_t> undo;
+    for (auto& [k, v] : all_plus) undo[k] = -v;
+    xattrop(part, undo);
+    lock(locked, proto::UNLOCK);
+    int err = FirstError(locked, pre, EROFS);
+    return Status(err == ENOENT ? ENOENT : EROFS, "write refused: pre-op failed on too many bricks");
+  }
+  auto res = FanOut<Rep>(n(), part, [&](size_t i) { return call(children_[i]); });
+  std::vector<size_t> good = Succeeded(part, res);
+  bool same_failure = good.empty() && SameError(part, res);
+  std::map<std::string, int64_t> post;
+  for (size_t j : (same_failure ? part : good)) post[CounterName(kind, j)] = -1;
+  xattrop(part, post);
+  lock(locked, proto::UNLOCK);
+
+  if (!good.empty() && HasQuorum(good)) {
+    if (good.size() < n()) {
+      std::vector<bool> readable(n(), false);
+      for (size_t i : good) readable[i] = true;
+      RememberHealth(gfid, readable);
+    }
+    return std::move(*res[good.front()]);
+  }
+  if (same_failure) return res[part.front()]->status();
+  if (!good.empty()) {
+    HAFS_LOG_WARN("{}: change of {} reached only {} of {} bricks", options_.owner_name, gfid.ToString(),
+                  good.size(), n());
+    return Status(EIO, "the change reached fewer bricks than the quorum");
+  }
+  return res[part.front()]->status();
+}
+
+template <typename Rep>
+Result<Rep> ReplicateLayer::EntryTxn(const std::vector<std::pair<Gfid, std::string>>& entries_in,
+                                     const std::function<Future<Rep>(ProtocolLayer*)>& call) {
+  auto up = UpChildren();
+  if (!HasQuorum(up))
+    return Status(EROFS, fmt::format("change refused: {} of {} bricks up, quorum not met", up.size(), n()));
+  // Always lock in one order so that two renames cannot deadlock.
+  auto entries = entries_in;
+  std::sort(entries.begin(), entries.end());
+  entries.erase(std::unique(entries.begin(), entries.end()), entries.end());
+  uint64_t owner = lock_owner_ ^ NewOwner();
+  std::vector<size_t> locked = up;
+  size_t taken = 0;
+  auto unlock_upto = [&](size_t count) {
+    for (size_t e = 0; e < count; ++e) {
+      FanOut<proto::ErrReply>(n(), locked, [&](size_t i) {
+        proto::EntrylkRequest r;
+        r.set_parent(entries[e].first.Bytes());
+        r.set_domain("entry");
+        r.set_name(entries[e].second);
+        r.set_type(proto::UNLOCK);
+        r.set_owner(owner);
+        return children_[i]->Entrylk(r, options_.lock_wait);
+      });
+    }
+  };
+  for (; taken < entries.size(); ++taken) {
+    auto lk = FanOut<proto::ErrReply>(n(), locked, [&](size_t i) {
+      proto::EntrylkRequest r;
+      r.set_parent(entries[taken].first.Bytes());
+      r.set_domain("entry");
+      r.set_name(entries[taken].second);
+      r.set_type(proto::WRITE);
+      r.set_owner(owner);
+      r.set_blocking(true);
+      return children_[i]->Entrylk(r, options_.lock_wait);
+    });
+    auto ok = Succeeded(locked, lk);
+    if (!HasQuorum(ok)) {
+      unlock_upto(taken + 1);
+      return Status(EROFS, fmt::format("change refused: locked {} of {} bricks", ok.size(), n()));
+    }
+    locked = ok;
+  }
+  std::vector<Gfid> parents;
+  for (auto& e : entries)
+    if (std::find(parents.begin(), parents.end(), e.first) == parents.end()) parents.push_back(e.first);
+  auto xattrop_all = [&](const std::vector<size_t>& who, const std::map<std::string, int64_t>& d) {
+    std::vector<bool> ok(n(), true);
+    for (auto& p : parents) {
+      auto r = FanOut<proto::XattropReply>(n(), who, [&](size_t i) {
+        proto::XattropRequest q;
+        q.set_gfid(p.Bytes());
+        for (auto& [k, v] : d) (*q.mutable_deltas())[k] = v;
+        return children_[i]->Xattrop(q);
+      });
+      for (size_t i : who)
+        if (!r[i]->ok()) ok[i] = false;
+    }
+    std::vector<size_t> out;
+    for (size_t i : who)
+      if (ok[i]) out.push_back(i);
+    return out;
+  };
+  std::map<std::string, int64_t> all_plus, undo;
+  for (size_t j = 0; j < n(); ++j) {
+    all_plus[CounterName(Kind::kEntry, j)] = 1;
+    undo[CounterName(Kind::kEntry, j)] = -1;
+  }
+  auto part = xattrop_all(locked, all_plus);
+  if (!HasQuorum(part)) {
+    xattrop_all(part, undo);
+    unlock_upto(entries.size());
+    return Status(EROFS, "change refused: pre-op failed on too many bricks");
+  }
+  auto res = FanOut<Rep>(n(), part, [&](size_t i) { return call(children_[i]); });
+  std::vector<size_t> good = Succeeded(part, res);
+  bool same_failure = good.empty() && SameError(part, res);
+  std::map<std::string, int64_t> post;
+  for (size_t j : (same_failure ? part : good)) post[CounterName(Kind::kEntry, j)] = -1;
+  xattrop_all(part, post);
+  unlock_upto(entries.size());
+  if (!good.empty() && HasQuorum(good)) {
+    if constexpr (requires { res[0]->value().attr().gfid(); }) {
+      if (good.size() < n()) {
+        std::vector<bool> readable(n(), false);
+        for (size_t i : good) readable[i] = true;
+        if (auto g = Gfid::FromBytes(res[good.front()]->value().attr().gfid())) RememberHealth(*g, readable);
+      }
+    }
+    return std::move(*res[good.front()]);
+  }
+  if (same_failure) return res[part.front()]->status();
+  if (!good.empty()) return Status(EIO, "the change reached fewer bricks than the quorum");
+  return res[part.front()]->status();
+}
+
+// ---- operations ----
+
+static Gfid GfidOf(const std::string& raw) { return Gfid::FromBytes(raw).value_or(Gfid()); }
+static std::vector<std::pair<Gfid, std::string>> One(const Gfid& parent, const std::string& name) {
+  return {{parent, name}};
+}
+
+Future<proto::EntryReply> ReplicateLayer::Lookup(proto::EntryRequest req) {
+  return Deferred([this, req = std::move(req)]() mutable -> Result<proto::EntryReply> {
+    req.set_want_pending(true);
+    for (int round = 0; round < 2; ++round) {
+      auto up = UpChildren();
+      if (up.empty()) return Status(ENOTCONN, "no brick of the replica set is up");
+      auto res = FanOut<proto::EntryReply>(n(), up, [&](size_t i) { return children_[i]->Lookup(req); });
+      std::vector<bool> answered(n(), false);
+      std::vector<std::map<std::string, int64_t>> counters(n());
+      size_t missing = 0;
+      int other_err = 0;
+      Gfid gfid;
+      for (size_t i : up) {
+        if (res[i]->ok()) {
+          Gfid g = GfidOf(res[i]->value().attr().gfid());
+          if (!gfid.IsNull() && g != gfid) {
+            HAFS_LOG_ERROR("gfid split-brain: '{}' in {} is {} on one brick and {} on another", req.name(),
+                           GfidOf(req.parent()).ToString(), gfid.ToString(), g.ToString());
+            return Status(EIO, "gfid mismatch between replicas");
+          }
+          gfid = g;
+          answered[i] = true;
+          counters[i] = {res[i]->value().pending().begin(), res[i]->value().pending().end()};
+        } else if (res[i]->err() == ENOENT) {
+          ++missing;
+        } else {
+          other_err = res[i]->err();
+        }
+      }
+      if (gfid.IsNull()) {
+        if (missing > 0) return Status(ENOENT, "no such entry");
+        return Status(other_err ? other_err : ENOTCONN, "lookup failed on every brick");
+      }
+      bool dir = S_ISDIR(res[up.front()]->ok() ? res[up.front()]->value().attr().mode() : 0);
+      for (size_t i : up)
+        if (answered[i]) dir = S_ISDIR(res[i]->value().attr().mode());
+      bool split_d = false, split_m = false, split_e = false;
+      auto acc_d = Accused(counters, answered, dir ? Kind::kEntry : Kind::kData, &split_d);
+      auto acc_m = Accused(counters, answered, Kind::kMetadata, &split_m);
+      (void)split_e;
+      bool dirty = missing > 0 || split_d || split_m;
+      for (size_t i = 0; i < n(); ++i) dirty = dirty || (answered[i] && (acc_d[i] || acc_m[i]));
+      if (dirty && round == 0) {
+        // Heal under locks, then look again: the locked view decides, not this racy one.
+        if (missing > 0) (void)Heal(GfidOf(req.parent()));
+        Status h = Heal(gfid);
+        if (h.err() == EIO) return h;
+        continue;
+      }
+      std::vector<bool> readable(n(), false);
+      for (size_t i = 0; i < n(); ++i) readable[i] = answered[i] && !acc_d[i] && !acc_m[i];
+      if (std::none_of(readable.begin(), readable.end(), [](bool b) { return b; })) readable = answered;
+      RememberHealth(gfid, readable);
+      std::vector<bool> tried(n(), false);
+      int pick = ReadChild(gfid, tried);
+      if (pick < 0 || !answered[pick]) {
+        for (size_t i : up)
+          if (answered[i]) pick = static_cast<int>(i);
+      }
+      auto out = std::move(res[pick]->value());
+      out.clear_pending();
+      return out;
+    }
+    return Status(EIO, "lookup did not settle");
+  });
+}
+
+#define HAFS_READ(Method, Req, Rep, gfid_field)                                                   \
+  Future<proto::Rep> ReplicateLayer::Method(proto::Req req) {                                     \
+    return Deferred([this, req = std::move(req)]() -> Result<proto::Rep> {                        \
+      return ReadFromHealthy<proto::Rep>(GfidOf(req.gfid_field()),                                \
+                                         [&](ProtocolLayer* c) { return c->Method(req); });       \
+    });                                                                                           \
+  }
+
+HAFS_READ(Getattr, GfidRequest, AttrReply, gfid)
+HAFS_READ(Readlink, GfidRequest, ReadlinkReply, gfid)
+HAFS_READ(Readdir, ReaddirRequest, ReaddirReply, gfid)
+HAFS_READ(Read, ReadRequest, ReadReply, gfid)
+HAFS_READ(Statfs, GfidRequest, StatfsReply, gfid)
+HAFS_READ(Getxattr, GetxattrRequest, XattrReply, gfid)
+HAFS_READ(Listxattr, GfidRequest, ListxattrReply, gfid)
+HAFS_READ(Access, AccessRequest, ErrReply, gfid)
+
+#define HAFS_INODE_TXN(Method, Req, Rep, kind_expr)                                               \
+  Future<proto::Rep> ReplicateLayer::Method(proto::Req req) {                                     \
+    return Deferred([this, req = std::move(req)]() -> Result<proto::Rep> {                        \
+      return InodeTxn<proto::Rep>(GfidOf(req.gfid()), kind_expr,                                  \
+                                  [&](ProtocolLayer* c) { return c->Method(req); });              \
+    });                                                                                           \
+  }
+
+HAFS_INODE_TXN(Setattr, SetattrRequest, AttrReply,
+               (req.valid() & proto::SetattrRequest::SIZE) ? Kind::kData : Kind::kMetadata)
+HAFS_INODE_TXN(Write, WriteRequest, WriteReply, Kind::kData)
+HAFS_INODE_TXN(Fallocate, FallocateRequest, AttrReply, Kind::kData)
+HAFS_INODE_TXN(Setxattr, SetxattrRequest, ErrReply, Kind::kMetadata)
+HAFS_INODE_TXN(Removexattr, RemovexattrRequest, ErrReply, Kind::kMetadata)
+
+#define HAFS_ENTRY_TXN(Method, Req, Rep, entries_expr)                                            \
+  Future<proto::Rep> ReplicateLayer::Method(proto::Req req) {                                     \
+    return Deferred([this, req = std::move(req)]() -> Result<proto::Rep> {                        \
+      return EntryTxn<proto::Rep>(entries_expr, [&](ProtocolLayer* c) { return c->Method(req); }); \
+    });                                                                                           \
+  }
+
+HAFS_ENTRY_TXN(Mkdir, MkdirRequest, EntryReply, One(GfidOf(req.parent()), req.name()))
+HAFS_ENTRY_TXN(Create, CreateRequest, EntryReply, One(GfidOf(req.parent()), req.name()))
+HAFS_ENTRY_TXN(Mknod, MknodRequest, EntryReply, One(GfidOf(req.parent()), req.name()))
+HAFS_ENTRY_TXN(Symlink, SymlinkRequest, EntryReply, One(GfidOf(req.parent()), req.name()))
+HAFS_ENTRY_TXN(Link, LinkRequest, EntryReply, One(GfidOf(req.new_parent()), req.new_name()))
+HAFS_ENTRY_TXN(Unlink, NameRequest, EntryReply, One(GfidOf(req.parent()), req.name()))
+HAFS_ENTRY_TXN(Rmdir, NameRequest, EntryReply, One(GfidOf(req.parent()), req.name()))
+HAFS_ENTRY_TXN(Rename, RenameRequest, RenameReply,
+               (std::vector<std::pair<Gfid, std::string>>{{GfidOf(req.old_parent()), req.old_name()},
+                                                          {GfidOf(req.new_parent()), req.new_name()}}))
+
+Future<proto::ErrReply> ReplicateLayer::Fsync(proto::FsyncRequest req) {
+  return Deferred([this, req = std::move(req)]() -> Result<proto::ErrReply> {
+    auto up = UpChildren();
+    auto res = FanOut<proto::ErrReply>(n(), up, [&](size_t i) { return children_[i]->Fsync(req); });
+    auto good = Succeeded(up, res);
+    if (HasQuorum(good)) return proto::ErrReply();
+    return Status(up.empty() ? ENOTCONN : FirstError(up, res, EIO), "fsync failed on too many bricks");
+  });
+}
+
+namespace {
+class ReplicaFileRef final : public FileRef {
+ public:
+  std::vector<std::shared_ptr<FileRef>> refs;
+};
+}  // namespace
+
+Future<std::shared_ptr<FileRef>> ReplicateLayer::Open(Gfid gfid) {
+  return Deferred([this, gfid]() -> Result<std::shared_ptr<FileRef>> {
+    auto up = UpChildren();
+    auto res = FanOut<std::shared_ptr<FileRef>>(n(), up, [&](size_t i) { return children_[i]->Open(gfid); });
+    auto ref = std::make_shared<ReplicaFileRef>();
+    int err = ENOTCONN;
+    for (size_t i : up) {
+      if (res[i]->ok()) ref->refs.push_back(res[i]->value());
+      else err = res[i]->err();
+    }
+    if (ref->refs.empty()) return Status(err, "open failed on every brick");
+    return std::shared_ptr<FileRef>(ref);
+  });
+}
+
+}  // namespace hafs::client
