@@ -294,35 +294,47 @@ Result<std::unique_ptr<Array>> Array::Assemble(const std::vector<std::string>& d
   a->array_bytes_ = a->geo_.member_bytes * uint64_t(n - 1);
   for (int i = 0; i < n; ++i) a->slots_.push_back(std::make_unique<Slot>());
   // Roles come from the freshest superblock (MD §3.4); members more than one event behind are stale.
-  for (auto& c : cands) {
-    const uint16_t role = c.sb.dev_number < proto.dev_roles.size() ? proto.dev_roles[c.sb.dev_number] : kRoleSpare;
-    std::string why;
-    if (c.sb.events + 1 < proto.events) why = fmt::format("is out of date (events {} < {})", c.sb.events, proto.events);
-    else if (role == kRoleFaulty) why = "is marked faulty in the array";
-    else if (role >= n) why = "is not an active member (spare or removed)";
-    else if (a->slots_[role]->fd >= 0) why = fmt::format("claims role {} which another member holds", role);
-    if (!why.empty()) {
-      HAFS_LOG_WARN("raid: not using {}: {}", c.path, why);
-      ::close(c.fd);
+  // Members the array marked faulty keep their old role as faulty slots, so they can be removed.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (auto& c : cands) {
+      if (c.fd < 0) continue;
+      const uint16_t role =
+          c.sb.dev_number < proto.dev_roles.size() ? proto.dev_roles[c.sb.dev_number] : kRoleSpare;
+      if ((role == kRoleFaulty) != (pass == 1)) continue;
+      const int slot = role == kRoleFaulty ? int(c.sb.OwnRole()) : int(role);
+      std::string why;
+      if (role != kRoleFaulty && c.sb.events + 1 < proto.events) {
+        why = fmt::format("is out of date (events {} < {})", c.sb.events, proto.events);
+      } else if (slot >= n) {
+        why = "is not an active member (spare or removed)";
+      } else if (a->slots_[slot]->fd >= 0) {
+        why = fmt::format("claims role {} which another member holds", slot);
+      }
+      if (!why.empty()) {
+        HAFS_LOG_WARN("raid: not using {}: {}", c.path, why);
+        ::close(c.fd);
+        c.fd = -1;
+        continue;
+      }
+      Slot& s = *a->slots_[slot];
+      s.fd = c.fd;
       c.fd = -1;
-      continue;
-    }
-    Slot& s = *a->slots_[role];
-    s.fd = c.fd;
-    c.fd = -1;
-    s.path = c.path;
-    s.sb = c.sb;
-    if (c.sb.feature_map & kFeatureRecovery) {
-      s.rebuilt = c.sb.recovery_offset * kSector / a->geo_.chunk;  // MD §3.2: resume recovery
-      s.state = int(MemberState::kRebuilding);
-    } else {
-      s.state = int(MemberState::kInSync);
+      s.path = c.path;
+      s.sb = c.sb;
+      if (role == kRoleFaulty) {
+        s.state = int(MemberState::kFaulty);
+      } else if (c.sb.feature_map & kFeatureRecovery) {
+        s.rebuilt = c.sb.recovery_offset * kSector / a->geo_.chunk;  // MD §3.2: resume recovery
+        s.state = int(MemberState::kRebuilding);
+      } else {
+        s.state = int(MemberState::kInSync);
+      }
     }
   }
   std::erase_if(cands, [](const Cand& c) { return c.fd < 0; });
   int missing = 0, rebuilding = 0;
   for (auto& s : a->slots_) {
-    missing += s->st() == MemberState::kMissing;
+    missing += s->st() == MemberState::kMissing || s->st() == MemberState::kFaulty;
     rebuilding += s->st() == MemberState::kRebuilding;
   }
   if (missing + rebuilding >= 2) {

@@ -1,0 +1,50 @@
+# Shared helpers for the hafs-raid integration scripts: a private run dir, cleanup of
+# everything started (daemon by PID, FUSE mount, loop devices, temp files) even on failure.
+set -euo pipefail
+B="${HAFS_BIN_DIR:?}/hafs-raid"
+T=$(mktemp -d /tmp/hafs-raid-integ.XXXXXX)
+export HAFS_RAID_RUN_DIR="$T/run"
+PIDS=()
+LOOPS=()
+MOUNTS=()
+cleanup() {
+  set +e
+  for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
+  for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null
+  done
+  grep -q " $T/" /proc/mounts && for m in $(grep " $T/" /proc/mounts | awk '{print $2}'); do umount -l "$m"; done
+  rm -rf "$T"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# expect_within SECONDS CMD...: polls until CMD succeeds.
+expect_within() {
+  local t=$1; shift
+  local end=$((SECONDS + t))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $end ] || fail "not true within ${t}s: $*"
+    sleep 0.1
+  done
+}
+members() { # members PREFIX COUNT SIZE
+  local i
+  for i in $(seq 0 $(($2 - 1))); do truncate -s "$3" "$T/$1$i.img"; echo "$T/$1$i.img"; done
+}
+# start_array NAME [DIR]: runs the array in the background, with a FUSE export in DIR if given.
+start_array() {
+  local name=$1 dir=${2:-}
+  if [ -n "$dir" ]; then
+    mkdir -p "$dir"
+    "$B" --run "$name" --fuse "$dir" >"$T/$name.log" 2>&1 &
+    MOUNTS+=("$dir")
+  else
+    "$B" --run "$name" >"$T/$name.log" 2>&1 &
+  fi
+  PIDS+=($!)
+  expect_within 15 test -f "$HAFS_RAID_RUN_DIR/$name.pid"
+  if [ -n "$dir" ]; then expect_within 10 test -f "$dir/$name"; fi
+}
