@@ -7,6 +7,7 @@ export HAFS_RAID_RUN_DIR="$T/run"
 PIDS=()
 LOOPS=()
 MOUNTS=()
+RUN_ARGS=()
 cleanup() {
   set +e
   for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
@@ -39,10 +40,10 @@ start_array() {
   local name=$1 dir=${2:-}
   if [ -n "$dir" ]; then
     mkdir -p "$dir"
-    "$B" --run "$name" --fuse "$dir" >"$T/$name.log" 2>&1 &
+    "$B" --run "$name" --fuse "$dir" "${RUN_ARGS[@]}" >"$T/$name.log" 2>&1 &
     MOUNTS+=("$dir")
   else
-    "$B" --run "$name" >"$T/$name.log" 2>&1 &
+    "$B" --run "$name" "${RUN_ARGS[@]}" >"$T/$name.log" 2>&1 &
   fi
   PIDS+=($!)
   expect_within 15 test -f "$HAFS_RAID_RUN_DIR/$name.pid"
