@@ -59,8 +59,11 @@ void VrrpFsm::SendAdvert(uint8_t prio) {
 
 void VrrpFsm::BecomeMaster(TimePoint now, const std::string& reason) {
   // RFC 5798 §6.4.1/§6.4.2: send an ADVERTISEMENT, broadcast gratuitous ARP, start Adver_Timer.
+  // We emit the transition (the daemon adds the VIPs and sends GARP) before the advert: when we
+  // preempt a live master, our advert makes it drop the VIP at once, and clients must already
+  // have been told the VIP's new MAC by then, or their packets die in between.
+  Transition(VrrpState::kMaster, reason);
   SendAdvert(priority_);
-  Transition(VrrpState::kMaster, reason);  // the daemon adds the VIPs, then sends GARP
   master_addr_ = cfg_.primary_addr;
   master_entries_.push_back(now);
   deadline_ = now + AdvertInterval();

@@ -36,6 +36,7 @@ vip_cleanup() {
   if [ -n "${VIP_KEEP_WORK:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap vip_cleanup EXIT
+trap 'exit 143' TERM INT  # a killed test still cleans up
 
 # ns NAME CMD...: run in a namespace of this run.
 ns() { local n=$1; shift; ip netns exec "$P$n" "$@"; }

@@ -7,7 +7,9 @@
   holder OUT T_FROM               node that answered last at or after T_FROM (or "none")
   inject KIND SRC DST VRID        sends one hostile VRRP packet (raw socket, needs root in the netns)
   garp PCAP_TXT VIP T_FROM        count of gratuitous ARPs for VIP seen by tcpdump -tt after T_FROM
+  takeover PCAP_TXT OLD VIP T0    ms from OLD's last advert before T0 to the first GARP for VIP after T0
 """
+import re
 import socket
 import struct
 import sys
@@ -116,6 +118,12 @@ def inject(kind, src, dst, vrid):
     s.sendto(ip + body, (dst, 0))
 
 
+def is_garp(line, vip):
+    """tcpdump line of an ARP announcement for vip: 'who-has V [(MAC)] tell V' (keepalived sets a target MAC)."""
+    v = re.escape(vip)
+    return re.search(r"who-has %s (\([^)]*\) )?tell %s(,|$|\s)" % (v, v), line) is not None
+
+
 def garp(txt, vip, t_from):
     n = 0
     with open(txt) as f:
@@ -125,11 +133,33 @@ def garp(txt, vip, t_from):
                 t = float(parts[0])
             except (ValueError, IndexError):
                 continue
-            if t >= float(t_from) and ("who-has %s tell %s" % (vip, vip)) in line:
+            if t >= float(t_from) and is_garp(line, vip):
                 n += 1
     print(n)
 
 
+def takeover(txt, old_src, vip, t0):
+    """ms from the old master's last advert before T0 to the first GARP for VIP after it (tcpdump -tt)."""
+    t0 = float(t0)
+    last_adv, first_garp = None, None
+    with open(txt) as f:
+        for line in f:
+            parts = line.split()
+            try:
+                t = float(parts[0])
+            except (ValueError, IndexError):
+                continue
+            if "VRRP" in line and (" %s > " % old_src) in line and t <= t0 + 0.005:
+                last_adv = t
+            elif t > t0 and first_garp is None and is_garp(line, vip):
+                first_garp = t
+    if last_adv is None or first_garp is None:
+        print("n/a")
+    else:
+        print("%.0f" % ((first_garp - last_adv) * 1000))
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"serve": serve, "poll": poll, "gap": gap, "holder": holder, "inject": inject, "garp": garp}[cmd](*args)
+    {"serve": serve, "poll": poll, "gap": gap, "holder": holder, "inject": inject, "garp": garp,
+     "takeover": takeover}[cmd](*args)

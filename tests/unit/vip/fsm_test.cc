@@ -58,9 +58,11 @@ TEST(VipFsm, BackupTakesOverExactlyAtMasterDown) {
   EXPECT_EQ(f.state(), VrrpState::kMaster);
   auto acts = f.TakeActions();
   ASSERT_EQ(acts.size(), 2u);
-  EXPECT_EQ(acts[0].kind, FsmAction::Kind::kSendAdvert);  // advert first (RFC 5798 §6.4.2)
-  EXPECT_EQ(acts[0].priority, 100);
-  EXPECT_TRUE(Became(acts, VrrpState::kMaster));
+  // VIPs + GARP (the transition) before the advert that makes a preempted master let go.
+  EXPECT_EQ(acts[0].kind, FsmAction::Kind::kTransition);
+  EXPECT_EQ(acts[0].to, VrrpState::kMaster);
+  EXPECT_EQ(acts[1].kind, FsmAction::Kind::kSendAdvert);
+  EXPECT_EQ(acts[1].priority, 100);
   EXPECT_EQ(f.NextDeadline(), down + 100ms);
   f.OnTimer(down + 100ms);
   EXPECT_EQ(Count(f.TakeActions(), FsmAction::Kind::kSendAdvert), 1);
