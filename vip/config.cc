@@ -1,5 +1,7 @@
 #include "vip/config.h"
 
+#include <arpa/inet.h>
+
 #include <cerrno>
 #include <cmath>
 #include <fstream>
@@ -289,7 +291,8 @@ class Builder {
             v.prefix = static_cast<int>(p);
             addr.resize(slash);
           }
-          if (!ParseIpv4(addr, &v.addr)) return Error(a.line, fmt::format("'{}' is not an IPv4 address (IPv6 VIPs are not supported)", addr));
+          if (!ParseIpv4(addr, &v.addr))
+            return Error(a.line, fmt::format("'{}' is not an IPv4 address (IPv6 VIPs go in virtual_ipaddress_excluded)", addr));
           for (size_t i = 0; i < a.args.size(); i += 2) {
             if (i + 1 >= a.args.size()) return Error(a.line, fmt::format("'{}' needs a value", a.args[i].text));
             if (a.args[i].text == "dev") {
@@ -301,6 +304,31 @@ class Builder {
             }
           }
           in.vips.push_back(std::move(v));
+        }
+      } else if (k == "virtual_ipaddress_excluded") {
+        if (!s.has_block) return Error(s.line, "virtual_ipaddress_excluded needs a { block }");
+        for (const Stmt& a : s.block) {
+          ExcludedAddress x;
+          x.text = a.key;
+          std::string addr = a.key;
+          bool v6 = addr.find(':') != std::string::npos;
+          x.family = v6 ? AF_INET6 : AF_INET;
+          x.prefix = v6 ? 128 : 32;
+          if (auto slash = addr.find('/'); slash != std::string::npos) {
+            char* end = nullptr;
+            long p = std::strtol(addr.c_str() + slash + 1, &end, 10);
+            if (*end != '\0' || p < 1 || p > x.prefix) return Error(a.line, fmt::format("bad prefix in '{}'", addr));
+            x.prefix = static_cast<int>(p);
+            addr.resize(slash);
+          }
+          if (inet_pton(x.family, addr.c_str(), x.bytes.data()) != 1)
+            return Error(a.line, fmt::format("'{}' is not an IPv4 or IPv6 address", addr));
+          for (size_t i = 0; i < a.args.size(); i += 2) {
+            if (i + 1 >= a.args.size() || a.args[i].text != "dev")
+              return Error(a.line, fmt::format("expected '{} [dev IF]'", a.key));
+            x.dev = a.args[i + 1].text;
+          }
+          in.excluded.push_back(std::move(x));
         }
       } else if (k == "unicast_src_ip") {
         HAFS_RETURN_IF_ERROR(NeedArgs(s, 1));

@@ -3,6 +3,7 @@
 // Thread-safety: value types; parse functions are reentrant.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -19,6 +20,16 @@ struct VipAddress {
   int prefix = 32;
   std::string dev;    // empty = the instance's interface
   std::string label;
+};
+
+// An address moved with the instance but not carried in adverts (keepalived's
+// virtual_ipaddress_excluded): IPv4, or IPv6 (announced with an unsolicited NA).
+struct ExcludedAddress {
+  int family = 2;                     // AF_INET (2) or AF_INET6 (10)
+  std::array<uint8_t, 16> bytes{};    // network order; IPv4 in the first 4
+  int prefix = 32;
+  std::string dev;
+  std::string text;                   // as written, for logs and status
 };
 
 struct ScriptConfig {
@@ -50,6 +61,7 @@ struct InstanceConfig {
   int auth_type = 0;  // 0 none, 1 PASS
   std::string auth_pass;
   std::vector<VipAddress> vips;
+  std::vector<ExcludedAddress> excluded;
   std::optional<uint32_t> unicast_src;
   std::vector<uint32_t> unicast_peers;
   std::vector<TrackRef> track_scripts;

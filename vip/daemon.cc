@@ -1,5 +1,6 @@
 #include "vip/daemon.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -114,6 +115,7 @@ class DaemonImpl final : public Daemon {
   ProcessTable procs_;
   Rtnl rtnl_;
   GarpSender garp_;
+  NaSender na_;
   int sigfd_ = -1;
   int status_fd_ = -1;
   int fifo_fd_ = -1;
@@ -124,6 +126,10 @@ class DaemonImpl final : public Daemon {
 Status DaemonImpl::Init() {
   HAFS_RETURN_IF_ERROR(rtnl_.Open());
   HAFS_RETURN_IF_ERROR(garp_.Open());
+  bool any_v6 = false;
+  for (const auto& ic : cfg_.instances)
+    for (const auto& x : ic.excluded) any_v6 = any_v6 || x.family == AF_INET6;
+  if (any_v6) HAFS_RETURN_IF_ERROR(na_.Open());
   for (const auto& s : cfg_.scripts) scripts_[s.name] = std::make_unique<TrackScript>(s);
   for (const auto& ic : cfg_.instances) {
     auto in = std::make_unique<Instance>();
@@ -419,6 +425,14 @@ void DaemonImpl::InstallVips(Instance& in) {
       HAFS_LOG_ERROR("{}: add {}/{}: {}", in.cfg.name, Ipv4ToString(v.addr), v.prefix, st.ToString());
     }
   }
+  for (const auto& x : in.cfg.excluded) {
+    auto idx = x.dev.empty() ? Result<int>(in.ifindex) : InterfaceIndex(x.dev);
+    Status st = idx.ok() ? rtnl_.AddAddressAny(x.family, *idx, x.bytes, x.prefix) : idx.status();
+    if (!st.ok()) {
+      ++in.netlink_errors;
+      HAFS_LOG_ERROR("{}: add {}: {}", in.cfg.name, x.text, st.ToString());
+    }
+  }
 }
 
 void DaemonImpl::RemoveVips(Instance& in) {
@@ -429,6 +443,15 @@ void DaemonImpl::RemoveVips(Instance& in) {
     if (!st.ok()) {
       ++in.netlink_errors;
       HAFS_LOG_ERROR("{}: delete {}/{}: {}", in.cfg.name, Ipv4ToString(v.addr), v.prefix, st.ToString());
+    }
+  }
+  for (const auto& x : in.cfg.excluded) {
+    auto idx = x.dev.empty() ? Result<int>(in.ifindex) : InterfaceIndex(x.dev);
+    if (!idx.ok()) continue;
+    Status st = rtnl_.DelAddressAny(x.family, *idx, x.bytes, x.prefix);
+    if (!st.ok()) {
+      ++in.netlink_errors;
+      HAFS_LOG_ERROR("{}: delete {}: {}", in.cfg.name, x.text, st.ToString());
     }
   }
 }
@@ -445,6 +468,20 @@ void DaemonImpl::Garp(Instance& in) {
       mac = *m;
     }
     Status st = garp_.Announce(idx, mac, v.addr);
+    if (!st.ok()) HAFS_LOG_WARN("{}: {}", in.cfg.name, st.ToString());
+  }
+  for (const auto& x : in.cfg.excluded) {
+    const std::string& dev = x.dev.empty() ? in.cfg.interface : x.dev;
+    auto idx = InterfaceIndex(dev);
+    auto mac = InterfaceMac(dev);
+    if (!idx.ok() || !mac.ok()) continue;
+    Status st;
+    if (x.family == AF_INET6) {
+      st = na_.Announce(*idx, *mac, x.bytes);
+    } else {
+      uint32_t a = (uint32_t{x.bytes[0]} << 24) | (uint32_t{x.bytes[1]} << 16) | (uint32_t{x.bytes[2]} << 8) | x.bytes[3];
+      st = garp_.Announce(*idx, *mac, a);
+    }
     if (!st.ok()) HAFS_LOG_WARN("{}: {}", in.cfg.name, st.ToString());
   }
 }
@@ -535,6 +572,7 @@ std::vector<InstanceStatus> DaemonImpl::Snapshot() const {
     s.advert_ms = in->cfg.advert_cs * 10;
     s.fault_reason = in->fault_reason;
     for (const auto& v : in->cfg.vips) s.vips.push_back(fmt::format("{}/{}", Ipv4ToString(v.addr), v.prefix));
+    for (const auto& x : in->cfg.excluded) s.vips.push_back(x.text);
     s.sync_group = in->group ? in->group->cfg.name : "";
     const FsmCounters& c = in->fsm->counters();
     s.counters = {{"became_master", c.became_master},     {"released_master", c.released_master},

@@ -55,17 +55,23 @@ Status Rtnl::Open() {
   return Status::Ok();
 }
 
-Status Rtnl::Request(int type, int flags, int ifindex, uint32_t addr, int prefix, const std::string& label, int ok_errno) {
+Status Rtnl::Request(int type, int flags, int family, int ifindex, const uint8_t* addr, int prefix,
+                     const std::string& label, int ok_errno) {
   if (fd_ < 0) return Status(EBADF, "netlink not open");
   std::vector<uint8_t> buf(NLMSG_LENGTH(sizeof(ifaddrmsg)), 0);
   auto* ifa = reinterpret_cast<ifaddrmsg*>(NLMSG_DATA(reinterpret_cast<nlmsghdr*>(buf.data())));
-  ifa->ifa_family = AF_INET;
+  ifa->ifa_family = static_cast<uint8_t>(family);
   ifa->ifa_prefixlen = static_cast<uint8_t>(prefix);
   ifa->ifa_scope = RT_SCOPE_UNIVERSE;
   ifa->ifa_index = static_cast<uint32_t>(ifindex);
-  const uint32_t be = htonl(addr);
-  AddAttr(buf, IFA_LOCAL, &be, 4);
-  AddAttr(buf, IFA_ADDRESS, &be, 4);
+  const size_t alen = family == AF_INET6 ? 16 : 4;
+  if (family == AF_INET6) {
+    ifa->ifa_flags = IFA_F_NODAD;
+    AddAttr(buf, IFA_ADDRESS, addr, alen);
+  } else {
+    AddAttr(buf, IFA_LOCAL, addr, alen);
+    AddAttr(buf, IFA_ADDRESS, addr, alen);
+  }
   if (!label.empty() && type == RTM_NEWADDR) AddAttr(buf, IFA_LABEL, label.c_str(), label.size() + 1);
   auto* nlh = reinterpret_cast<nlmsghdr*>(buf.data());
   nlh->nlmsg_len = static_cast<uint32_t>(buf.size());
@@ -96,11 +102,22 @@ Status Rtnl::Request(int type, int flags, int ifindex, uint32_t addr, int prefix
 }
 
 Status Rtnl::AddAddress(int ifindex, uint32_t addr, int prefix, const std::string& label) {
-  return Request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, ifindex, addr, prefix, label, EEXIST);
+  const uint32_t be = htonl(addr);
+  return Request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, AF_INET, ifindex, reinterpret_cast<const uint8_t*>(&be), prefix,
+                 label, EEXIST);
 }
 
 Status Rtnl::DelAddress(int ifindex, uint32_t addr, int prefix) {
-  return Request(RTM_DELADDR, 0, ifindex, addr, prefix, "", EADDRNOTAVAIL);
+  const uint32_t be = htonl(addr);
+  return Request(RTM_DELADDR, 0, AF_INET, ifindex, reinterpret_cast<const uint8_t*>(&be), prefix, "", EADDRNOTAVAIL);
+}
+
+Status Rtnl::AddAddressAny(int family, int ifindex, const std::array<uint8_t, 16>& bytes, int prefix) {
+  return Request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, family, ifindex, bytes.data(), prefix, "", EEXIST);
+}
+
+Status Rtnl::DelAddressAny(int family, int ifindex, const std::array<uint8_t, 16>& bytes, int prefix) {
+  return Request(RTM_DELADDR, 0, family, ifindex, bytes.data(), prefix, "", EADDRNOTAVAIL);
 }
 
 Result<int> InterfaceIndex(const std::string& ifname) {

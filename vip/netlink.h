@@ -25,9 +25,14 @@ class Rtnl {
   Status AddAddress(int ifindex, uint32_t addr, int prefix, const std::string& label);
   // Removes addr/prefix; an address already gone is success.
   Status DelAddress(int ifindex, uint32_t addr, int prefix);
+  // Any family: bytes in network order (4 or 16 used). IPv6 is added with IFA_F_NODAD so it is
+  // usable at once (the address is ours by election; DAD would hold it back ~1 s).
+  Status AddAddressAny(int family, int ifindex, const std::array<uint8_t, 16>& bytes, int prefix);
+  Status DelAddressAny(int family, int ifindex, const std::array<uint8_t, 16>& bytes, int prefix);
 
  private:
-  Status Request(int type, int flags, int ifindex, uint32_t addr, int prefix, const std::string& label, int ok_errno);
+  Status Request(int type, int flags, int family, int ifindex, const uint8_t* addr, int prefix, const std::string& label,
+                 int ok_errno);
   int fd_ = -1;
   uint32_t seq_ = 1;
 };

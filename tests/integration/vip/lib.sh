@@ -93,10 +93,10 @@ vip_start_traffic() {
   spawn cl "$WORK/poller.err" $PY "$VIPCHECK" poll "$vip" 7000 "$iv" "$POLL_LOG"
 }
 
-# Capture ARP on the bridge with epoch timestamps.
+# Capture ARP and ICMPv6 (neighbor discovery) on the bridge with epoch timestamps.
 vip_start_arp_capture() {
   ARP_LOG=$WORK/arp.txt
-  spawn sw "$ARP_LOG" tcpdump -tt -n -l -i br0 arp
+  spawn sw "$ARP_LOG" tcpdump -tt -n -l -i br0 'arp or icmp6'
   sleep 0.5
 }
 

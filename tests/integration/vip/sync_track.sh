@@ -56,6 +56,9 @@ $peers  }
   virtual_ipaddress {
     10.99.0.100/24
   }
+  virtual_ipaddress_excluded {
+    2001:db8:99::100/64
+  }
   track_script {
     chk_lb
   }
@@ -101,6 +104,8 @@ for n in d1 d2 d3; do
   mkfifo "$WORK/$n.fifo"
   spawn "$n" "$WORK/fifo-$n.txt" cat "$WORK/$n.fifo"
 done
+ns cl ip -6 addr add 2001:db8:99::10/64 dev eth0 nodad
+vip_start_arp_capture
 vip_start_traffic 20
 for n in d1 d2 d3; do eval "echo \$RESP_$n" >"$WORK/$n.lb.pid"; done
 start_vipd d1 "$WORK/d1.conf"
@@ -122,6 +127,15 @@ if expect_within 5 together_on d2; then
 else
   fail "VIPs did not move to d2 together"
 fi
+# The IPv6 VIP (virtual_ipaddress_excluded) moved too and was announced with an unsolicited NA.
+has_vip6() { ns "$1" ip -6 -o addr show dev eth0 | grep -q ' 2001:db8:99::100/64'; }
+expect_within 2 has_vip6 d2 && ! has_vip6 d1 && pass "IPv6 VIP moved to d2" || fail "IPv6 VIP not moved to d2"
+nas=$(awk -v t="$t0" '$1 >= t && /neighbor advertisement, tgt is 2001:db8:99::100,/' "$ARP_LOG" | grep -c 'IP6 2001:db8:99::100 > ff02::1')
+[ "$nas" -ge 1 ] && pass "unsolicited NA for the IPv6 VIP seen on the bridge ($nas)" || fail "no unsolicited NA after takeover"
+ns cl ping -6 -c1 -W1 -q 2001:db8:99::100 >/dev/null && pass "client reaches the IPv6 VIP" || fail "IPv6 VIP unreachable"
+mac_d2=$(ns d2 ip -o link show eth0 | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
+ns cl ip -6 neigh show 2001:db8:99::100 | grep -q "lladdr $mac_d2" \
+  && pass "client's neighbour entry points at d2" || fail "client's neighbour entry: $(ns cl ip -6 neigh show 2001:db8:99::100)"
 is_state d1 VI_EXT FAULT && is_state d1 VI_INT FAULT && pass "d1: both instances FAULT (sync group)" || fail "d1 not FAULT: $(state_of d1 VI_EXT)/$(state_of d1 VI_INT)"
 sleep 0.6
 read -r g _ < <(gap_since "$t0" "$(now)")

@@ -1,5 +1,7 @@
 #include "vip/config.h"
 
+#include <sys/socket.h>
+
 #include <gtest/gtest.h>
 
 namespace hafs::vip {
@@ -151,6 +153,26 @@ TEST(VipConfig, QuorumGuard) {
   auto d = ParseConfig(kMin + "}\n", "d.conf");
   ASSERT_TRUE(d.ok());
   EXPECT_TRUE(d->instances[0].quorum_peers.empty());
+}
+
+TEST(VipConfig, ExcludedAddressesIncludingIpv6) {
+  auto c = ParseConfig(kMin + " virtual_ipaddress_excluded {\n 2001:db8::100/64\n 10.1.0.1 dev eth1\n fe80::1\n }\n}\n", "x.conf");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const auto& x = c->instances[0].excluded;
+  ASSERT_EQ(x.size(), 3u);
+  EXPECT_EQ(x[0].family, AF_INET6);
+  EXPECT_EQ(x[0].prefix, 64);
+  EXPECT_EQ(x[0].bytes[0], 0x20);
+  EXPECT_EQ(x[0].bytes[15], 0x00);
+  EXPECT_EQ(x[0].bytes[14], 0x01);
+  EXPECT_EQ(x[1].family, AF_INET);
+  EXPECT_EQ(x[1].prefix, 32);
+  EXPECT_EQ(x[1].dev, "eth1");
+  EXPECT_EQ(x[2].prefix, 128);
+  ExpectError(kMin + " virtual_ipaddress_excluded {\n 2001:db8::1/129\n }\n}\n", "bad prefix");
+  // IPv6 inside the advertised list is refused with a pointer to the right block.
+  ExpectError("vrrp_instance V {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n 2001:db8::1\n }\n}\n",
+              "virtual_ipaddress_excluded");
 }
 
 TEST(VipConfig, V3IgnoresAuthWithWarning) {
