@@ -2,7 +2,7 @@
 // change, so the counters it reads are settled, and subtracts exactly what it read.
 #include <sys/stat.h>
 
-#include "client-fuse/replicate/fan_out.h"
+#include "client-fuse/fan_out.h"
 #include "client-fuse/replicate/replicate_layer.h"
 #include "common/log.h"
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <random>
 
-#include "client-fuse/replicate/fan_out.h"
+#include "client-fuse/fan_out.h"
 #include "common/log.h"
 
 namespace hafs::client {
@@ -54,24 +54,26 @@ std::vector<bool> ReplicateLayer::Accused(const std::vector<std::map<std::string
     auto it = counters[i].find(CounterName(kind, j));
     return it != counters[i].end() && it->second > 0;
   };
-  // All answering bricks accusing each other (a transaction in flight, or one cut short by a
-  // client crash after its pre-op) is no evidence against any one of them.
-  bool all_mutual = true;
-  size_t answering = 0;
+  // A brick that accuses itself did a pre-op but not the operation's post-op (it failed, or
+  // died, or the transaction is still running): a "fool" whose word against others does not
+  // count and which is itself behind. When every answering brick is a fool (a transaction
+  // cut short by a client crash), none of them is singled out.
+  std::vector<bool> fool(n(), false);
+  bool all_fools = true;
   for (size_t i = 0; i < n(); ++i) {
     if (!answered[i]) continue;
-    ++answering;
-    for (size_t j = 0; j < n(); ++j)
-      if (j != i && answered[j] && !accuses(i, j)) all_mutual = false;
+    fool[i] = accuses(i, i);
+    all_fools = all_fools && fool[i];
   }
   for (size_t i = 0; i < n(); ++i) {
     if (!answered[i]) continue;
     for (size_t j = 0; j < n(); ++j) {
       if (j == i || !accuses(i, j)) continue;
-      if (answered[j] && all_mutual && answering > 1) continue;
+      if (answered[j] && (fool[i] || all_fools)) continue;
       accused[j] = true;
-      if (answered[j] && accuses(j, i) && !all_mutual) *split = true;
+      if (answered[j] && !fool[j] && accuses(j, i)) *split = true;
     }
+    if (fool[i] && !all_fools) accused[i] = true;
   }
   return accused;
 }

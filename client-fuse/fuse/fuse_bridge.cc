@@ -1,0 +1,724 @@
+#include "client-fuse/fuse/fuse_bridge.h"
+
+#include <sys/stat.h>
+#include <sys/xattr.h>
+
+#include <cstring>
+
+#include "common/log.h"
+
+namespace hafs::client {
+namespace {
+
+FuseBridge* B(fuse_req_t req) { return static_cast<FuseBridge*>(fuse_req_userdata(req)); }
+Gfid GfidOf(const std::string& raw) { return Gfid::FromBytes(raw).value_or(Gfid()); }
+
+struct timespec Ts(int64_t ns) {
+  struct timespec t;
+  t.tv_sec = ns / 1000000000LL;
+  t.tv_nsec = ns % 1000000000LL;
+  return t;
+}
+
+void ToStat(const proto::Attr& a, fuse_ino_t ino, struct stat* st) {
+  std::memset(st, 0, sizeof *st);
+  st->st_ino = ino;
+  st->st_mode = a.mode();
+  st->st_nlink = a.nlink();
+  st->st_uid = a.uid();
+  st->st_gid = a.gid();
+  st->st_rdev = a.rdev();
+  st->st_size = static_cast<off_t>(a.size());
+  st->st_blocks = static_cast<blkcnt_t>(a.blocks());
+  st->st_blksize = a.blksize() ? a.blksize() : 4096;
+  st->st_atim = Ts(a.atime_ns());
+  st->st_mtim = Ts(a.mtime_ns());
+  st->st_ctim = Ts(a.ctime_ns());
+}
+
+proto::Caller CallerOf(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  proto::Caller c;
+  c.set_uid(ctx->uid);
+  c.set_gid(ctx->gid);
+  return c;
+}
+
+void ReplyErr(fuse_req_t req, const Status& s) {
+  int err = s.err() ? s.err() : EIO;
+  fuse_reply_err(req, err);
+}
+
+// Resolves the node id or answers ESTALE.
+#define GFID_OR_REPLY(var, ino)                      \
+  Gfid var;                                          \
+  if (!B(req)->GfidFor(ino, &var)) {                 \
+    fuse_reply_err(req, ESTALE);                     \
+    return;                                          \
+  }
+
+#define RO_GUARD()                                   \
+  if (B(req)->options().read_only) {                 \
+    fuse_reply_err(req, EROFS);                      \
+    return;                                          \
+  }
+
+void ReplyEntry(fuse_req_t req, const proto::Attr& a) {
+  FuseBridge* b = B(req);
+  fuse_entry_param e;
+  std::memset(&e, 0, sizeof e);
+  e.ino = b->NodeFor(GfidOf(a.gfid()), true);
+  e.generation = 1;
+  ToStat(a, e.ino, &e.attr);
+  e.attr_timeout = b->options().attr_timeout;
+  e.entry_timeout = b->options().entry_timeout;
+  if (fuse_reply_entry(req, &e) != 0) b->Forget(e.ino, 1);  // the kernel did not take it
+}
+
+void ReplyAttr(fuse_req_t req, fuse_ino_t ino, const proto::Attr& a) {
+  struct stat st;
+  ToStat(a, ino, &st);
+  fuse_reply_attr(req, &st, B(req)->options().attr_timeout);
+}
+
+// An open file: the layer's FileRef keeps an unlinked file alive while it is open.
+struct FileHandle {
+  std::shared_ptr<FileRef> ref;
+  bool append = false;
+};
+
+// An open directory: a snapshot taken at the first readdir.
+struct DirHandle {
+  std::mutex mu;
+  bool loaded = false;
+  std::vector<proto::DirEntry> entries;
+};
+
+// ---- callbacks ----
+
+void Init(void* userdata, fuse_conn_info* conn) {
+  auto* b = static_cast<FuseBridge*>(userdata);
+  conn->max_write = b->options().max_write;
+  conn->max_readahead = 1u << 20;
+  conn->want |= FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_AUTO_INVAL_DATA;
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
+  if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;  // other clients must see writes at once
+  conn->max_background = 64;
+  conn->congestion_threshold = 48;
+}
+
+void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  GFID_OR_REPLY(p, parent);
+  proto::EntryRequest r;
+  r.set_parent(p.Bytes());
+  r.set_name(name);
+  r.set_gfid_req(Gfid::Random().Bytes());
+  auto res = B(req)->graph().top().Lookup(r).get();
+  if (!res.ok()) {
+    if (res.err() == ENOENT && B(req)->options().negative_timeout > 0) {
+      fuse_entry_param e;
+      std::memset(&e, 0, sizeof e);
+      e.entry_timeout = B(req)->options().negative_timeout;
+      fuse_reply_entry(req, &e);
+      return;
+    }
+    return ReplyErr(req, res.status());
+  }
+  ReplyEntry(req, res->attr());
+}
+
+void ForgetOne(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  B(req)->Forget(ino, nlookup);
+  fuse_reply_none(req);
+}
+
+void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  for (size_t i = 0; i < count; ++i) B(req)->Forget(forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+void Getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  GFID_OR_REPLY(g, ino);
+  proto::GfidRequest r;
+  r.set_gfid(g.Bytes());
+  auto res = B(req)->graph().top().Getattr(r).get();
+  if (!res.ok()) return ReplyErr(req, res.status());
+  ReplyAttr(req, ino, res->attr());
+}
+
+void Setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
+  RO_GUARD();
+  GFID_OR_REPLY(g, ino);
+  proto::SetattrRequest r;
+  r.set_gfid(g.Bytes());
+  uint32_t v = 0;
+  if (to_set & FUSE_SET_ATTR_MODE) v |= proto::SetattrRequest::MODE, r.set_mode(attr->st_mode);
+  if (to_set & FUSE_SET_ATTR_UID) v |= proto::SetattrRequest::UID, r.set_uid(attr->st_uid);
+  if (to_set & FUSE_SET_ATTR_GID) v |= proto::SetattrRequest::GID, r.set_gid(attr->st_gid);
+  if (to_set & FUSE_SET_ATTR_SIZE) v |= proto::SetattrRequest::SIZE, r.set_size(attr->st_size);
+  if (to_set & FUSE_SET_ATTR_ATIME_NOW) v |= proto::SetattrRequest::ATIME_NOW;
+  else if (to_set & FUSE_SET_ATTR_ATIME) {
+    v |= proto::SetattrRequest::ATIME;
+    r.set_atime_ns(attr->st_atim.tv_sec * 1000000000LL + attr->st_atim.tv_nsec);
+  }
+  if (to_set & FUSE_SET_ATTR_MTIME_NOW) v |= proto::SetattrRequest::MTIME_NOW;
+  else if (to_set & FUSE_SET_ATTR_MTIME) {
+    v |= proto::SetattrRequest::MTIME;
+    r.set_mtime_ns(attr->st_mtim.tv_sec * 1000000000LL + attr->st_mtim.tv_nsec);
+  }
+  r.set_valid(v);
+  auto res = B(req)->graph().top().Setattr(r).get();
+  if (!res.ok()) return ReplyErr(req, res.status());
+  ReplyAttr(req, ino, res->attr());
+}
+
+void Readlink(fuse_req_t req, fuse_ino_t ino) {
+  GFID_OR_REPLY(g, ino);
+  proto::GfidRequest r;
+  r.set_gfid(g.Bytes());
+  auto res = B(req)->graph().top().Readlink(r).get();
+  if (!res.ok()) return ReplyErr(req, res.status());
+  fuse_reply_readlink(req, res->target().c_str());
+}
+
+void Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  RO_GUARD();
+  GFID_OR_REPLY(p, parent);
+  proto::MknodRequest r;
+  r.set_parent(p.Bytes());
+  r.set_name(name);
+  r.set_gfid(Gfid::Random().Bytes());
+  r.set_mode(mode);
+  r.set_rdev(rdev);
+  *r.mutable_caller() = CallerOf(req);
+  auto res = B(req)->graph().top().Mknod(r).get();
+  if (!res.ok()) return ReplyErr(req, res.status());
+  ReplyEntry(req, res->attr());
+}
+
+void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  RO_GUARD();
+  GFID_OR_REPLY(p, parent);
+  proto::MkdirRequest r;
+  r.set_parent(p.Bytes());
+  r.set_name(name);
+  r.set_gfid(Gfid::Random().Bytes());
+  r.set_mode(mode & 07777);
+  *r.mutable_caller() = CallerOf(req);
+  auto res = B(req)->graph().top().Mkdir(r).get();
+  if (!res.ok()) return ReplyErr(req, res.status());
+  ReplyEntry(req, res->attr());
+}
+
+void Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+  RO_GUARD();
+  GFID_OR_REPLY(p, parent);
+  proto::SymlinkRequest r;
+  r.set_parent(p.Bytes());
+  r.set_name(name);
+  r.set_gfid(Gfid::Random().Bytes());
+  r.set_target(link);
+  *r.mutable_caller() = CallerOf(req);
+  auto res = B(req)->graph().top().Symlink(r).get();
+  if (!res.ok()) return ReplyErr(req, res.status());
+  ReplyEntry(req, res->attr());
+}
+
+void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  RO_GUARD();
+  GFID_OR_REPLY(g, ino);
+  GFID_OR_REPLY(p, newparent);
+  proto::LinkRequest r;
+  r.set_gfid(g.Bytes());
+  r.set_new_parent(p.Bytes());
+  r.set_new_name(newname);
+  auto res = B(req)->graph().top().Link(r).get();
+  if (!res.ok()) return ReplyErr(req, res.status());
+  ReplyEntry(req, res->attr());
+}
+
+void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  RO_GUARD();
+  GFID_OR_REPLY(p, parent);
+  proto::NameRequest r;
+  r.set_parent(p.Bytes());
+  r.set_name(name);
+  auto res = B(req)->graph().top().Unlink(r).get();
+  fuse_reply_err(req, res.ok() ? 0 : (res.err() ? res.err() : EIO));
+}
+
+void Rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  RO_GUARD();
+  GFID_OR_REPLY(p, parent);
+  proto::NameRequest r;
+  r.set_parent(p.Bytes());
+  r.set_name(name);
+  auto res = B(req)->graph().top().Rmdir(r).get();
+  fuse_reply_err(req, res.ok() ? 0 : (res.err() ? res.err() : EIO));
+}
+
+void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent, const char* newname,
+            unsigned int flags) {
+  RO_GUARD();
+  GFID_OR_REPLY(p, parent);
+  GFID_OR_REPLY(np, newparent);
+  proto::RenameRequest r;
+  r.set_old_parent(p.Bytes());
+  r.set_old_name(name);
+  r.set_new_parent(np.Bytes());
+  r.set_new_name(newname);
+  r.set_flags(flags);
+  auto res = B(req)->graph().top().Rename(r).get();
+  fuse_reply_err(req, res.ok() ? 0 : (res.err() ? res.err() : EIO));
+}
+
+void OpenFile(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (B(req)->options().read_only && (fi->flags & O_ACCMODE) != O_RDONLY) {
+    fuse_reply_err(req, EROFS);
+    return;
+  }
+  GFID_OR_REPLY(g, ino);
+  auto ref = B(req)->graph().top().Open(g).get();
+  if (!ref.ok()) return ReplyErr(req, ref.status());
+  auto* h = new FileHandle{*ref, (fi->flags & O_APPEND) != 0};
+  fi->fh = reinterpret_cast<uint64_t>(h);
+  // The kernel keeps cached pages across opens; bricks push invalidations on change and
+  // attribute changes (mtime/size) drop the cache too (FUSE_CAP_AUTO_INVAL_DATA).
+  fi->keep_cache = 1;
+  if (fuse_reply_open(req, fi) != 0) delete h;
+}
+
+void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+  RO_GUARD();
+  GFID_OR_REPLY(p, parent);
+  proto::CreateRequest r;
+  r.set_parent(p.Bytes());
+  r.set_name(name);
+  r.set_gfid(Gfid::Random().Bytes());
+  r.set_mode(mode & 07777);
+  r.set_exclusive((fi->flags & O_EXCL) != 0);
+  *r.mutable_caller() = CallerOf(req);
+  auto res = B(req)->graph().top().Create(r).get();
+  if (!res.ok()) return ReplyErr(req, res.status());
+  auto ref = B(req)->graph().top().Open(GfidOf(res->attr().gfid())).get();
+  if (!ref.ok()) return ReplyErr(req, ref.status());
+  auto* h = new FileHandle{*ref, (fi->flags & O_APPEND) != 0};
+  fi->fh = reinterpret_cast<uint64_t>(h);
+  FuseBridge* b = B(req);
+  fuse_entry_param e;
+  std::memset(&e, 0, sizeof e);
+  e.ino = b->NodeFor(GfidOf(res->attr().gfid()), true);
+  e.generation = 1;
+  ToStat(res->attr(), e.ino, &e.attr);
+  e.attr_timeout = b->options().attr_timeout;
+  e.entry_timeout = b->options().entry_timeout;
+  if (fuse_reply_create(req, &e, fi) != 0) {
+    b->Forget(e.ino, 1);
+    delete h;
+  }
+}
+
+void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  GFID_OR_REPLY(g, ino);
+  proto::ReadRequest r;
+  r.set_gfid(g.Bytes());
+  r.set_offset(static_cast<uint64_t>(off));
+  r.set_size(static_cast<uint32_t>(size));
+  auto res = B(req)->graph().top().Read(r).get();
+  if (!res.ok()) return ReplyErr(req, res.status());
+  fuse_reply_buf(req, res->data().data(), res->data().size());
+}
+
+void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
+  RO_GUARD();
+  GFID_OR_REPLY(g, ino);
+  proto::WriteRequest r;
+  r.set_gfid(g.Bytes());
+  r.set_offset(static_cast<uint64_t>(off));
+  r.set_data(buf, size);
+  auto* h = reinterpret_cast<FileHandle*>(fi->fh);
+  if (h && h->append) r.set_append(true);
+  auto res = B(req)->graph().top().Write(r).get();
+  if (!res.ok()) return ReplyErr(req, res.status());
+  fuse_reply_write(req, res->written());
+}
+
+void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+
+void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete reinterpret_cast<FileHandle*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void Fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info*) {
+  GFID_OR_REPLY(g, ino);
+  proto::FsyncRequest r;
+  r.set_gfid(g.Bytes());
+  r.set_datasync(datasync != 0);
+  auto res = B(req)->graph().top().Fsync(r).get();
+  fuse_reply_err(req, res.ok() ? 0 : (res.err() ? res.err() : EIO));
+}
+
+void Opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  GFID_OR_REPLY(g, ino);
+  (void)g;
+  fi->fh = reinterpret_cast<uint64_t>(new DirHandle());
+  fi->cache_readdir = 0;
+  if (fuse_reply_open(req, fi) != 0) delete reinterpret_cast<DirHandle*>(fi->fh);
+}
+
+Status LoadDir(FuseBridge* b, const Gfid& g, DirHandle* d) {
+  uint64_t cookie = 0;
+  for (int page = 0; page < 1000000; ++page) {
+    proto::ReaddirRequest r;
+    r.set_gfid(g.Bytes());
+    r.set_cookie(cookie);
+    r.set_max_entries(1024);
+    r.set_plus(true);
+    auto res = b->graph().top().Readdir(r).get();
+    if (!res.ok()) return res.status();
+    for (auto& e : *res->mutable_entries()) {
+      cookie = e.next_cookie();
+      d->entries.push_back(std::move(e));
+    }
+    if (res->eof() || res->entries().empty()) break;
+  }
+  d->loaded = true;
+  return Status::Ok();
+}
+
+void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi, bool plus) {
+  GFID_OR_REPLY(g, ino);
+  FuseBridge* b = B(req);
+  auto* d = reinterpret_cast<DirHandle*>(fi->fh);
+  std::lock_guard lk(d->mu);
+  if (!d->loaded || off == 0) {
+    d->entries.clear();
+    Status s = LoadDir(b, g, d);
+    if (!s.ok()) return ReplyErr(req, s);
+  }
+  std::string buf(size, '\0');
+  size_t used = 0;
+  // Offsets: 1 = ".", 2 = "..", k + 3 = entries[k].
+  for (size_t pos = static_cast<size_t>(off); pos < d->entries.size() + 2; ++pos) {
+    struct stat st;
+    std::memset(&st, 0, sizeof st);
+    const char* name;
+    const proto::DirEntry* e = nullptr;
+    if (pos == 0) {
+      name = ".";
+      st.st_mode = S_IFDIR;
+      st.st_ino = ino;
+    } else if (pos == 1) {
+      name = "..";
+      st.st_mode = S_IFDIR;
+      st.st_ino = 1;
+    } else {
+      e = &d->entries[pos - 2];
+      name = e->name().c_str();
+      st.st_mode = e->attr().mode() ? e->attr().mode() : (static_cast<mode_t>(e->type()) << 12);
+    }
+    size_t need;
+    if (plus) {
+      fuse_entry_param ep;
+      std::memset(&ep, 0, sizeof ep);
+      ep.attr = st;
+      if (e && !e->gfid().empty()) {
+        // Only count a lookup for an entry that really fits in this reply.
+        need = fuse_add_direntry_plus(req, nullptr, 0, name, &ep, static_cast<off_t>(pos + 1));
+        if (used + need > size) break;
+        ep.ino = b->NodeFor(GfidOf(e->gfid()), true);
+        ep.generation = 1;
+        ToStat(e->attr(), ep.ino, &ep.attr);
+        ep.attr_timeout = b->options().attr_timeout;
+        ep.entry_timeout = b->options().entry_timeout;
+      }
+      need = fuse_add_direntry_plus(req, buf.data() + used, size - used, name, &ep, static_cast<off_t>(pos + 1));
+    } else {
+      if (e) st.st_ino = e->gfid().empty() ? 0 : b->NodeFor(GfidOf(e->gfid()), false);
+      need = fuse_add_direntry(req, buf.data() + used, size - used, name, &st, static_cast<off_t>(pos + 1));
+    }
+    if (used + need > size) break;
+    used += need;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void Readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  DoReaddir(req, ino, size, off, fi, false);
+}
+void Readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  DoReaddir(req, ino, size, off, fi, true);
+}
+
+void Releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete reinterpret_cast<DirHandle*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void Fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) { Fsync(req, ino, datasync, fi); }
+
+void Statfs(fuse_req_t req, fuse_ino_t) {
+  proto::GfidRequest r;
+  r.set_gfid(Gfid::Root().Bytes());
+  auto res = B(req)->graph().top().Statfs(r).get();
+  if (!res.ok()) return ReplyErr(req, res.status());
+  struct statvfs sv;
+  std::memset(&sv, 0, sizeof sv);
+  sv.f_bsize = res->bsize();
+  sv.f_frsize = res->frsize();
+  sv.f_blocks = res->blocks();
+  sv.f_bfree = res->bfree();
+  sv.f_bavail = res->bavail();
+  sv.f_files = res->files();
+  sv.f_ffree = res->ffree();
+  sv.f_favail = res->ffree();
+  sv.f_namemax = res->namemax();
+  fuse_reply_statfs(req, &sv);
+}
+
+void Setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
+  RO_GUARD();
+  GFID_OR_REPLY(g, ino);
+  proto::SetxattrRequest r;
+  r.set_gfid(g.Bytes());
+  r.set_name(name);
+  r.set_value(value, size);
+  r.set_flags(static_cast<uint32_t>(flags));
+  auto res = B(req)->graph().top().Setxattr(r).get();
+  fuse_reply_err(req, res.ok() ? 0 : (res.err() ? res.err() : EIO));
+}
+
+void Getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  GFID_OR_REPLY(g, ino);
+  proto::GetxattrRequest r;
+  r.set_gfid(g.Bytes());
+  r.set_name(name);
+  auto res = B(req)->graph().top().Getxattr(r).get();
+  if (!res.ok()) return ReplyErr(req, res.status());
+  if (size == 0) return (void)fuse_reply_xattr(req, res->value().size());
+  if (res->value().size() > size) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, res->value().data(), res->value().size());
+}
+
+void Listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  GFID_OR_REPLY(g, ino);
+  proto::GfidRequest r;
+  r.set_gfid(g.Bytes());
+  auto res = B(req)->graph().top().Listxattr(r).get();
+  if (!res.ok()) return ReplyErr(req, res.status());
+  std::string all;
+  for (auto& n : res->names()) {
+    all += n;
+    all.push_back('\0');
+  }
+  if (size == 0) return (void)fuse_reply_xattr(req, all.size());
+  if (all.size() > size) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, all.data(), all.size());
+}
+
+void Removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  RO_GUARD();
+  GFID_OR_REPLY(g, ino);
+  proto::RemovexattrRequest r;
+  r.set_gfid(g.Bytes());
+  r.set_name(name);
+  auto res = B(req)->graph().top().Removexattr(r).get();
+  fuse_reply_err(req, res.ok() ? 0 : (res.err() ? res.err() : EIO));
+}
+
+void Access(fuse_req_t req, fuse_ino_t ino, int mask) {
+  GFID_OR_REPLY(g, ino);
+  if ((mask & W_OK) && B(req)->options().read_only) return (void)fuse_reply_err(req, EROFS);
+  proto::AccessRequest r;
+  r.set_gfid(g.Bytes());
+  r.set_mask(static_cast<uint32_t>(mask));
+  *r.mutable_caller() = CallerOf(req);
+  auto res = B(req)->graph().top().Access(r).get();
+  fuse_reply_err(req, res.ok() ? 0 : (res.err() ? res.err() : EIO));
+}
+
+void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, fuse_file_info*) {
+  RO_GUARD();
+  GFID_OR_REPLY(g, ino);
+  proto::FallocateRequest r;
+  r.set_gfid(g.Bytes());
+  r.set_mode(static_cast<uint32_t>(mode));
+  r.set_offset(static_cast<uint64_t>(offset));
+  r.set_length(static_cast<uint64_t>(length));
+  auto res = B(req)->graph().top().Fallocate(r).get();
+  fuse_reply_err(req, res.ok() ? 0 : (res.err() ? res.err() : EIO));
+}
+
+}  // namespace
+
+const fuse_lowlevel_ops& FuseBridge::Ops() {
+  static const fuse_lowlevel_ops ops = [] {
+    fuse_lowlevel_ops o;
+    std::memset(&o, 0, sizeof o);
+    o.init = Init;
+    o.lookup = Lookup;
+    o.forget = ForgetOne;
+    o.forget_multi = ForgetMulti;
+    o.getattr = Getattr;
+    o.setattr = Setattr;
+    o.readlink = Readlink;
+    o.mknod = Mknod;
+    o.mkdir = Mkdir;
+    o.symlink = Symlink;
+    o.link = Link;
+    o.unlink = Unlink;
+    o.rmdir = Rmdir;
+    o.rename = Rename;
+    o.open = OpenFile;
+    o.create = Create;
+    o.read = Read;
+    o.write = Write;
+    o.flush = Flush;
+    o.release = Release;
+    o.fsync = Fsync;
+    o.opendir = Opendir;
+    o.readdir = Readdir;
+    o.readdirplus = Readdirplus;
+    o.releasedir = Releasedir;
+    o.fsyncdir = Fsyncdir;
+    o.statfs = Statfs;
+    o.setxattr = Setxattr;
+    o.getxattr = Getxattr;
+    o.listxattr = Listxattr;
+    o.removexattr = Removexattr;
+    o.access = Access;
+    o.fallocate = Fallocate;
+    return o;
+  }();
+  return ops;
+}
+
+FuseBridge::FuseBridge(Graph& graph, Options options) : graph_(graph), options_(options) {
+  Shard& s = ShardOfIno(FUSE_ROOT_ID);
+  s.by_ino[FUSE_ROOT_ID] = Node{Gfid::Root(), 1};
+  ShardOfGfid(Gfid::Root()).by_gfid[Gfid::Root()] = FUSE_ROOT_ID;
+  graph_.OnInvalidate([this](const proto::Invalidate& inv) {
+    {
+      std::lock_guard lk(notify_mu_);
+      if (notify_q_.size() < 100000) notify_q_.push_back(inv);
+    }
+    notify_cv_.notify_one();
+  });
+  notifier_ = std::thread([this] { NotifyLoop(); });
+}
+
+FuseBridge::~FuseBridge() {
+  graph_.OnInvalidate(nullptr);
+  {
+    std::lock_guard lk(notify_mu_);
+    stopping_ = true;
+  }
+  notify_cv_.notify_all();
+  notifier_.join();
+}
+
+void FuseBridge::AttachSession(fuse_session* se) {
+  std::lock_guard lk(notify_mu_);
+  se_ = se;
+}
+
+fuse_ino_t FuseBridge::NodeFor(const Gfid& gfid, bool count_lookup) {
+  if (gfid.IsRoot()) return FUSE_ROOT_ID;
+  // Lock order: gfid shard, then ino shard (never the other way round).
+  Shard& gs = ShardOfGfid(gfid);
+  std::lock_guard lk(gs.mu);
+  auto it = gs.by_gfid.find(gfid);
+  fuse_ino_t ino;
+  if (it != gs.by_gfid.end()) {
+    ino = it->second;
+  } else {
+    ino = next_ino_.fetch_add(1);
+    gs.by_gfid[gfid] = ino;
+  }
+  Shard& is = ShardOfIno(ino);
+  std::unique_lock il(is.mu, std::defer_lock);
+  if (&is != &gs) il.lock();
+  auto& node = is.by_ino[ino];
+  node.gfid = gfid;
+  if (count_lookup) node.nlookup++;
+  return ino;
+}
+
+bool FuseBridge::GfidFor(fuse_ino_t ino, Gfid* out) const {
+  if (ino == FUSE_ROOT_ID) {
+    *out = Gfid::Root();
+    return true;
+  }
+  const Shard& s = ShardOfIno(ino);
+  std::lock_guard lk(s.mu);
+  auto it = s.by_ino.find(ino);
+  if (it == s.by_ino.end()) return false;
+  *out = it->second.gfid;
+  return true;
+}
+
+void FuseBridge::Forget(fuse_ino_t ino, uint64_t nlookup) {
+  if (ino == FUSE_ROOT_ID) return;
+  Gfid gfid;
+  {
+    Shard& s = ShardOfIno(ino);
+    std::lock_guard lk(s.mu);
+    auto it = s.by_ino.find(ino);
+    if (it == s.by_ino.end()) return;
+    if (it->second.nlookup > nlookup) {
+      it->second.nlookup -= nlookup;
+      return;
+    }
+    gfid = it->second.gfid;
+  }
+  Shard& gs = ShardOfGfid(gfid);
+  std::lock_guard lk(gs.mu);
+  Shard& is = ShardOfIno(ino);
+  std::unique_lock il(is.mu, std::defer_lock);
+  if (&is != &gs) il.lock();
+  auto it = is.by_ino.find(ino);
+  if (it == is.by_ino.end() || it->second.nlookup > nlookup) {
+    if (it != is.by_ino.end()) it->second.nlookup -= nlookup;
+    return;
+  }
+  is.by_ino.erase(it);
+  auto g = gs.by_gfid.find(gfid);
+  if (g != gs.by_gfid.end() && g->second == ino) gs.by_gfid.erase(g);
+}
+
+void FuseBridge::NotifyLoop() {
+  std::unique_lock lk(notify_mu_);
+  while (!stopping_) {
+    notify_cv_.wait_for(lk, std::chrono::milliseconds(200), [&] { return stopping_ || !notify_q_.empty(); });
+    while (!notify_q_.empty() && !stopping_) {
+      proto::Invalidate inv = std::move(notify_q_.front());
+      notify_q_.pop_front();
+      fuse_session* se = se_;
+      lk.unlock();
+      if (se) {
+        Gfid g = GfidOf(inv.gfid());
+        Gfid p = GfidOf(inv.parent());
+        fuse_ino_t ino = 0, pino = 0;
+        auto known = [&](const Gfid& x) -> fuse_ino_t {
+          if (x.IsNull()) return 0;
+          if (x.IsRoot()) return FUSE_ROOT_ID;
+          Shard& s = ShardOfGfid(x);
+          std::lock_guard l(s.mu);
+          auto it = s.by_gfid.find(x);
+          return it == s.by_gfid.end() ? 0 : it->second;
+        };
+        ino = known(g);
+        pino = known(p);
+        // Only what the kernel knows can be stale; -ENOENT from the kernel is harmless.
+        if (ino) fuse_lowlevel_notify_inval_inode(se, ino, 0, 0);
+        if (pino && !inv.name().empty())
+          fuse_lowlevel_notify_inval_entry(se, pino, inv.name().c_str(), inv.name().size());
+      }
+      lk.lock();
+    }
+  }
+}
+
+}  // namespace hafs::client

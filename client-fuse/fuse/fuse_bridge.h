@@ -1,0 +1,82 @@
+// FuseBridge: the libfuse low-level API on top of the client's layer stack. Runs under
+// libfuse's multi-threaded loop with no global lock on the hot path: requests run in
+// parallel on the loop's worker threads; the inode table is sharded.
+//
+// - FUSE node ids map to gfids (root = 1 = gfid 00…01) with the kernel's lookup counts.
+// - Attributes and entries are cached by the kernel for attribute-timeout/entry-timeout
+//   seconds; invalidations pushed by the bricks (another client changed a file) are passed
+//   to the kernel at once by a notifier thread, so two mounts never serve stale content for
+//   longer than the time an invalidation takes to arrive, bounded by the timeouts.
+// - Open directories are read once at the first readdir and served from that snapshot, so
+//   offsets are stable even across subvolumes.
+// Thread-safety: all callbacks may run concurrently.
+#pragma once
+
+#define FUSE_USE_VERSION 312
+#include <fuse3/fuse_lowlevel.h>
+
+#include <array>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "client-fuse/graph.h"
+
+namespace hafs::client {
+
+class FuseBridge {
+ public:
+  struct Options {
+    double attr_timeout = 1.0;
+    double entry_timeout = 1.0;
+    double negative_timeout = 0.0;
+    bool read_only = false;
+    uint32_t max_write = 1u << 20;
+  };
+  FuseBridge(Graph& graph, Options options);
+  ~FuseBridge();
+
+  static const fuse_lowlevel_ops& Ops();
+  // Must be called once the session exists, before the loop runs (for invalidations).
+  void AttachSession(fuse_session* se);
+
+  // Inode table.
+  fuse_ino_t NodeFor(const Gfid& gfid, bool count_lookup);
+  bool GfidFor(fuse_ino_t ino, Gfid* out) const;
+  void Forget(fuse_ino_t ino, uint64_t nlookup);
+
+  Graph& graph() { return graph_; }
+  const Options& options() const { return options_; }
+
+ private:
+  struct Node {
+    Gfid gfid;
+    uint64_t nlookup = 0;
+  };
+  struct Shard {
+    mutable std::mutex mu;
+    std::unordered_map<fuse_ino_t, Node> by_ino;
+    std::unordered_map<Gfid, fuse_ino_t, GfidHash> by_gfid;
+  };
+  Shard& ShardOfGfid(const Gfid& g) { return shards_[g.Hash() % shards_.size()]; }
+  const Shard& ShardOfIno(fuse_ino_t ino) const { return shards_[ino % shards_.size()]; }
+  Shard& ShardOfIno(fuse_ino_t ino) { return shards_[ino % shards_.size()]; }
+  void NotifyLoop();
+
+  Graph& graph_;
+  Options options_;
+  std::array<Shard, 64> shards_;
+  std::atomic<uint64_t> next_ino_{2};
+  std::mutex ino_alloc_mu_;
+
+  fuse_session* se_ = nullptr;
+  std::mutex notify_mu_;
+  std::condition_variable notify_cv_;
+  std::deque<proto::Invalidate> notify_q_;
+  bool stopping_ = false;
+  std::thread notifier_;
+};
+
+}  // namespace hafs::client

@@ -1,0 +1,43 @@
+// Graph: builds the client's layer stack for a volume from its volfile —
+// protocol (one per brick) → replicate (one per replica set) → distribute (over the sets) —
+// and owns it. The top layer is what the FUSE bridge talks to.
+// Thread-safety: build and destroy from one thread; the layers themselves are thread-safe.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "client-fuse/distribute/distribute_layer.h"
+#include "client-fuse/layer.h"
+#include "client-fuse/protocol/protocol_layer.h"
+#include "client-fuse/replicate/replicate_layer.h"
+#include "client-fuse/volfile.h"
+
+namespace hafs::client {
+
+class Graph {
+ public:
+  // Connects to every brick and waits up to `connect_timeout` until every replica set has at
+  // least one brick up; otherwise fails with ENOTCONN naming each unreachable brick and why.
+  static Result<std::unique_ptr<Graph>> Build(const Volfile& volfile, const std::string& client_name,
+                                              std::chrono::milliseconds connect_timeout);
+  ~Graph();
+
+  Layer& top() { return *top_; }
+  const Volfile& volfile() const { return volfile_; }
+  // Cache invalidations from any brick.
+  void OnInvalidate(std::function<void(const proto::Invalidate&)> fn);
+  std::vector<ReplicateLayer*> replica_sets();
+  std::vector<ProtocolLayer*> bricks();
+
+ private:
+  Graph() = default;
+  Volfile volfile_;
+  std::vector<std::unique_ptr<ProtocolLayer>> bricks_;
+  std::vector<std::unique_ptr<ReplicateLayer>> sets_;
+  std::unique_ptr<DistributeLayer> distribute_;
+  Layer* top_ = nullptr;
+};
+
+}  // namespace hafs::client

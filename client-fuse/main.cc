@@ -1,0 +1,170 @@
+// hafs-fuse: mounts a hafs volume. See docs/client.md.
+//
+//   hafs-fuse --volfile FILE MOUNTPOINT [-o OPTIONS] [-f]
+//   hafs-fuse --volfile-server HOST[:PORT] --volume NAME MOUNTPOINT [-o OPTIONS] [-f]
+//
+// Without -f the process detaches once the volume is mounted; every error before that
+// (bad volfile, unreachable bricks, mount failure) is printed and the exit status is 1.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+#include "client-fuse/fuse/fuse_bridge.h"
+#include "client-fuse/mount_options.h"
+#include "common/log.h"
+
+namespace {
+
+using hafs::client::MountOptions;
+
+// Reports the outcome of mounting to the waiting parent (one line), then detaches stdio.
+class Parent {
+ public:
+  explicit Parent(int fd) : fd_(fd) {}
+  void Report(const std::string& line) {
+    if (fd_ < 0) return;
+    std::string l = line + "\n";
+    (void)!::write(fd_, l.data(), l.size());
+    ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+int Run(const MountOptions& mo, Parent& parent) {
+  auto volfile = mo.volfile.empty() ? hafs::Result<hafs::client::Volfile>(hafs::Status(
+                                          EOPNOTSUPP,
+                                          "fetching the volfile from a server needs hafs-mgmtd, which is not "
+                                          "available yet; mount with a volfile (--volfile FILE)"))
+                                    : hafs::client::Volfile::Load(mo.volfile);
+  if (!volfile.ok()) {
+    parent.Report("error: " + volfile.status().ToString());
+    return 1;
+  }
+  char host[256] = "client";
+  ::gethostname(host, sizeof host - 1);
+  auto graph = hafs::client::Graph::Build(*volfile, std::string(host) + ":" + mo.mountpoint,
+                                          std::chrono::milliseconds(mo.connect_timeout_ms));
+  if (!graph.ok()) {
+    parent.Report("error: " + graph.status().ToString());
+    return 1;
+  }
+  hafs::client::FuseBridge::Options bo;
+  bo.attr_timeout = mo.attribute_timeout;
+  bo.entry_timeout = mo.entry_timeout;
+  bo.negative_timeout = mo.negative_timeout;
+  bo.read_only = mo.read_only;
+  hafs::client::FuseBridge bridge(**graph, bo);
+
+  std::vector<std::string> argv_s = {"hafs-fuse", "-o", mo.FuseOptionString(volfile->name)};
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  fuse_session* se = fuse_session_new(&args, &hafs::client::FuseBridge::Ops(), sizeof(fuse_lowlevel_ops), &bridge);
+  if (!se) {
+    parent.Report("error: cannot create the FUSE session (bad mount options?)");
+    return 1;
+  }
+  if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, mo.mountpoint.c_str()) != 0) {
+    parent.Report("error: cannot mount on " + mo.mountpoint + " (is /dev/fuse there, and the directory empty?)");
+    fuse_session_destroy(se);
+    return 1;
+  }
+  bridge.AttachSession(se);
+  HAFS_LOG_INFO("volume {} mounted on {} ({} bricks, replica {})", volfile->name, mo.mountpoint,
+                volfile->bricks.size(), volfile->replica);
+  parent.Report("ok");
+
+  fuse_loop_config* cfg = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_clone_fd(cfg, 1);
+  fuse_loop_cfg_set_max_threads(cfg, 64);
+  fuse_loop_cfg_set_idle_threads(cfg, 8);
+  int rc = fuse_session_loop_mt(se, cfg);
+  fuse_loop_cfg_destroy(cfg);
+  HAFS_LOG_INFO("unmounting {}", mo.mountpoint);
+  fuse_session_unmount(se);
+  fuse_remove_signal_handlers(se);
+  fuse_session_destroy(se);
+  return rc == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"hafs-fuse: mount a hafs volume"};
+  MountOptions mo;
+  std::string opts;
+  app.add_option("--volfile", mo.volfile, "volume description (JSON) to mount from");
+  app.add_option("--volfile-server", mo.server, "hafs-mgmtd to fetch the volfile from (HOST[:PORT])");
+  app.add_option("--volume", mo.volume, "volume name on the volfile server");
+  app.add_option("-o", opts, "mount options: ro, attribute-timeout=S, entry-timeout=S, negative-timeout=S, "
+                             "log-level=L, log-file=F, backup-volfile-servers=H2:H3, connect-timeout=S");
+  app.add_flag("-f,--foreground", mo.foreground, "stay in the foreground");
+  app.add_option("mountpoint", mo.mountpoint, "where to mount")->required();
+  CLI11_PARSE(app, argc, argv);
+  if (auto st = mo.Parse(opts); !st.ok()) {
+    std::cerr << "hafs-fuse: " << st.message() << "\n";
+    return 2;
+  }
+  if (mo.volfile.empty() && (mo.server.empty() || mo.volume.empty())) {
+    std::cerr << "hafs-fuse: give --volfile FILE, or --volfile-server HOST --volume NAME\n";
+    return 2;
+  }
+  std::error_code ec;
+  mo.mountpoint = std::filesystem::absolute(mo.mountpoint, ec).lexically_normal().string();
+  while (mo.mountpoint.size() > 1 && mo.mountpoint.back() == '/') mo.mountpoint.pop_back();
+
+  if (mo.foreground) {
+    if (!hafs::log::Init("hafs-fuse", mo.log_level, mo.log_file)) std::cerr << "hafs-fuse: bad log options\n";
+    Parent parent(-1);
+    return Run(mo, parent);
+  }
+  // Fork before any thread exists (gRPC and FUSE threads do not survive fork); the parent
+  // waits for the child's verdict so `mount` reports errors synchronously.
+  int p[2];
+  if (::pipe(p) != 0) return 1;
+  pid_t pid = ::fork();
+  if (pid < 0) return 1;
+  if (pid > 0) {
+    ::close(p[1]);
+    std::string verdict;
+    char buf[1024];
+    ssize_t n;
+    while ((n = ::read(p[0], buf, sizeof buf)) > 0) verdict.append(buf, n);
+    ::close(p[0]);
+    if (verdict.rfind("ok", 0) == 0) return 0;
+    if (verdict.empty()) verdict = "error: the mount process died\n";
+    std::cerr << "hafs-fuse: " << verdict;
+    ::waitpid(pid, nullptr, WNOHANG);
+    return 1;
+  }
+  ::close(p[0]);
+  ::setsid();
+  if (mo.log_file.empty()) mo.log_file = mo.DefaultLogFile();
+  std::filesystem::create_directories(std::filesystem::path(mo.log_file).parent_path(), ec);
+  if (!hafs::log::Init("hafs-fuse", mo.log_level, mo.log_file)) {
+    Parent parent(p[1]);
+    parent.Report("error: cannot open log file " + mo.log_file);
+    return 1;
+  }
+  int devnull = ::open("/dev/null", O_RDWR);
+  if (devnull >= 0) {
+    ::dup2(devnull, 0);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    if (devnull > 2) ::close(devnull);
+  }
+  ::chdir("/");
+  Parent parent(p[1]);
+  return Run(mo, parent);
+}

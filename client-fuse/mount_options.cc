@@ -1,0 +1,69 @@
+#include "client-fuse/mount_options.h"
+
+#include <sstream>
+
+namespace hafs::client {
+
+namespace {
+bool ParseSeconds(const std::string& v, double* out) {
+  try {
+    size_t pos = 0;
+    double d = std::stod(v, &pos);
+    if (pos != v.size() || d < 0 || d > 86400) return false;
+    *out = d;
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+}  // namespace
+
+Status MountOptions::Parse(const std::string& s) {
+  std::stringstream ss(s);
+  std::string opt;
+  while (std::getline(ss, opt, ',')) {
+    if (opt.empty()) continue;
+    auto eq = opt.find('=');
+    std::string key = opt.substr(0, eq), val = eq == std::string::npos ? "" : opt.substr(eq + 1);
+    double secs = 0;
+    if (key == "ro") read_only = true;
+    else if (key == "rw" || key == "defaults" || key == "_netdev" || key == "auto" || key == "noauto" ||
+             key == "nofail" || key == "user" || key == "nouser" || key == "users" || key == "noatime" ||
+             key == "relatime" || key == "nosuid" || key == "nodev" || key.rfind("x-systemd.", 0) == 0 ||
+             key == "_nofail")
+      continue;
+    else if (key == "attribute-timeout" && ParseSeconds(val, &secs)) attribute_timeout = secs;
+    else if (key == "entry-timeout" && ParseSeconds(val, &secs)) entry_timeout = secs;
+    else if (key == "negative-timeout" && ParseSeconds(val, &secs)) negative_timeout = secs;
+    else if (key == "connect-timeout" && ParseSeconds(val, &secs) && secs > 0) connect_timeout_ms = static_cast<int>(secs * 1000);
+    else if (key == "log-level" && !val.empty()) log_level = val == "WARNING" ? "warn" : val;
+    else if (key == "log-file" && !val.empty()) log_file = val;
+    else if (key == "backup-volfile-servers" && !val.empty()) {
+      std::stringstream bs(val);
+      std::string h;
+      while (std::getline(bs, h, ':'))
+        if (!h.empty()) backup_servers.push_back(h);
+    } else {
+      return Status(EINVAL, "unknown or invalid mount option '" + opt + "'");
+    }
+  }
+  for (auto& c : log_level) c = static_cast<char>(std::tolower(c));
+  return Status::Ok();
+}
+
+std::string MountOptions::FuseOptionString(const std::string& volume_name) const {
+  // default_permissions: the kernel enforces mode bits for non-root users, as on a local disk.
+  std::string o = "allow_other,default_permissions,fsname=hafs:" + volume_name + ",subtype=hafs";
+  if (read_only) o += ",ro";
+  return o;
+}
+
+std::string MountOptions::DefaultLogFile() const {
+  std::string name = mountpoint;
+  for (auto& c : name)
+    if (c == '/') c = '-';
+  while (!name.empty() && name.front() == '-') name.erase(name.begin());
+  return "/var/log/hafs/" + (name.empty() ? std::string("root") : name) + ".log";
+}
+
+}  // namespace hafs::client

@@ -1,0 +1,37 @@
+// MountOptions: the options of a hafs mount, parsed once for hafs-fuse and mount.hafs, with
+// the names GlusterFS users know (ro, backup-volfile-servers, log-level, log-file,
+// attribute-timeout, entry-timeout, negative-timeout). Options that mount(8) adds for
+// itself (defaults, _netdev, auto, noauto, nofail, user, x-systemd.*, rw) are accepted and
+// ignored; anything else is an error naming the option.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace hafs::client {
+
+struct MountOptions {
+  std::string volfile;                 // mount from a file
+  std::string server, volume;          // or from hafs-mgmtd
+  std::vector<std::string> backup_servers;
+  std::string mountpoint;
+  bool foreground = false;
+  bool read_only = false;
+  double attribute_timeout = 1.0;
+  double entry_timeout = 1.0;
+  double negative_timeout = 0.0;
+  int connect_timeout_ms = 10000;
+  std::string log_level = "info";
+  std::string log_file;
+
+  // Parses a comma-separated -o string into this object.
+  Status Parse(const std::string& comma_separated);
+  // The -o string handed to libfuse.
+  std::string FuseOptionString(const std::string& volume_name) const;
+  // /var/log/hafs/<mountpoint with / replaced by ->.log, like Gluster's client logs.
+  std::string DefaultLogFile() const;
+};
+
+}  // namespace hafs::client

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# A distribute-3 volume: files spread evenly, every file reachable by name and by readdir,
+# renames across subvolumes, directories on every brick, statfs summed.
+source "$(dirname "$0")/lib.sh"
+
+for n in 0 1 2; do start_brick $n; done
+write_volfile distribute 1 0 1 2
+M=$WORK/mnt
+mount_vol "$M"
+mkdir "$M/www"
+for i in $(seq 1 3000); do echo "$i" > "$M/www/file-$i.html"; done
+for n in 0 1 2; do
+  c=$(ls "$WORK/b$n/www" | wc -l)
+  log "brick $n holds $c files"
+  [ "$c" -le 1350 ] || fail "brick $n holds $c of 3000 files (more than 45%)"
+  [ -d "$WORK/b$n/www" ] || fail "directory missing on brick $n"
+done
+[ "$(ls "$M/www" | wc -l)" = 3000 ] || fail "readdir does not show 3000 files"
+for i in 1 17 999 2500 3000; do [ "$(cat "$M/www/file-$i.html")" = "$i" ] || fail "file-$i by name"; done
+# Rename every file: most new names hash to another brick; all must stay reachable.
+for i in $(seq 1 300); do mv "$M/www/file-$i.html" "$M/www/renamed-$i.html"; done
+for i in $(seq 1 300); do [ "$(cat "$M/www/renamed-$i.html")" = "$i" ] || fail "renamed-$i unreachable"; done
+[ "$(ls "$M/www" | wc -l)" = 3000 ] || fail "count after renames"
+echo new > "$M/www/renamed-5.html"; [ "$(cat "$M/www/renamed-5.html")" = new ] || fail "overwrite renamed"
+mv "$M/www/renamed-6.html" "$M/www/renamed-7.html"
+[ "$(cat "$M/www/renamed-7.html")" = 6 ] && [ ! -e "$M/www/renamed-6.html" ] || fail "rename over a file on another brick"
+[ "$(ls "$M/www" | wc -l)" = 2999 ] || fail "count after rename over"
+total=$(df -k --output=size "$M" | tail -1)
+one=$(df -k --output=size "$WORK/b0" | tail -1)
+[ "$total" -ge $((one * 3 - 3)) ] || fail "statfs is not the sum of the bricks ($total vs 3 x $one)"
+rm -rf "$M/www"
+for n in 0 1 2; do [ ! -e "$WORK/b$n/www" ] || fail "www left on brick $n"; done
