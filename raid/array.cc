@@ -51,6 +51,8 @@ Result<int> OpenMember(const std::string& path, bool readonly) {
   return fd;
 }
 
+int OpenSyncFd(const std::string& path) { return ::open(path.c_str(), O_RDWR | O_DSYNC | O_CLOEXEC); }
+
 Result<uint64_t> MemberBytes(int fd) {
   struct stat st {};
   if (fstat(fd, &st) != 0) return Status::FromErrno(errno, "fstat");
@@ -100,6 +102,10 @@ Result<std::unique_ptr<Array>> Array::Create(const CreateOptions& opt, const std
   if (opt.chunk_bytes < 4096 || (opt.chunk_bytes & (opt.chunk_bytes - 1)) != 0) {
     return Status(EINVAL, fmt::format("invalid chunk size {}: must be a power of two, at least 4K",
                                       opt.chunk_bytes));
+  }
+  if (opt.bitmap_chunk_bytes &&
+      (opt.bitmap_chunk_bytes < 4096 || (opt.bitmap_chunk_bytes & (opt.bitmap_chunk_bytes - 1)) != 0)) {
+    return Status(EINVAL, "bitmap chunk must be a power of two, at least 4K");
   }
   std::map<std::string, int> seen;
   std::vector<int> fds;
@@ -182,6 +188,10 @@ Result<std::unique_ptr<Array>> Array::Create(const CreateOptions& opt, const std
                                                    : ChooseBitmapChunk(size_sectors * kSector, opt.chunk_bytes,
                                                                        bmspace));
     bh.sectors_reserved = uint32_t(bmspace);
+    if ((size_sectors * kSector + bh.chunksize - 1) / bh.chunksize > (bmspace * kSector - 256) * 8) {
+      close_all();
+      return Status(EINVAL, "bitmap chunk too small: the bitmap does not fit its reserved space");
+    }
   }
   for (size_t i = 0; i < devs.size(); ++i) {
     Superblock s = sb;
@@ -320,6 +330,7 @@ Result<std::unique_ptr<Array>> Array::Assemble(const std::vector<std::string>& d
       s.fd = c.fd;
       c.fd = -1;
       s.path = c.path;
+      if (!opt.readonly) s.sync_fd = OpenSyncFd(c.path);
       s.sb = c.sb;
       if (role == kRoleFaulty) {
         s.state = int(MemberState::kFaulty);
@@ -396,15 +407,15 @@ Status Array::WriteBitmapToMembers(const std::vector<uint8_t>& image) {
   {
     std::lock_guard<std::mutex> g(sb_mu_);
     for (auto& s : slots_) {
-      if (s->st() == MemberState::kInSync || s->st() == MemberState::kRebuilding) fds.push_back(s->fd);
+      if (s->st() == MemberState::kInSync || s->st() == MemberState::kRebuilding) fds.push_back(s->sync_fd);
     }
   }
   int ok = 0;
   for (int fd : fds) {
-    // The bit must be durable before the data it covers is written (power loss, not only kill -9).
+    // The bit must be durable before the data it covers is written (power loss, not only
+    // kill -9): sync_fd is O_DSYNC, so the write returns once the bitmap block is stable.
     if (pwrite(fd, image.data(), image.size(), (kSuperOffsetSectors + kBitmapOffsetSectors) * kSector) ==
-            ssize_t(image.size()) &&
-        fdatasync(fd) == 0) {
+        ssize_t(image.size())) {
       ++ok;
     }
   }
@@ -451,8 +462,7 @@ Status Array::SyncSuperblocksLocked(bool clean) {
     }
     auto raw = EncodeSuperblock(sb);
     if ((inject_fault_mask_ & (1u << r)) ||
-        pwrite(s.fd, raw.data(), raw.size(), kSuperOffsetSectors * kSector) != ssize_t(raw.size()) ||
-        fdatasync(s.fd) != 0) {
+        pwrite(s.sync_fd, raw.data(), raw.size(), kSuperOffsetSectors * kSector) != ssize_t(raw.size())) {
       HAFS_LOG_ERROR("raid: cannot write superblock to {} (role {})", s.path, r);
       continue;
     }
@@ -505,8 +515,7 @@ Status Array::Remove(const std::string& path) {
       return Status(EBUSY, fmt::format("hot remove failed for {}: Device or resource busy (fail it first)", path));
     }
     s.state = int(MemberState::kMissing);
-    ::close(s.fd);
-    s.fd = -1;
+    s.Close();
     s.path.clear();
     return SyncSuperblocksLocked(false);
   }
@@ -546,6 +555,7 @@ Status Array::Add(const std::string& path) {
   }
   Slot& s = *slots_[role];
   s.fd = *fd;
+  s.sync_fd = OpenSyncFd(path);
   s.path = path;
   s.sb = proto_;
   s.sb.dev_number = next_dev;

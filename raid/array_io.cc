@@ -122,27 +122,83 @@ Status Array::Read(uint64_t off, size_t len, void* out) {
     segs.push_back({p.stripe, in_chunk, p.member, n, dst + (pos - off)});
     pos += n;
   }
-  IoBatch b;
+  // Degraded segments are reconstructed in the same batch as the direct reads, under
+  // the locks of their stripes so no writer moves parity and data between our reads.
   std::vector<size_t> degraded;
   for (size_t i = 0; i < segs.size(); ++i) {
+    if (!Present(segs[i].role, segs[i].stripe)) degraded.push_back(i);
+  }
+  std::vector<std::unique_lock<std::mutex>> locks;
+  if (!degraded.empty()) {
+    const uint64_t s0 = segs[degraded.front()].stripe, s1 = segs[degraded.back()].stripe;
+    if (s1 - s0 >= kStripeLocks / 2) {
+      // Huge read: reconstruct segment by segment (each takes its own lock).
+      IoBatch b;
+      for (size_t i = 0; i < segs.size(); ++i) {
+        const Seg& s = segs[i];
+        if (!Present(s.role, s.stripe)) continue;
+        b.Add(slots_[s.role]->fd, false, s.dst, s.len, geo_.data_offset + s.stripe * geo_.chunk + s.in_chunk, int(i))
+            .inject_error = inject_fault_mask_ & (1u << s.role);
+      }
+      std::vector<size_t> redo = degraded;
+      if (!b.Run()) {
+        for (auto& q : b.reqs()) {
+          if (q.result == ssize_t(q.len)) continue;
+          MarkFaulty(segs[size_t(q.tag)].role, fmt::format("read error {}", -q.result));
+          redo.push_back(size_t(q.tag));
+        }
+      }
+      for (size_t i : redo) {
+        const Seg& s = segs[i];
+        HAFS_RETURN_IF_ERROR(ReconstructSegment(s.stripe, s.role, s.in_chunk, s.len, s.dst));
+      }
+      return Status::Ok();
+    }
+    locks = LockStripes(s0, s1);
+  }
+  IoBatch b;
+  Scratch& sc = ReadScratch();
+  size_t scratch_i = 0;
+  std::vector<std::pair<size_t, size_t>> recon;  // (segment, first request of its sources)
+  for (size_t i = 0; i < segs.size(); ++i) {
     const Seg& s = segs[i];
+    const uint64_t moff = geo_.data_offset + s.stripe * geo_.chunk + s.in_chunk;
     if (Present(s.role, s.stripe)) {
-      b.Add(slots_[s.role]->fd, false, s.dst, s.len, geo_.data_offset + s.stripe * geo_.chunk + s.in_chunk, int(i))
-          .inject_error = inject_fault_mask_ & (1u << s.role);
-    } else {
-      degraded.push_back(i);
+      b.Add(slots_[s.role]->fd, false, s.dst, s.len, moff, int(i)).inject_error = inject_fault_mask_ & (1u << s.role);
+      continue;
+    }
+    recon.push_back({i, b.reqs().size()});
+    for (int r = 0; r < geo_.n; ++r) {
+      if (r == s.role) continue;
+      if (!Present(r, s.stripe)) {
+        return Status(EIO, fmt::format("array has failed: stripe {} has two unavailable members", s.stripe));
+      }
+      b.Add(slots_[r]->fd, false, sc.Get(scratch_i++, s.len), s.len, moff, int(i)).inject_error =
+          inject_fault_mask_ & (1u << r);
     }
   }
   if (!b.Run()) {
+    // A member failed under us: note it, then redo every segment the slow, careful way.
     for (auto& q : b.reqs()) {
       if (q.result == ssize_t(q.len)) continue;
-      MarkFaulty(segs[size_t(q.tag)].role, fmt::format("read error {}", -q.result));
-      degraded.push_back(size_t(q.tag));
+      const int role = q.buf == segs[size_t(q.tag)].dst ? segs[size_t(q.tag)].role : -1;
+      if (role >= 0) {
+        MarkFaulty(role, fmt::format("read error {}", -q.result));
+      } else {
+        // A source read of a reconstruction: find its member by descriptor.
+        for (int r = 0; r < geo_.n; ++r) {
+          if (slots_[r]->fd == q.fd) MarkFaulty(r, fmt::format("read error {}", -q.result));
+        }
+      }
     }
+    locks.clear();
+    for (const Seg& s : segs) HAFS_RETURN_IF_ERROR(ReconstructSegment(s.stripe, s.role, s.in_chunk, s.len, s.dst));
+    return Status::Ok();
   }
-  for (size_t i : degraded) {
-    const Seg& s = segs[i];
-    HAFS_RETURN_IF_ERROR(ReconstructSegment(s.stripe, s.role, s.in_chunk, s.len, s.dst));
+  for (auto [i, first] : recon) {
+    std::vector<const uint8_t*> srcs;
+    for (int j = 0; j < geo_.n - 1; ++j) srcs.push_back(static_cast<const uint8_t*>(b.reqs()[first + size_t(j)].buf));
+    XorGen(srcs, segs[i].dst, segs[i].len);
   }
   return Status::Ok();
 }

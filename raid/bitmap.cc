@@ -7,9 +7,9 @@ namespace hafs::raid {
 
 uint64_t ChooseBitmapChunk(uint64_t member_bytes, uint64_t raid_chunk, uint64_t reserved_sectors) {
   const uint64_t max_bits = (reserved_sectors * kSector - 256) * 8;
-  // At least 1 MiB per bit: a new bit costs a synchronous bitmap write, so small bits
-  // would put a flush in front of nearly every write; resync after a crash stays cheap.
-  uint64_t c = std::max<uint64_t>(raid_chunk, 1024 * 1024);
+  // mdadm's default for internal bitmaps: 64 MiB per bit, more if needed to fit. A new
+  // bit costs a synchronous bitmap write in front of the data, so bits must be coarse.
+  uint64_t c = std::max<uint64_t>(raid_chunk, 64ULL * 1024 * 1024);
   while ((member_bytes + c - 1) / c > max_bits) c *= 2;
   return c;
 }

@@ -53,7 +53,7 @@ class WriteIntentBitmap {
 };
 
 // Bytes of member space per bit for a member of `member_bytes` with `reserved_sectors`
-// of bitmap space: the smallest power of two >= raid chunk that fits.
+// of bitmap space: 64 MiB (mdadm's default), or the smallest power of two above it that fits.
 uint64_t ChooseBitmapChunk(uint64_t member_bytes, uint64_t raid_chunk, uint64_t reserved_sectors);
 
 }  // namespace hafs::raid

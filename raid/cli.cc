@@ -30,7 +30,7 @@ namespace {
 
 constexpr const char* kUsage = R"(Usage:
   hafs-raid --create NAME --level=5 --raid-devices=N [--chunk=512K] [--layout=left-symmetric]
-            [--bitmap=internal|none] [--assume-clean] [--force] DEV...
+            [--bitmap=internal|none] [--bitmap-chunk=64M] [--assume-clean] [--force] DEV...
   hafs-raid --assemble NAME [--force] DEV...
   hafs-raid --run NAME [--fuse DIR] [DEV...]        serve the array (foreground), control socket in )"
                             R"(/run/hafs-raid
@@ -56,6 +56,7 @@ struct Args {
   std::string fuse_dir;
   int timeout_s = 600;
   uint64_t speed_limit = 0;
+  uint64_t bitmap_chunk = 0;
   std::string log_level = "warn";
 };
 
@@ -136,6 +137,12 @@ Result<Args> Parse(int argc, char** argv) {
       if (!v.ok()) return v.status();
       if (*v != "internal" && *v != "none") return Status(EINVAL, "--bitmap must be internal or none");
       a.bitmap = *v == "internal";
+    } else if (arg == "--bitmap-chunk") {
+      auto v = value();
+      if (!v.ok()) return v.status();
+      auto sz = ParseSize(*v);
+      if (!sz.ok()) return sz.status();
+      a.bitmap_chunk = *sz;
     } else if (arg == "--fuse") {
       auto v = value();
       if (!v.ok()) return v.status();
@@ -433,6 +440,7 @@ int RunCli(int argc, char** argv) {
     if (!a.chunk) std::cerr << "hafs-raid: chunk size defaults to 512K\n";
     o.chunk_bytes = a.chunk ? a.chunk : 512 * 1024;
     o.bitmap = a.bitmap;
+    o.bitmap_chunk_bytes = a.bitmap_chunk;
     o.assume_clean = a.assume_clean;
     if (Running(name) || !ReadMap(name).empty()) return Fail(fmt::format("/dev/md/{} already exists", name));
     auto arr = Array::Create(o, devs, a.force);

@@ -79,6 +79,7 @@ TEST(Crash, KillNineDuringRandomWritesResyncsDirtyRegionsAndKeepsAckedWrites) {
       CreateOptions o;
       o.raid_devices = 3;
       o.chunk_bytes = 64 * 1024;
+      o.bitmap_chunk_bytes = 1 * MiB;  // 23 regions, so resync works region by region
       auto a = Array::Create(o, devs);
       ASSERT_TRUE(a.ok()) << a.status().ToString();
     }
