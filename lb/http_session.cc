@@ -92,6 +92,8 @@ class HttpSession : public Session {
   void OnIo(int side, uint32_t events) override {
     constexpr uint32_t kReadable = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
     if (events & kReadable) (side == 0 ? crd_ : srd_) = true;
+    // A FIN may arrive with the last data in a single edge: from then on read until EOF.
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) (side == 0 ? chup_ : shup_) = true;
     if (side == 1 && st_ == kConnecting) {
       if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
       int err = ConnectError(sc_->fd);
@@ -157,7 +159,7 @@ class HttpSession : public Session {
     size_t room = cin_.Room();
     ssize_t n = recv(cfd_, p, room, 0);
     if (n > 0) {
-      if (static_cast<size_t>(n) < room) crd_ = false;
+      if (static_cast<size_t>(n) < room && !chup_) crd_ = false;
       cin_.Commit(static_cast<size_t>(n));
       fe_->st->c.bytes_in.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
       return 1;
@@ -303,6 +305,7 @@ class HttpSession : public Session {
     srv_counted_ = true;
     resp_seen_ = false;
     srd_ = false;
+    shup_ = false;
     sc_ = allow_reuse ? w_.TakeIdle(srv_->st.get(), !idempotent_) : nullptr;
     if (sc_) {
       reused_ = true;
@@ -434,7 +437,7 @@ class HttpSession : public Session {
     size_t room = sin_.Room();
     ssize_t n = recv(sc_->fd, p, room, 0);
     if (n > 0) {
-      if (static_cast<size_t>(n) < room) srd_ = false;
+      if (static_cast<size_t>(n) < room && !shup_) srd_ = false;
       sin_.Commit(static_cast<size_t>(n));
       srv_->st->c.bytes_out.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
       return 1;
@@ -633,6 +636,8 @@ class HttpSession : public Session {
   ServerConn* sc_ = nullptr;
   bool crd_ = true;   // the client socket may have data (epoll edge seen, not drained)
   bool srd_ = false;  // same for the server socket
+  bool chup_ = false;  // the client / server signalled EOF or error (sticky)
+  bool shup_ = false;
   std::string peer_ip_;
   bool reused_ = false;
   bool resp_seen_ = false;

@@ -75,6 +75,7 @@ struct Pipe {
   bool src_eof = false;
   bool shut = false;
   bool src_ready = true;  // epoll edge seen on the source and not drained yet
+  bool src_hup = false;   // the source signalled EOF/error: never rely on another edge
   size_t cap = 65536;     // actual pipe capacity
   bool Open() {
     int p[2];
@@ -115,7 +116,10 @@ class TcpSession : public Session {
 
   void OnIo(int side, uint32_t events) override {
     constexpr uint32_t kReadable = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
-    if (events & kReadable) (side == 0 ? up_ : down_).src_ready = true;
+    Pipe& p = side == 0 ? up_ : down_;
+    if (events & kReadable) p.src_ready = true;
+    // The peer's FIN may come with its last data in one edge: read until EOF then.
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) p.src_hup = true;
     if (connecting_) {
       if (side == 1 && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) FinishConnect();
       return;
@@ -215,7 +219,7 @@ class TcpSession : public Session {
       if (n > 0) {
         p.pending += static_cast<size_t>(n);
         // Less than the pipe could take: the socket is drained; a new arrival raises an edge.
-        if (static_cast<size_t>(n) < room) p.src_ready = false;
+        if (static_cast<size_t>(n) < room && !p.src_hup) p.src_ready = false;
         *progress = true;
       } else if (n == 0) {
         p.src_eof = true;

@@ -28,6 +28,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 
 B=(28081 28082 28083)
 HA_TCP=28100 HA_HTTP=28101 LB_TCP=28200 LB_HTTP=28201
@@ -111,8 +112,8 @@ to_ms() {  # wrk latency "1.23ms" / "850.00us" / "1.01s" -> ms
 declare -A RPS P50 P99
 run_wrk() {  # key port path
   local out
-  wrk -t2 -c"$CONNS" -d1s "http://127.0.0.1:$2$3" > /dev/null 2>&1 || true  # warm-up
-  out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$2$3")
+  timeout 30 wrk -t2 -c"$CONNS" -d1s "http://127.0.0.1:$2$3" > /dev/null 2>&1 || true  # warm-up
+  out=$(timeout $((DURATION + 30)) wrk -t2 -c"$CONNS" -d"${DURATION}s" --timeout 10s --latency "http://127.0.0.1:$2$3")
   RPS[$1]=$(awk '/^Requests\/sec/ {print $2}' <<< "$out")
   P50[$1]=$(to_ms "$(awk '$1 == "50%" {print $2}' <<< "$out")")
   P99[$1]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<< "$out")")
@@ -120,7 +121,7 @@ run_wrk() {  # key port path
 }
 run_ab() {  # key port path
   local out
-  out=$(ab -q -n "$AB_N" -c "$AB_C" "http://127.0.0.1:$2$3" 2>&1)
+  out=$(timeout 300 ab -q -s 10 -n "$AB_N" -c "$AB_C" "http://127.0.0.1:$2$3" 2>&1 || true)
   RPS[$1]=$(awk '/^Requests per second/ {print $4}' <<< "$out")
   P50[$1]=$(awk '$1 == "50%" {print $2}' <<< "$out")
   P99[$1]=$(awk '$1 == "99%" {print $2}' <<< "$out")
@@ -138,6 +139,7 @@ for client in wrk ab; do
     for t in "${targets[@]}"; do
       name=${t%%:*} port=${t#*:}
       key="$client/$pname/$name"
+      echo "  running $key" >&2
       if [ $client = wrk ]; then run_wrk "$key" "$port" "$path"; else run_ab "$key" "$port" "$path"; fi
     done
   done

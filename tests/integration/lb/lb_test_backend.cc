@@ -8,6 +8,7 @@
 //        /slow?ms=N   -> answer after N ms
 //        /echo        -> echoes the request body (content-length or chunked)
 //        /headers     -> the request head as received, as the body
+//        /noclen      -> "NAME\n" delimited by closing the connection
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -121,6 +122,11 @@ void Serve(int fd) {
       out = "ok";
     } else if (uri == "/health-fail") {
       status = 500;
+    }
+    if (uri == "/noclen") {  // HTTP/1.0 style: the body ends when the connection closes
+      SendAll(fd, "HTTP/1.1 200 OK\r\n" + extra + "\r\n" + out);
+      close(fd);
+      return;
     }
     if (uri == "/chunked") {
       resp = "HTTP/1.1 200 OK\r\n" + extra + "Transfer-Encoding: chunked\r\n\r\n";

@@ -115,6 +115,28 @@ TEST_F(LbProxy, ChunkedBodiesBothWays) {
   EXPECT_NE(raw.find("\r\n\r\nabcdefg"), std::string::npos) << raw;
 }
 
+TEST_F(LbProxy, BodiesEndingWithTheConnectionAreRelayedPromptly) {
+  // The server's last data and its FIN often arrive in one epoll edge.
+  for (int port : {c.port("HTTP"), c.port("TCP")}) {
+    for (int i = 0; i < 30; ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      Response r = HttpRequest(port, "GET", "/noclen", "", "", 3000);
+      ASSERT_TRUE(r.ok) << r.error;
+      EXPECT_EQ(r.body, r.headers["x-backend"] + "\n");
+      ASSERT_LT(std::chrono::steady_clock::now() - t0, 1s) << "port " << port;
+    }
+    for (int i = 0; i < 30; ++i) {
+      // HTTP/1.0 client (ab style): the balancer must close after the response.
+      auto t0 = std::chrono::steady_clock::now();
+      bool closed = false;
+      std::string out = RawExchange(port, "GET / HTTP/1.0\r\n\r\n", 3000, &closed);
+      EXPECT_TRUE(closed);
+      EXPECT_NE(out.find("200 OK"), std::string::npos);
+      ASSERT_LT(std::chrono::steady_clock::now() - t0, 1s) << "port " << port;
+    }
+  }
+}
+
 TEST_F(LbProxy, LargeBodiesInHttpAndTcpMode) {
   std::string big(1 << 20, 'q');
   for (int i = 0; i < static_cast<int>(big.size()); i += 4096) big[i] = static_cast<char>('a' + (i / 4096) % 26);
