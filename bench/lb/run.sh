@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # hafs-lb vs HAProxy on the same machine, same nginx backends, same clients, same run.
-#   bench/lb/run.sh [path/to/hafs-lb]      (env: DURATION=10 CONNS=50 AB_N=20000 AB_C=20)
+#   bench/lb/run.sh [path/to/hafs-lb]      (env: DURATION=10 CONNS=50 AB_N=20000 AB_C=20,
+#                                           ONLY=<regex over client/page/target> to run a subset)
 # For each target (nginx direct, HAProxy tcp/http, hafs-lb tcp/http) and each page
 # (300-byte page, 200 KiB file): wrk with keep-alive and ab without; prints req/s, p50,
 # p99 and the ratio to HAProxy in the same mode. Uses its own configs and ports on
@@ -139,6 +140,7 @@ for client in wrk ab; do
     for t in "${targets[@]}"; do
       name=${t%%:*} port=${t#*:}
       key="$client/$pname/$name"
+      [[ $key =~ ${ONLY:-.} ]] || continue
       echo "  running $key" >&2
       if [ $client = wrk ]; then run_wrk "$key" "$port" "$path"; else run_ab "$key" "$port" "$path"; fi
     done
@@ -152,6 +154,7 @@ for client in wrk ab; do
     for t in "${targets[@]}"; do
       name=${t%%:*}
       key="$client/$pname/$name"
+      [[ $key =~ ${ONLY:-.} ]] || continue
       ratio="" pratio=""
       case $name in
         hafs-lb-*) ha="$client/$pname/haproxy-${name#hafs-lb-}"
