@@ -67,7 +67,7 @@ stop_impl() {
   ns "$1" ip addr del 10.99.0.100/24 dev eth0 2>/dev/null
   true
 }
-served_by() { [ "$($PY "$VIPCHECK" holder "$POLL_LOG" "$(now)")" = "$1" ]; }
+served_by() { holder_is "$1"; }
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {if (NR==0) print "n/a"; else print a[int((NR+1)/2)]}'; }
 
 vip_topology

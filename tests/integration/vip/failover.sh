@@ -88,7 +88,7 @@ expect_within 3 is_state d2 VI_1 BACKUP || fail "d2 not BACKUP"
 expect_within 3 is_state d3 VI_1 BACKUP || fail "d3 not BACKUP"
 has_vip d2 10.99.0.100 && fail "VIP also on d2"
 has_vip d3 10.99.0.100 && fail "VIP also on d3"
-expect_within 5 bash -c "[ \"\$($PY $VIPCHECK holder $POLL_LOG $(now))\" = d1 ]" || fail "client never reached d1 through the VIP"
+expect_within 5 holder_is d1 || fail "client never reached d1 through the VIP"
 
 t0=$(now); kill_node d1
 check_takeover "failover 150->100" "$t0" d2 $(($(mdi_ms 100) + SLACK_MS))

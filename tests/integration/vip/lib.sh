@@ -119,8 +119,13 @@ has_vip() { ns "$1" ip -4 -o addr show dev eth0 | grep -q " $2/"; }
 status() { ns "$1" "$BIN/hafs-vipd" --status -S "$WORK/$1.sock"; }
 
 # state_of NODE INSTANCE: MASTER/BACKUP/FAULT from the status socket.
+# Parsed with awk, not python: tests poll this every 20 ms and a python start per poll would eat
+# the CPU the 20 ms client poller needs on a 2-core machine (and show up as fake gaps).
+# The JSON keys of an instance are sorted, so "name" precedes "state".
 state_of() {
-  status "$1" 2>/dev/null | $PY -c "import json,sys; d=json.load(sys.stdin); print([i['state'] for i in d['instances'] if i['name']==sys.argv[1]][0])" "$2" 2>/dev/null
+  status "$1" 2>/dev/null | awk -v want="$2" -F'"' '
+    $2 == "name" { name = $4 }
+    $2 == "state" && name == want { print $4; exit }'
 }
 is_state() { [ "$(state_of "$1" "$2")" = "$3" ]; }
 
@@ -130,6 +135,10 @@ start_vipd() {
   spawn "$n" "$WORK/vipd-$n.log" "$BIN/hafs-vipd" -f "$conf" -S "$WORK/$n.sock" -l info
   eval "VIPD_$n=$LAST_PID"
 }
+
+# last_holder: the node that sent the most recent reply to the poller (cheap: reads one line).
+last_holder() { tail -n 1 "$POLL_LOG" 2>/dev/null | awk '{ print $2 }'; }
+holder_is() { [ "$(last_holder)" = "$1" ]; }
 
 gap_since() { $PY "$VIPCHECK" gap "$POLL_LOG" "$1" "$2"; }
 garps_since() { $PY "$VIPCHECK" garp "$ARP_LOG" "$1" "$2"; }
