@@ -118,6 +118,41 @@ BrickService::BrickService(Storage& storage, LockTable& locks, SessionRegistry& 
       options_(options),
       started_(std::chrono::steady_clock::now()) {}
 
+void BrickService::ApplyTail(const proto::TxnTail& tail, bool op_ok) {
+  if (op_ok) {
+    for (const auto& d : tail.post_op()) {
+      auto g = Gfid::FromBytes(d.gfid());
+      if (!g) continue;
+      std::map<std::string, int64_t> deltas(d.deltas().begin(), d.deltas().end());
+      auto r = storage_.metadata().Xattrop(*g, deltas);
+      if (!r.ok()) HAFS_LOG_ERROR("post-op on {}: {}", g->ToString(), r.status().ToString());
+    }
+  }
+  LockOwner who{tail.session_id(), tail.owner()};
+  for (const auto& l : tail.unlock()) {
+    auto g = Gfid::FromBytes(l.gfid());
+    if (!g) continue;
+    if (l.entry()) {
+      locks_.Entrylk(*g, l.domain(), l.name(), LockKind::kUnlock, who, false, std::chrono::milliseconds(0));
+    } else {
+      locks_.Inodelk(*g, l.domain(), LockKind::kUnlock, 0, 0, who, false, std::chrono::milliseconds(0));
+    }
+  }
+}
+
+int BrickService::ApplyPreOp(const google::protobuf::RepeatedPtrField<proto::CounterDelta>& pre_op) {
+  for (const auto& d : pre_op) {
+    auto g = Gfid::FromBytes(d.gfid());
+    if (!g) return EINVAL;
+    auto exists = storage_.Getattr(*g);
+    if (!exists.ok()) return exists.err();
+    std::map<std::string, int64_t> deltas(d.deltas().begin(), d.deltas().end());
+    auto r = storage_.metadata().Xattrop(*g, deltas);
+    if (!r.ok()) return r.err();
+  }
+  return 0;
+}
+
 std::chrono::milliseconds BrickService::LockTimeout(uint32_t asked_ms) const {
   auto asked = std::chrono::milliseconds(asked_ms == 0 ? 30000 : asked_ms);
   return std::min(asked, options_.lock_timeout_cap);
@@ -171,6 +206,7 @@ grpc::Status BrickService::Setattr(ServerContext* ctx, const proto::SetattrReque
   a.atime = FromNs(req->atime_ns());
   a.mtime = FromNs(req->mtime_ns());
   auto r = storage_.Setattr(gfid, a);
+  ApplyTail(req->tail(), r.ok());
   SetErr(timer, rep, r.status());
   if (r.ok()) {
     FillAttr(*r, rep->mutable_attr());
@@ -184,6 +220,7 @@ grpc::Status BrickService::Mkdir(ServerContext* ctx, const proto::MkdirRequest* 
   PARSE_GFID(parent, req->parent());
   PARSE_GFID(gfid, req->gfid());
   auto r = storage_.Mkdir(parent, req->name(), gfid, req->mode(), ToCreds(req->caller()));
+  ApplyTail(req->tail(), r.ok());
   ReplyEntry(timer, rep, r);
   if (r.ok()) sessions_.Broadcast(OriginSession(ctx), parent, parent, req->name());
   return grpc::Status::OK;
@@ -194,6 +231,7 @@ grpc::Status BrickService::Create(ServerContext* ctx, const proto::CreateRequest
   PARSE_GFID(parent, req->parent());
   PARSE_GFID(gfid, req->gfid());
   auto r = storage_.Create(parent, req->name(), gfid, req->mode(), req->exclusive(), ToCreds(req->caller()));
+  ApplyTail(req->tail(), r.ok());
   ReplyEntry(timer, rep, r);
   if (r.ok()) sessions_.Broadcast(OriginSession(ctx), parent, parent, req->name());
   return grpc::Status::OK;
@@ -204,6 +242,7 @@ grpc::Status BrickService::Mknod(ServerContext* ctx, const proto::MknodRequest* 
   PARSE_GFID(parent, req->parent());
   PARSE_GFID(gfid, req->gfid());
   auto r = storage_.Mknod(parent, req->name(), gfid, req->mode(), req->rdev(), ToCreds(req->caller()));
+  ApplyTail(req->tail(), r.ok());
   ReplyEntry(timer, rep, r);
   if (r.ok()) sessions_.Broadcast(OriginSession(ctx), parent, parent, req->name());
   return grpc::Status::OK;
@@ -214,6 +253,7 @@ grpc::Status BrickService::Symlink(ServerContext* ctx, const proto::SymlinkReque
   PARSE_GFID(parent, req->parent());
   PARSE_GFID(gfid, req->gfid());
   auto r = storage_.Symlink(parent, req->name(), gfid, req->target(), ToCreds(req->caller()));
+  ApplyTail(req->tail(), r.ok());
   ReplyEntry(timer, rep, r);
   if (r.ok()) sessions_.Broadcast(OriginSession(ctx), parent, parent, req->name());
   return grpc::Status::OK;
@@ -233,6 +273,7 @@ grpc::Status BrickService::Link(ServerContext* ctx, const proto::LinkRequest* re
   PARSE_GFID(gfid, req->gfid());
   PARSE_GFID(new_parent, req->new_parent());
   auto r = storage_.Link(gfid, new_parent, req->new_name());
+  ApplyTail(req->tail(), r.ok());
   ReplyEntry(timer, rep, r);
   if (r.ok()) {
     sessions_.Broadcast(OriginSession(ctx), gfid);
@@ -245,6 +286,7 @@ grpc::Status BrickService::Unlink(ServerContext* ctx, const proto::NameRequest* 
   OpTimer timer(stats_, Op::kUnlink);
   PARSE_GFID(parent, req->parent());
   auto r = storage_.Unlink(parent, req->name());
+  ApplyTail(req->tail(), r.ok());
   ReplyEntry(timer, rep, r);
   if (r.ok()) sessions_.Broadcast(OriginSession(ctx), r->inode.gfid, parent, req->name());
   return grpc::Status::OK;
@@ -254,6 +296,7 @@ grpc::Status BrickService::Rmdir(ServerContext* ctx, const proto::NameRequest* r
   OpTimer timer(stats_, Op::kRmdir);
   PARSE_GFID(parent, req->parent());
   auto r = storage_.Rmdir(parent, req->name());
+  ApplyTail(req->tail(), r.ok());
   ReplyEntry(timer, rep, r);
   if (r.ok()) sessions_.Broadcast(OriginSession(ctx), r->inode.gfid, parent, req->name());
   return grpc::Status::OK;
@@ -264,6 +307,7 @@ grpc::Status BrickService::Rename(ServerContext* ctx, const proto::RenameRequest
   PARSE_GFID(old_parent, req->old_parent());
   PARSE_GFID(new_parent, req->new_parent());
   auto r = storage_.Rename(old_parent, req->old_name(), new_parent, req->new_name(), req->flags());
+  ApplyTail(req->tail(), r.ok());
   SetErr(timer, rep, r.status());
   if (r.ok()) {
     FillAttr(r->inode, rep->mutable_attr());
@@ -348,6 +392,7 @@ grpc::Status BrickService::Write(ServerContext* ctx, const proto::WriteRequest* 
                                                               req->data().size(), options_.max_io));
   }
   auto r = storage_.Write(gfid, req->offset(), req->data(), req->append(), req->datasync());
+  ApplyTail(req->tail(), r.ok());
   SetErr(timer, rep, r.status());
   if (r.ok()) {
     rep->set_written(static_cast<uint32_t>(*r));
@@ -374,6 +419,7 @@ grpc::Status BrickService::Fallocate(ServerContext* ctx, const proto::FallocateR
   OpTimer timer(stats_, Op::kFallocate);
   PARSE_GFID(gfid, req->gfid());
   auto r = storage_.Fallocate(gfid, static_cast<int>(req->mode()), req->offset(), req->length());
+  ApplyTail(req->tail(), r.ok());
   SetErr(timer, rep, r.status());
   if (r.ok()) {
     FillAttr(*r, rep->mutable_attr());
@@ -410,6 +456,7 @@ grpc::Status BrickService::Setxattr(ServerContext* ctx, const proto::SetxattrReq
   OpTimer timer(stats_, Op::kSetxattr);
   PARSE_GFID(gfid, req->gfid());
   Status s = storage_.Setxattr(gfid, req->name(), req->value(), static_cast<int>(req->flags()));
+  ApplyTail(req->tail(), s.ok());
   SetErr(timer, rep, s);
   if (s.ok()) sessions_.Broadcast(OriginSession(ctx), gfid);
   return grpc::Status::OK;
@@ -438,6 +485,7 @@ grpc::Status BrickService::Removexattr(ServerContext* ctx, const proto::Removexa
   OpTimer timer(stats_, Op::kRemovexattr);
   PARSE_GFID(gfid, req->gfid());
   Status s = storage_.Removexattr(gfid, req->name());
+  ApplyTail(req->tail(), s.ok());
   SetErr(timer, rep, s);
   if (s.ok()) sessions_.Broadcast(OriginSession(ctx), gfid);
   return grpc::Status::OK;
@@ -471,6 +519,11 @@ grpc::Status BrickService::Inodelk(ServerContext*, const proto::InodelkRequest* 
     locks_.ReleaseSession(req->session_id());
     err = ENOTCONN;
   }
+  if (err == 0 && req->type() != proto::UNLOCK && req->pre_op_size() > 0) {
+    err = ApplyPreOp(req->pre_op());
+    if (err != 0) locks_.Inodelk(gfid, req->domain(), LockKind::kUnlock, req->start(), req->length(), who, false,
+                                 std::chrono::milliseconds(0));
+  }
   timer.set_err(err);
   rep->set_err(err);
   return grpc::Status::OK;
@@ -494,6 +547,11 @@ grpc::Status BrickService::Entrylk(ServerContext*, const proto::EntrylkRequest* 
   if (err == 0 && req->type() != proto::UNLOCK && !sessions_.Alive(req->session_id())) {
     locks_.ReleaseSession(req->session_id());
     err = ENOTCONN;
+  }
+  if (err == 0 && req->type() != proto::UNLOCK && req->pre_op_size() > 0) {
+    err = ApplyPreOp(req->pre_op());
+    if (err != 0) locks_.Entrylk(parent, req->domain(), req->name(), LockKind::kUnlock, who, false,
+                                 std::chrono::milliseconds(0));
   }
   timer.set_err(err);
   rep->set_err(err);

@@ -68,6 +68,10 @@ class BrickService final : public proto::Brick::Service {
 
  private:
   std::chrono::milliseconds LockTimeout(uint32_t asked_ms) const;
+  // The post-op and unlock a replicate transaction attached to a change (TxnTail).
+  void ApplyTail(const proto::TxnTail& tail, bool op_ok);
+  // The pre-op attached to a lock request; returns an errno.
+  int ApplyPreOp(const google::protobuf::RepeatedPtrField<proto::CounterDelta>& pre_op);
 
   Storage& storage_;
   LockTable& locks_;

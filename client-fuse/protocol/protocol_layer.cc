@@ -7,11 +7,21 @@ using Async = proto::Brick::StubInterface::async_interface;
 // One line per RPC: the callback flavour of the generated async stub.
 #define HAFS_FORWARD(Method, Req, Rep)                                                                  \
   Future<proto::Rep> ProtocolLayer::Method(proto::Req req) {                                          \
+    FillSession(&req);                                                                                \
     return client_->CallAsync<proto::Req, proto::Rep>(                                                \
         [](Async* a, grpc::ClientContext* c, const proto::Req* q, proto::Rep* r,                       \
            std::function<void(grpc::Status)> done) { a->Method(c, q, r, std::move(done)); },            \
         std::move(req), #Method);                                                                     \
   }
+
+// A transaction tail names the locks to release; they belong to this brick's session.
+template <typename Req>
+void FillSessionOf(BrickClient& c, Req* req) {
+  if constexpr (requires { req->has_tail(); }) {
+    if (req->has_tail()) req->mutable_tail()->set_session_id(c.session_id());
+  }
+}
+#define FillSession(req) FillSessionOf(*client_, req)
 
 ProtocolLayer::ProtocolLayer(BrickClient::Options options)
     : client_(std::make_unique<BrickClient>(std::move(options))) {}

@@ -121,78 +121,111 @@ Result<Rep> ReplicateLayer::ReadFromHealthy(const Gfid& gfid,
 // ---- transactions ----
 
 template <typename Rep>
-Result<Rep> ReplicateLayer::InodeTxn(const Gfid& gfid, Kind kind,
-                                     const std::function<Future<Rep>(ProtocolLayer*)>& call) {
-  auto up = UpChildren();
-  if (!HasQuorum(up))
-    return Status(EROFS, fmt::format("write refused: {} of {} bricks up, quorum not met", up.size(), n()));
-  uint64_t owner = lock_owner_ ^ NewOwner();
-  const char* domain = kind == Kind::kData ? "data" : "metadata";
-  auto lock = [&](const std::vector<size_t>& who, proto::LockType type) {
-    return FanOut<proto::ErrReply>(n(), who, [&](size_t i) {
-      proto::InodelkRequest r;
-      r.set_gfid(gfid.Bytes());
-      r.set_domain(domain);
-      r.set_type(type);
-      r.set_owner(owner);
-      r.set_blocking(type != proto::UNLOCK);
-      return children_[i]->Inodelk(r, options_.lock_wait);
-    });
-  };
-  auto locks = lock(up, proto::WRITE);
-  std::vector<size_t> locked = Succeeded(up, locks);
-  if (!HasQuorum(locked)) {
-    lock(locked, proto::UNLOCK);
-    return Status(EROFS, fmt::format("write refused: locked {} of {} bricks", locked.size(), n()));
-  }
-  std::map<std::string, int64_t> all_plus;
-  for (size_t j = 0; j < n(); ++j) all_plus[CounterName(kind, j)] = 1;
-  auto xattrop = [&](const std::vector<size_t>& who, const std::map<std::string, int64_t>& d) {
-    return FanOut<proto::XattropReply>(n(), who, [&](size_t i) {
-      proto::XattropRequest r;
-      r.set_gfid(gfid.Bytes());
-      for (auto& [k, v] : d) (*r.mutable_deltas())[k] = v;
-      return children_[i]->Xattrop(r);
-    });
-  };
-  auto pre = xattrop(locked, all_plus);
-  std::vector<size_t> part = Succeeded(locked, pre);
-  if (!HasQuorum(part)) {
-    std::map<std::string, int64_t> undo;
-    for (auto& [k, v] : all_plus) undo[k] = -v;
-    xattrop(part, undo);
-    lock(locked, proto::UNLOCK);
-    int err = FirstError(locked, pre, EROFS);
-    return Status(err == ENOENT ? ENOENT : EROFS, "write refused: pre-op failed on too many bricks");
-  }
-  auto res = FanOut<Rep>(n(), part, [&](size_t i) { return call(children_[i]); });
-  std::vector<size_t> good = Succeeded(part, res);
+Result<Rep> ReplicateLayer::Conclude(const std::string& what, const std::vector<size_t>& part,
+                                     std::vector<std::optional<Result<Rep>>>& res,
+                                     const std::vector<Gfid>& counter_gfids, Kind kind,
+                                     const std::function<void(const std::vector<size_t>&)>& unlock) {
+  std::vector<size_t> good = Succeeded(part, res), failed;
+  for (size_t i : part)
+    if (!res[i]->ok()) failed.push_back(i);
+  // Where the operation failed, its tail did not run: that brick keeps its pre-op (+1 for
+  // everyone, itself included), which marks it as behind — unless every brick failed the
+  // same way, in which case nothing diverged and the pre-op is taken back everywhere.
   bool same_failure = good.empty() && SameError(part, res);
-  std::map<std::string, int64_t> post;
-  for (size_t j : (same_failure ? part : good)) post[CounterName(kind, j)] = -1;
-  xattrop(part, post);
-  lock(locked, proto::UNLOCK);
-
+  if (same_failure) {
+    std::map<std::string, int64_t> undo;
+    for (size_t j : part) undo[CounterName(kind, j)] = -1;
+    for (const Gfid& g : counter_gfids) {
+      FanOut<proto::XattropReply>(n(), part, [&](size_t i) {
+        proto::XattropRequest x;
+        x.set_gfid(g.Bytes());
+        for (auto& [k, v] : undo) (*x.mutable_deltas())[k] = v;
+        return children_[i]->Xattrop(x);
+      });
+    }
+  }
+  if (!failed.empty()) unlock(failed);  // the tail's unlock did not run there
   if (!good.empty() && HasQuorum(good)) {
     if (good.size() < n()) {
       std::vector<bool> readable(n(), false);
       for (size_t i : good) readable[i] = true;
-      RememberHealth(gfid, readable);
+      for (const Gfid& g : counter_gfids) RememberHealth(g, readable);
+      if constexpr (requires { res[0]->value().attr().gfid(); }) {
+        if (auto g = Gfid::FromBytes(res[good.front()]->value().attr().gfid())) RememberHealth(*g, readable);
+      }
     }
     return std::move(*res[good.front()]);
   }
   if (same_failure) return res[part.front()]->status();
   if (!good.empty()) {
-    HAFS_LOG_WARN("{}: change of {} reached only {} of {} bricks", options_.owner_name, gfid.ToString(),
-                  good.size(), n());
+    HAFS_LOG_WARN("{}: {} reached only {} of {} bricks", options_.owner_name, what, good.size(), n());
     return Status(EIO, "the change reached fewer bricks than the quorum");
   }
   return res[part.front()]->status();
 }
 
 template <typename Rep>
+Result<Rep> ReplicateLayer::InodeTxn(const Gfid& gfid, Kind kind, const TxnCall<Rep>& call) {
+  auto up = UpChildren();
+  if (!HasQuorum(up))
+    return Status(EROFS, fmt::format("write refused: {} of {} bricks up, quorum not met", up.size(), n()));
+  uint64_t owner = lock_owner_ ^ NewOwner();
+  const char* domain = kind == Kind::kData ? "data" : "metadata";
+  // Lock and pre-op in one round trip: +1 pending for every brick, on every brick.
+  auto locks = FanOut<proto::ErrReply>(n(), up, [&](size_t i) {
+    proto::InodelkRequest r;
+    r.set_gfid(gfid.Bytes());
+    r.set_domain(domain);
+    r.set_type(proto::WRITE);
+    r.set_owner(owner);
+    r.set_blocking(true);
+    auto* pre = r.add_pre_op();
+    pre->set_gfid(gfid.Bytes());
+    for (size_t j = 0; j < n(); ++j) (*pre->mutable_deltas())[CounterName(kind, j)] = 1;
+    return children_[i]->Inodelk(r, options_.lock_wait);
+  });
+  std::vector<size_t> part = Succeeded(up, locks);
+  auto unlock = [&](const std::vector<size_t>& who) {
+    FanOut<proto::ErrReply>(n(), who, [&](size_t i) {
+      proto::InodelkRequest r;
+      r.set_gfid(gfid.Bytes());
+      r.set_domain(domain);
+      r.set_type(proto::UNLOCK);
+      r.set_owner(owner);
+      return children_[i]->Inodelk(r, options_.lock_wait);
+    });
+  };
+  auto undo_preop = [&](const std::vector<size_t>& who) {
+    FanOut<proto::XattropReply>(n(), who, [&](size_t i) {
+      proto::XattropRequest x;
+      x.set_gfid(gfid.Bytes());
+      for (size_t j = 0; j < n(); ++j) (*x.mutable_deltas())[CounterName(kind, j)] = -1;
+      return children_[i]->Xattrop(x);
+    });
+  };
+  if (!HasQuorum(part)) {
+    undo_preop(part);
+    unlock(part);
+    int err = FirstError(up, locks, EROFS);
+    if (err == ENOENT && SameError(up, locks)) return Status(ENOENT, "no such file");
+    return Status(EROFS, fmt::format("write refused: locked {} of {} bricks", part.size(), n()));
+  }
+  // The operation carries its post-op (−1 for every participant) and the unlock.
+  proto::TxnTail tail;
+  tail.set_owner(owner);
+  auto* post = tail.add_post_op();
+  post->set_gfid(gfid.Bytes());
+  for (size_t j : part) (*post->mutable_deltas())[CounterName(kind, j)] = -1;
+  auto* lk = tail.add_unlock();
+  lk->set_gfid(gfid.Bytes());
+  lk->set_domain(domain);
+  auto res = FanOut<Rep>(n(), part, [&](size_t i) { return call(children_[i], tail); });
+  return Conclude<Rep>("change of " + gfid.ToString(), part, res, {gfid}, kind, unlock);
+}
+
+template <typename Rep>
 Result<Rep> ReplicateLayer::EntryTxn(const std::vector<std::pair<Gfid, std::string>>& entries_in,
-                                     const std::function<Future<Rep>(ProtocolLayer*)>& call) {
+                                     const TxnCall<Rep>& call) {
   auto up = UpChildren();
   if (!HasQuorum(up))
     return Status(EROFS, fmt::format("change refused: {} of {} bricks up, quorum not met", up.size(), n()));
@@ -200,12 +233,15 @@ Result<Rep> ReplicateLayer::EntryTxn(const std::vector<std::pair<Gfid, std::stri
   auto entries = entries_in;
   std::sort(entries.begin(), entries.end());
   entries.erase(std::unique(entries.begin(), entries.end()), entries.end());
+  std::vector<Gfid> parents;
+  for (auto& e : entries)
+    if (std::find(parents.begin(), parents.end(), e.first) == parents.end()) parents.push_back(e.first);
   uint64_t owner = lock_owner_ ^ NewOwner();
   std::vector<size_t> locked = up;
   size_t taken = 0;
-  auto unlock_upto = [&](size_t count) {
+  auto unlock_first = [&](size_t count, const std::vector<size_t>& who) {
     for (size_t e = 0; e < count; ++e) {
-      FanOut<proto::ErrReply>(n(), locked, [&](size_t i) {
+      FanOut<proto::ErrReply>(n(), who, [&](size_t i) {
         proto::EntrylkRequest r;
         r.set_parent(entries[e].first.Bytes());
         r.set_domain("entry");
@@ -216,7 +252,18 @@ Result<Rep> ReplicateLayer::EntryTxn(const std::vector<std::pair<Gfid, std::stri
       });
     }
   };
+  auto undo_preop = [&](const std::vector<size_t>& who) {
+    for (auto& p : parents) {
+      FanOut<proto::XattropReply>(n(), who, [&](size_t i) {
+        proto::XattropRequest x;
+        x.set_gfid(p.Bytes());
+        for (size_t j = 0; j < n(); ++j) (*x.mutable_deltas())[CounterName(Kind::kEntry, j)] = -1;
+        return children_[i]->Xattrop(x);
+      });
+    }
+  };
   for (; taken < entries.size(); ++taken) {
+    bool last = taken + 1 == entries.size();
     auto lk = FanOut<proto::ErrReply>(n(), locked, [&](size_t i) {
       proto::EntrylkRequest r;
       r.set_parent(entries[taken].first.Bytes());
@@ -225,66 +272,51 @@ Result<Rep> ReplicateLayer::EntryTxn(const std::vector<std::pair<Gfid, std::stri
       r.set_type(proto::WRITE);
       r.set_owner(owner);
       r.set_blocking(true);
+      if (last) {
+        // The pre-op rides on the last lock: +1 pending for every brick on every parent.
+        for (auto& p : parents) {
+          auto* pre = r.add_pre_op();
+          pre->set_gfid(p.Bytes());
+          for (size_t j = 0; j < n(); ++j) (*pre->mutable_deltas())[CounterName(Kind::kEntry, j)] = 1;
+        }
+      }
       return children_[i]->Entrylk(r, options_.lock_wait);
     });
     auto ok = Succeeded(locked, lk);
     if (!HasQuorum(ok)) {
-      unlock_upto(taken + 1);
+      if (last) undo_preop(ok);
+      unlock_first(taken, locked);
+      unlock_first(taken + 1, ok);
+      int err = FirstError(locked, lk, EROFS);
+      if (err == ENOENT && SameError(locked, lk)) return Status(ENOENT, "no such directory");
       return Status(EROFS, fmt::format("change refused: locked {} of {} bricks", ok.size(), n()));
+    }
+    if (ok.size() < locked.size()) {
+      std::vector<size_t> dropped;
+      for (size_t i : locked)
+        if (std::find(ok.begin(), ok.end(), i) == ok.end()) dropped.push_back(i);
+      unlock_first(taken, dropped);
     }
     locked = ok;
   }
-  std::vector<Gfid> parents;
-  for (auto& e : entries)
-    if (std::find(parents.begin(), parents.end(), e.first) == parents.end()) parents.push_back(e.first);
-  auto xattrop_all = [&](const std::vector<size_t>& who, const std::map<std::string, int64_t>& d) {
-    std::vector<bool> ok(n(), true);
-    for (auto& p : parents) {
-      auto r = FanOut<proto::XattropReply>(n(), who, [&](size_t i) {
-        proto::XattropRequest q;
-        q.set_gfid(p.Bytes());
-        for (auto& [k, v] : d) (*q.mutable_deltas())[k] = v;
-        return children_[i]->Xattrop(q);
-      });
-      for (size_t i : who)
-        if (!r[i]->ok()) ok[i] = false;
-    }
-    std::vector<size_t> out;
-    for (size_t i : who)
-      if (ok[i]) out.push_back(i);
-    return out;
-  };
-  std::map<std::string, int64_t> all_plus, undo;
-  for (size_t j = 0; j < n(); ++j) {
-    all_plus[CounterName(Kind::kEntry, j)] = 1;
-    undo[CounterName(Kind::kEntry, j)] = -1;
+  std::vector<size_t> part = locked;
+  proto::TxnTail tail;
+  tail.set_owner(owner);
+  for (auto& p : parents) {
+    auto* post = tail.add_post_op();
+    post->set_gfid(p.Bytes());
+    for (size_t j : part) (*post->mutable_deltas())[CounterName(Kind::kEntry, j)] = -1;
   }
-  auto part = xattrop_all(locked, all_plus);
-  if (!HasQuorum(part)) {
-    xattrop_all(part, undo);
-    unlock_upto(entries.size());
-    return Status(EROFS, "change refused: pre-op failed on too many bricks");
+  for (auto& e : entries) {
+    auto* u = tail.add_unlock();
+    u->set_gfid(e.first.Bytes());
+    u->set_domain("entry");
+    u->set_entry(true);
+    u->set_name(e.second);
   }
-  auto res = FanOut<Rep>(n(), part, [&](size_t i) { return call(children_[i]); });
-  std::vector<size_t> good = Succeeded(part, res);
-  bool same_failure = good.empty() && SameError(part, res);
-  std::map<std::string, int64_t> post;
-  for (size_t j : (same_failure ? part : good)) post[CounterName(Kind::kEntry, j)] = -1;
-  xattrop_all(part, post);
-  unlock_upto(entries.size());
-  if (!good.empty() && HasQuorum(good)) {
-    if constexpr (requires { res[0]->value().attr().gfid(); }) {
-      if (good.size() < n()) {
-        std::vector<bool> readable(n(), false);
-        for (size_t i : good) readable[i] = true;
-        if (auto g = Gfid::FromBytes(res[good.front()]->value().attr().gfid())) RememberHealth(*g, readable);
-      }
-    }
-    return std::move(*res[good.front()]);
-  }
-  if (same_failure) return res[part.front()]->status();
-  if (!good.empty()) return Status(EIO, "the change reached fewer bricks than the quorum");
-  return res[part.front()]->status();
+  auto res = FanOut<Rep>(n(), part, [&](size_t i) { return call(children_[i], tail); });
+  return Conclude<Rep>("entry change", part, res, parents, Kind::kEntry,
+                       [&](const std::vector<size_t>& who) { unlock_first(entries.size(), who); });
 }
 
 // ---- operations ----
@@ -382,7 +414,11 @@ HAFS_READ(Access, AccessRequest, ErrReply, gfid)
   Future<proto::Rep> ReplicateLayer::Method(proto::Req req) {                                     \
     return Deferred([this, req = std::move(req)]() -> Result<proto::Rep> {                        \
       return InodeTxn<proto::Rep>(GfidOf(req.gfid()), kind_expr,                                  \
-                                  [&](ProtocolLayer* c) { return c->Method(req); });              \
+                                  [&](ProtocolLayer* c, const proto::TxnTail& tail) {             \
+                                    proto::Req r = req;                                           \
+                                    *r.mutable_tail() = tail;                                     \
+                                    return c->Method(std::move(r));                               \
+                                  });                                                             \
     });                                                                                           \
   }
 
@@ -396,7 +432,11 @@ HAFS_INODE_TXN(Removexattr, RemovexattrRequest, ErrReply, Kind::kMetadata)
 #define HAFS_ENTRY_TXN(Method, Req, Rep, entries_expr)                                            \
   Future<proto::Rep> ReplicateLayer::Method(proto::Req req) {                                     \
     return Deferred([this, req = std::move(req)]() -> Result<proto::Rep> {                        \
-      return EntryTxn<proto::Rep>(entries_expr, [&](ProtocolLayer* c) { return c->Method(req); }); \
+      return EntryTxn<proto::Rep>(entries_expr, [&](ProtocolLayer* c, const proto::TxnTail& tail) { \
+        proto::Req r = req;                                                                       \
+        *r.mutable_tail() = tail;                                                                 \
+        return c->Method(std::move(r));                                                           \
+      });                                                                                         \
     });                                                                                           \
   }
 

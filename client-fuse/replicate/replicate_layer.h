@@ -87,11 +87,18 @@ class ReplicateLayer final : public Layer {
 
   template <typename Rep>
   Result<Rep> ReadFromHealthy(const Gfid& gfid, const std::function<Future<Rep>(ProtocolLayer*)>& call);
+  // The change, sent with a TxnTail (post-op and unlock ride on it).
   template <typename Rep>
-  Result<Rep> InodeTxn(const Gfid& gfid, Kind kind, const std::function<Future<Rep>(ProtocolLayer*)>& call);
+  using TxnCall = std::function<Future<Rep>(ProtocolLayer*, const proto::TxnTail&)>;
   template <typename Rep>
-  Result<Rep> EntryTxn(const std::vector<std::pair<Gfid, std::string>>& entries,
-                       const std::function<Future<Rep>(ProtocolLayer*)>& call);
+  Result<Rep> InodeTxn(const Gfid& gfid, Kind kind, const TxnCall<Rep>& call);
+  template <typename Rep>
+  Result<Rep> EntryTxn(const std::vector<std::pair<Gfid, std::string>>& entries, const TxnCall<Rep>& call);
+  // After the operation: settles counters and locks where the tail did not run.
+  template <typename Rep>
+  Result<Rep> Conclude(const std::string& what, const std::vector<size_t>& part,
+                       std::vector<std::optional<Result<Rep>>>& res, const std::vector<Gfid>& counter_gfids,
+                       Kind kind, const std::function<void(const std::vector<size_t>&)>& unlock);
 
   Status HealFile(const Gfid& gfid, const std::vector<size_t>& up);
   Status HealDirectory(const Gfid& gfid, const std::vector<size_t>& up);
