@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
 # Mixed group: hafs-vipd (150) + keepalived (100) + hafs-vipd (90) on one VRID.
-#   interop.sh VERSION ADVERT_SECONDS     e.g. "3 0.05" or "2 1"
+#   interop.sh VERSION ADVERT_SECONDS [unicast]     e.g. "3 0.05", "2 1", "3 0.05 unicast"
 # They must see each other (no checksum/auth/version drops), elect the same master and fail over
 # and preempt as in failover.sh. keepalived runs from Debian with a private config (-f) and private
 # pid files (-p/-r/-c/-b), --dont-fork, inside this run's namespace; it is stopped by PID.
 set -u
 VERSION=${1:-3}
 ADVERT=${2:-0.05}
+MODE=${3:-multicast}
 source "$(dirname "$0")/lib.sh"
 SLACK_MS=${SLACK_MS:-250}
 command -v keepalived >/dev/null || { echo "keepalived not installed (tools/install-deps)"; exit 1; }
 
-body() {  # body PRIO: the vrrp_instance both implementations read
-  local auth=""
+body() {  # body PRIO NODE: the vrrp_instance both implementations read
+  local auth="" uc=""
+  if [ "$MODE" = unicast ]; then
+    uc="unicast_src_ip 10.99.0.${2#d}
+  unicast_peer {"
+    for p in 1 2 3; do [ "d$p" != "$2" ] && uc="$uc
+    10.99.0.$p"; done
+    uc="$uc
+  }"
+  fi
   [ "$VERSION" = 2 ] && auth="authentication {
     auth_type PASS
     auth_pass hafs
@@ -25,15 +34,16 @@ vrrp_instance VI_1 {
   priority $1
   advert_int $ADVERT
   $auth
+  $uc
   virtual_ipaddress {
     10.99.0.100/24
   }
 }
 CONF
 }
-body 150 >"$WORK/d1.conf"
-body 90 >"$WORK/d3.conf"
-{ printf 'global_defs {\n  router_id ka_d2\n  script_user root\n}\n'; body 100; } >"$WORK/ka.conf"
+body 150 d1 >"$WORK/d1.conf"
+body 90 d3 >"$WORK/d3.conf"
+{ printf 'global_defs {\n  router_id ka_d2\n  script_user root\n}\n'; body 100 d2; } >"$WORK/ka.conf"
 
 start_keepalived() {
   rm -f "$WORK"/ka*.pid
@@ -67,7 +77,7 @@ gap_check() {  # gap_check WHAT T0 HOLDER BOUND
   [ "$g" != inf ] && [ "$g" -le "$4" ] || fail "$1: gap $g ms > $4 ms"
 }
 
-say "interop VRRPv$VERSION advert ${ADVERT}s, keepalived $(keepalived --version 2>&1 | head -1)"
+say "interop VRRPv$VERSION advert ${ADVERT}s $MODE, keepalived $(keepalived --version 2>&1 | head -1)"
 vip_topology
 vip_start_traffic 20
 start_vipd d1 "$WORK/d1.conf"
