@@ -268,6 +268,7 @@ void RaftNode::BecomeLeader() {
     p->match_index = 0;
     p->last_sent = {};
     p->retry_after = {};
+    p->sent_commit = 0;
     last_heard_[id] = Clock::now();
   }
   HAFS_LOG_INFO("raft: this peer is the leader for term {}", term_);
@@ -362,7 +363,8 @@ void RaftNode::PeerLoop(PeerProgress* p) {
     bool more = false;
     if (now >= p->retry_after) {
       if (role_ == RaftRole::kLeader &&
-          (p->next_index <= LastIndex() || now - p->last_sent >= options_.heartbeat)) {
+          (p->next_index <= LastIndex() || p->sent_commit < commit_index_ ||
+           now - p->last_sent >= options_.heartbeat)) {
         more = ReplicateTo(lock, p);
       } else if (role_ == RaftRole::kCandidate && !p->vote_requested) {
         RequestVoteFrom(lock, p);
@@ -386,6 +388,7 @@ bool RaftNode::ReplicateTo(std::unique_lock<std::mutex>& lock, PeerProgress* p) 
   req.set_commit_index(commit_index_);
   req.set_pool_id(pool_id_);
   p->last_sent = Clock::now();
+  p->sent_commit = commit_index_;
   std::string address = p->address;
   lock.unlock();
   auto r = transport_->AppendEntries(address, req);
@@ -393,6 +396,7 @@ bool RaftNode::ReplicateTo(std::unique_lock<std::mutex>& lock, PeerProgress* p) 
   if (gen != generation_ || term_ != term || role_ != RaftRole::kLeader || p->stop || !running_) return false;
   if (!r.ok()) {
     p->retry_after = Clock::now() + options_.heartbeat;
+    p->sent_commit = 0;
     return false;
   }
   if (r->term() > term_) {
@@ -535,13 +539,21 @@ mgmtpb::AppendReply RaftNode::HandleAppendEntries(const mgmtpb::AppendRequest& r
 
 // ---- proposals and reads ----
 
-Status RaftNode::Propose(const mgmtpb::Command& command, std::chrono::milliseconds timeout, std::string* leader) {
+bool RaftNode::WaitApplied(uint64_t index, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return !running_ || applied_ >= index; }) && applied_ >= index;
+}
+
+Status RaftNode::Propose(const mgmtpb::Command& command, std::chrono::milliseconds timeout, std::string* leader,
+                         uint64_t* applied_index) {
   std::unique_lock lock(mu_);
   if (!running_) return Status(ESHUTDOWN, "mgmtd is shutting down");
   if (role_ != RaftRole::kLeader) {
     if (leader) *leader = leader_address_;
-    if (leader_address_.empty())
+    if (leader_address_.empty()) {
+      if (HasQuorumContact()) return Status(EAGAIN, "a leader election is in progress; retry");
       return Status(ENOTCONN, "no leader: " + QuorumMessage());
+    }
     return Status(EAGAIN, "not the leader; the leader is " + leader_address_);
   }
   if (!HasQuorumContact()) return Status(ENOTCONN, QuorumMessage());
@@ -552,6 +564,7 @@ Status RaftNode::Propose(const mgmtpb::Command& command, std::chrono::millisecon
   uint64_t index = e.index(), term = term_, gen = generation_;
   HAFS_RETURN_IF_ERROR(AppendLocked({e}));
   waiting_.insert(index);
+  if (applied_index) *applied_index = index;
   AdvanceCommit();
   cv_.notify_all();
   bool done = cv_.wait_for(lock, timeout, [&] {
@@ -586,7 +599,8 @@ bool RaftNode::RecentlyHeard(const std::string& uuid) const {
   std::lock_guard lock(mu_);
   if (uuid == options_.self_id) return true;
   auto it = last_heard_.find(uuid);
-  return it != last_heard_.end() && Clock::now() - it->second <= options_.election_max * 2;
+  return it != last_heard_.end() &&
+         Clock::now() - it->second <= options_.election_max + std::chrono::milliseconds(1000);
 }
 
 void RaftNode::NoteContact(const std::string& uuid) {

@@ -72,7 +72,10 @@ class RaftNode {
   // this node is not the leader, with ENOTCONN when no leader can reach a majority; else
   // waits (up to `timeout`) until the entry is applied here and returns the state
   // machine's verdict.
-  Status Propose(const mgmtpb::Command& command, std::chrono::milliseconds timeout, std::string* leader = nullptr);
+  Status Propose(const mgmtpb::Command& command, std::chrono::milliseconds timeout, std::string* leader = nullptr,
+                 uint64_t* index = nullptr);
+  // Waits until entries up to `index` are applied here; false on timeout.
+  bool WaitApplied(uint64_t index, std::chrono::milliseconds timeout);
 
   mgmtpb::VoteReply HandleRequestVote(const mgmtpb::VoteRequest& req);
   mgmtpb::AppendReply HandleAppendEntries(const mgmtpb::AppendRequest& req);
@@ -109,6 +112,7 @@ class RaftNode {
     std::string address;
     uint64_t next_index = 1;
     uint64_t match_index = 0;
+    uint64_t sent_commit = 0;          // commit index last told to this peer
     bool vote_requested = false;
     bool stop = false;
     std::chrono::steady_clock::time_point last_sent{};

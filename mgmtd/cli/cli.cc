@@ -1,0 +1,355 @@
+#include "mgmtd/cli/cli.h"
+
+#include <chrono>
+#include <functional>
+#include <map>
+
+#include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
+#include <nlohmann/json.hpp>
+
+#include "mgmtd/cli/format.h"
+#include "proto/mgmt.grpc.pb.h"
+
+namespace hafs::cli {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr int kDefaultPort = 24007;
+
+struct Invocation {
+  std::string remote = "127.0.0.1:" + std::to_string(kDefaultPort);
+  bool json = false;
+  int timeout_s = 60;
+  std::vector<std::string> words;
+  std::ostream* out;
+  std::ostream* err;
+};
+
+// A refusal: "<verb>: failed: <message>" (gluster's shape), exit 1.
+struct Failure {
+  std::string line;
+  int code = 1;
+};
+
+class Client {
+ public:
+  explicit Client(const Invocation& inv) : inv_(inv) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(64 << 20);
+    stub_ = mgmtpb::Mgmt::NewStub(grpc::CreateCustomChannel(inv.remote, grpc::InsecureChannelCredentials(), args));
+  }
+  template <typename Req, typename Rep>
+  void Call(grpc::Status (mgmtpb::Mgmt::Stub::*method)(grpc::ClientContext*, const Req&, Rep*), const Req& req,
+            Rep* rep) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(inv_.timeout_s));
+    auto st = (stub_.get()->*method)(&ctx, req, rep);
+    if (!st.ok()) {
+      if (st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
+        throw Failure{fmt::format("Request timed out after {} s (hafs-mgmtd at {})", inv_.timeout_s, inv_.remote), 110};
+      throw Failure{fmt::format("Connection failed. Please check if hafs-mgmtd is operational at {}.", inv_.remote), 107};
+    }
+  }
+  mgmtpb::Mgmt::Stub* stub() { return stub_.get(); }
+
+ private:
+  const Invocation& inv_;
+  std::unique_ptr<mgmtpb::Mgmt::Stub> stub_;
+};
+
+void Need(bool ok, const std::string& usage) {
+  if (!ok) throw Failure{"Usage: hafs " + usage, 2};
+}
+
+// Prints the outcome of a change: "<prefix>: success[: note]" or throws the refusal.
+void Outcome(Invocation& inv, const std::string& prefix, const mgmtpb::Reply& r, const std::string& success_note = "") {
+  if (!r.ok()) throw Failure{prefix + ": failed: " + r.message(), 1};
+  std::string note = !r.message().empty() ? r.message() : success_note;
+  if (inv.json) {
+    *inv.out << json{{"ok", true}, {"message", note}}.dump() << "\n";
+  } else {
+    *inv.out << prefix << ": success" << (note.empty() ? "" : ": " + note) << "\n";
+  }
+}
+
+void Refused(const std::string& prefix, const mgmtpb::Reply& r) {
+  if (!r.ok()) throw Failure{prefix + ": failed: " + r.message(), 1};
+}
+
+void PeerCmd(Invocation& inv, Client& c) {
+  const auto& w = inv.words;
+  Need(w.size() >= 2, "peer probe|detach|status ...");
+  if (w[1] == "probe") {
+    Need(w.size() == 3, "peer probe HOST[:PORT]");
+    mgmtpb::ProbeRequest req;
+    req.set_host(w[2]);
+    mgmtpb::Reply rep;
+    c.Call(&mgmtpb::Mgmt::Stub::PeerProbe, req, &rep);
+    if (rep.ok() && !rep.message().empty() && !inv.json) {
+      *inv.out << "peer probe: success. " << rep.message() << "\n";
+      return;
+    }
+    return Outcome(inv, "peer probe", rep);
+  }
+  if (w[1] == "detach") {
+    Need(w.size() == 3 || (w.size() == 4 && w[3] == "force"), "peer detach HOST[:PORT] [force]");
+    mgmtpb::DetachRequest req;
+    req.set_host(w[2]);
+    req.set_force(w.size() == 4);
+    mgmtpb::Reply rep;
+    c.Call(&mgmtpb::Mgmt::Stub::PeerDetach, req, &rep);
+    return Outcome(inv, "peer detach", rep);
+  }
+  if (w[1] == "status") {
+    mgmtpb::PoolReply rep;
+    c.Call(&mgmtpb::Mgmt::Stub::PoolList, mgmtpb::PoolRequest(), &rep);
+    Refused("peer status", rep.reply());
+    *inv.out << (inv.json ? PoolJson(rep).dump(2) + "\n" : PeerStatusText(rep));
+    return;
+  }
+  throw Failure{"unknown peer command '" + w[1] + "'; expected probe, detach or status", 2};
+}
+
+void PoolCmd(Invocation& inv, Client& c) {
+  Need(inv.words.size() == 2 && inv.words[1] == "list", "pool list");
+  mgmtpb::PoolReply rep;
+  c.Call(&mgmtpb::Mgmt::Stub::PoolList, mgmtpb::PoolRequest(), &rep);
+  Refused("pool list", rep.reply());
+  *inv.out << (inv.json ? PoolJson(rep).dump(2) + "\n" : PoolListText(rep));
+}
+
+void VolumeCreate(Invocation& inv, Client& c) {
+  const auto& w = inv.words;
+  const std::string usage = "volume create NAME [replica N] HOST:/PATH... [force]";
+  Need(w.size() >= 4, usage);
+  mgmtpb::VolumeCreateRequest req;
+  req.set_name(w[2]);
+  size_t i = 3;
+  if (w[i] == "replica") {
+    Need(i + 1 < w.size(), usage);
+    try {
+      size_t pos = 0;
+      int n = std::stoi(w[i + 1], &pos);
+      if (pos != w[i + 1].size() || n < 1 || n > 16) throw std::invalid_argument("range");
+      req.set_replica(n);
+    } catch (const std::exception&) {
+      throw Failure{"volume create: " + w[2] + ": failed: replica count must be a number 1..16, got '" + w[i + 1] + "'",
+                    1};
+    }
+    i += 2;
+  }
+  for (; i < w.size(); ++i) {
+    if (w[i] == "force" && i + 1 == w.size()) {
+      req.set_force(true);
+      break;
+    }
+    req.add_bricks(w[i]);
+  }
+  Need(req.bricks_size() > 0, usage);
+  mgmtpb::Reply rep;
+  c.Call(&mgmtpb::Mgmt::Stub::VolumeCreate, req, &rep);
+  Outcome(inv, "volume create: " + w[2], rep, "please start the volume to access data");
+}
+
+void VolumeCmd(Invocation& inv, Client& c) {
+  const auto& w = inv.words;
+  Need(w.size() >= 2, "volume create|start|stop|delete|info|status|set|get|reset|list|heal|volfile ...");
+  const std::string& verb = w[1];
+  auto simple = [&](auto method, const std::string& usage) {
+    Need(w.size() == 3 || (w.size() == 4 && w[3] == "force"), usage);
+    mgmtpb::VolumeRequest req;
+    req.set_name(w[2]);
+    req.set_force(w.size() == 4);
+    mgmtpb::Reply rep;
+    c.Call(method, req, &rep);
+    Outcome(inv, "volume " + verb + ": " + w[2], rep);
+  };
+  if (verb == "create") return VolumeCreate(inv, c);
+  if (verb == "start") return simple(&mgmtpb::Mgmt::Stub::VolumeStart, "volume start NAME [force]");
+  if (verb == "stop") return simple(&mgmtpb::Mgmt::Stub::VolumeStop, "volume stop NAME [force]");
+  if (verb == "delete") return simple(&mgmtpb::Mgmt::Stub::VolumeDelete, "volume delete NAME");
+  if (verb == "info" || verb == "list") {
+    Need(w.size() <= 3, "volume info [NAME|all]");
+    mgmtpb::VolumeInfoRequest req;
+    if (w.size() == 3) req.set_name(w[2]);
+    mgmtpb::VolumeInfoReply rep;
+    c.Call(&mgmtpb::Mgmt::Stub::VolumeInfo, req, &rep);
+    Refused("volume " + verb, rep.reply());
+    if (verb == "list") {
+      if (inv.json) {
+        json names = json::array();
+        for (const auto& v : rep.volumes()) names.push_back(v.name());
+        *inv.out << names.dump() << "\n";
+      } else {
+        if (rep.volumes().empty()) *inv.out << "No volumes present in cluster\n";
+        for (const auto& v : rep.volumes()) *inv.out << v.name() << "\n";
+      }
+      return;
+    }
+    if (inv.json) {
+      json vols = json::array();
+      for (const auto& v : rep.volumes()) vols.push_back(VolumeJson(v));
+      *inv.out << json{{"volumes", vols}}.dump(2) << "\n";
+    } else {
+      *inv.out << VolumeInfoText(rep);
+    }
+    return;
+  }
+  if (verb == "status") {
+    Need(w.size() == 3, "volume status NAME");
+    mgmtpb::VolumeRequest req;
+    req.set_name(w[2]);
+    mgmtpb::VolumeStatusReply rep;
+    c.Call(&mgmtpb::Mgmt::Stub::VolumeStatus, req, &rep);
+    Refused("volume status", rep.reply());
+    *inv.out << (inv.json ? VolumeStatusJson(rep).dump(2) + "\n" : VolumeStatusText(rep));
+    return;
+  }
+  if (verb == "set") {
+    Need(w.size() >= 5 && (w.size() - 3) % 2 == 0, "volume set NAME KEY VALUE [KEY VALUE]...");
+    mgmtpb::VolumeSetRequest req;
+    req.set_name(w[2]);
+    for (size_t i = 3; i + 1 < w.size(); i += 2) (*req.mutable_options())[w[i]] = w[i + 1];
+    mgmtpb::Reply rep;
+    c.Call(&mgmtpb::Mgmt::Stub::VolumeSet, req, &rep);
+    return Outcome(inv, "volume set", rep);
+  }
+  if (verb == "get") {
+    Need(w.size() == 4, "volume get NAME KEY|all");
+    mgmtpb::VolumeGetRequest req;
+    req.set_name(w[2]);
+    req.set_key(w[3]);
+    mgmtpb::VolumeGetReply rep;
+    c.Call(&mgmtpb::Mgmt::Stub::VolumeGet, req, &rep);
+    Refused("volume get", rep.reply());
+    *inv.out << (inv.json ? VolumeGetJson(rep).dump(2) + "\n" : VolumeGetText(rep));
+    return;
+  }
+  if (verb == "reset") {
+    Need(w.size() == 3 || w.size() == 4, "volume reset NAME [KEY|all]");
+    mgmtpb::VolumeResetRequest req;
+    req.set_name(w[2]);
+    if (w.size() == 4) req.set_key(w[3]);
+    mgmtpb::Reply rep;
+    c.Call(&mgmtpb::Mgmt::Stub::VolumeReset, req, &rep);
+    return Outcome(inv, "volume reset", rep);
+  }
+  if (verb == "heal") {
+    Need(w.size() == 4 && w[3] == "info", "volume heal NAME info");
+    mgmtpb::VolumeRequest req;
+    req.set_name(w[2]);
+    mgmtpb::HealInfoReply rep;
+    c.Call(&mgmtpb::Mgmt::Stub::HealInfo, req, &rep);
+    Refused("volume heal", rep.reply());
+    *inv.out << (inv.json ? HealInfoJson(rep).dump(2) + "\n" : HealInfoText(rep));
+    return;
+  }
+  if (verb == "volfile") {
+    Need(w.size() == 3, "volume volfile NAME");
+    mgmtpb::VolfileRequest req;
+    req.set_name(w[2]);
+    mgmtpb::VolfileReply rep;
+    c.Call(&mgmtpb::Mgmt::Stub::GetVolfile, req, &rep);
+    Refused("volume volfile: " + w[2], rep.reply());
+    *inv.out << rep.json() << "\n";
+    return;
+  }
+  throw Failure{"unknown volume command '" + verb + "'; see 'hafs help'", 2};
+}
+
+void StateDumpCmd(Invocation& inv, Client& c) {
+  mgmtpb::StateDumpReply rep;
+  c.Call(&mgmtpb::Mgmt::Stub::StateDump, mgmtpb::PoolRequest(), &rep);
+  Refused("state-dump", rep.reply());
+  *inv.out << (inv.json ? json{{"text", rep.text()}}.dump(2) + "\n" : rep.text());
+}
+
+}  // namespace
+
+std::string Usage() {
+  return R"(Usage: hafs [--remote-host HOST[:PORT]] [--json] [--timeout SECONDS] COMMAND
+
+Pool:
+  peer probe HOST[:PORT]              add a node's hafs-mgmtd to the trusted pool
+  peer detach HOST[:PORT] [force]     remove a node (it must hold no bricks)
+  peer status                         the other peers and whether they are connected
+  pool list                           every peer, this one included
+Volumes:
+  volume create NAME [replica N] HOST:/PATH... [force]
+  volume start NAME [force]           start the bricks (force: restart missing ones)
+  volume stop NAME                    stop the bricks; clients get ENOTCONN
+  volume delete NAME                  forget a stopped volume (brick data stays)
+  volume info [NAME|all]              configuration
+  volume list                         names
+  volume status NAME                  each brick: port, online, pid, restarts, counters
+  volume set NAME KEY VALUE...        set options (validated)
+  volume get NAME KEY|all             options with their values and defaults
+  volume reset NAME [KEY|all]         back to the defaults
+  volume heal NAME info               entries pending heal, per brick
+  volume volfile NAME                 the volfile (JSON) clients mount from
+Diagnosis:
+  state-dump                          the mgmtd's internal state (raft, bricks)
+
+Talks to hafs-mgmtd on 127.0.0.1:24007 unless --remote-host is given. Read commands
+print JSON with --json. A refusal prints one line on stderr and exits non-zero.
+)";
+}
+
+int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  Invocation inv;
+  inv.out = &out;
+  inv.err = &err;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    if (inv.words.empty() && (a == "--remote-host" || a == "--timeout") && i + 1 < args.size()) {
+      if (a == "--remote-host") {
+        std::string h = args[++i];
+        bool has_port = h.find(':') != std::string::npos && h.find(':') == h.rfind(':');
+        inv.remote = has_port || (h[0] == '[' && h.find("]:") != std::string::npos) ? h : h + ":" + std::to_string(kDefaultPort);
+      } else {
+        try {
+          inv.timeout_s = std::stoi(args[++i]);
+        } catch (const std::exception&) {
+          err << "hafs: --timeout needs a number of seconds\n";
+          return 2;
+        }
+      }
+    } else if (a.rfind("--remote-host=", 0) == 0) {
+      std::string h = a.substr(14);
+      inv.remote = h.find(':') != std::string::npos ? h : h + ":" + std::to_string(kDefaultPort);
+    } else if (a == "--json") {
+      inv.json = true;
+    } else if (a == "--help" || a == "-h" || a == "help") {
+      out << Usage();
+      return 0;
+    } else if (inv.words.empty() && a.rfind("--", 0) == 0) {
+      err << "hafs: unknown option " << a << "; see 'hafs help'\n";
+      return 2;
+    } else {
+      inv.words.push_back(a);
+    }
+  }
+  if (inv.words.empty()) {
+    err << Usage();
+    return 2;
+  }
+  try {
+    Client client(inv);
+    const auto& top = inv.words[0];
+    if (top == "peer") PeerCmd(inv, client);
+    else if (top == "pool") PoolCmd(inv, client);
+    else if (top == "volume") VolumeCmd(inv, client);
+    else if (top == "state-dump" || top == "statedump") StateDumpCmd(inv, client);
+    else throw Failure{"unknown command '" + top + "'; see 'hafs help'", 2};
+  } catch (const Failure& f) {
+    if (inv.json && f.code == 1) out << json{{"ok", false}, {"error", f.line}}.dump() << "\n";
+    err << f.line << "\n";
+    return f.code;
+  }
+  return 0;
+}
+
+}  // namespace hafs::cli
