@@ -30,15 +30,40 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   return Status(EIO, fmt::format("rocksdb {}: {}", what, s.ToString()));
 }
 
+// All counters of a gfid live in one value: [u16 name length][name][i64 value]…, so an
+// xattrop is one point read and one write, and +1/−1 churn leaves no tombstones to scan.
+std::string EncodeCounters(const std::map<std::string, int64_t>& m) {
+  std::string out;
+  for (auto& [k, v] : m) {
+    uint16_t len = static_cast<uint16_t>(std::min<size_t>(k.size(), 65535));
+    out.append(reinterpret_cast<const char*>(&len), 2);
+    out.append(k.data(), len);
+    out.append(reinterpret_cast<const char*>(&v), 8);
+  }
+  return out;
+}
+std::map<std::string, int64_t> DecodeCounters(std::string_view s) {
+  std::map<std::string, int64_t> m;
+  size_t i = 0;
+  while (i + 2 <= s.size()) {
+    uint16_t len;
+    std::memcpy(&len, s.data() + i, 2);
+    i += 2;
+    if (i + len + 8 > s.size()) break;  // truncated value: ignore the tail
+    std::string k(s.data() + i, len);
+    i += len;
+    int64_t v;
+    std::memcpy(&v, s.data() + i, 8);
+    i += 8;
+    m[k] = v;
+  }
+  return m;
+}
+
 std::string EncodeI64(int64_t v) {
   std::string s(8, '\0');
   std::memcpy(s.data(), &v, 8);
   return s;
-}
-int64_t DecodeI64(const rocksdb::Slice& s) {
-  int64_t v = 0;
-  if (s.size() == 8) std::memcpy(&v, s.data(), 8);
-  return v;
 }
 
 }  // namespace
@@ -97,9 +122,7 @@ Status MetadataStore::Forget(const Gfid& gfid) {
   std::string heal;
   bool had_heal = db_->Get(rocksdb::ReadOptions(), Key(kHeal, gfid), &heal).ok();
   batch.Delete(Key(kHeal, gfid));
-  std::string prefix = Key(kCounter, gfid);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) batch.Delete(it->key());
+  batch.Delete(Key(kCounter, gfid));
   auto s = db_->Write(rocksdb::WriteOptions(), &batch);
   if (s.ok() && had_heal) heal_pending_--;
   return FromRocks(s, "forget");
@@ -119,13 +142,9 @@ Status MetadataStore::ForEachDir(const std::function<void(const Gfid&, const Dir
 }
 
 std::map<std::string, int64_t> MetadataStore::Counters(const Gfid& gfid) const {
-  std::map<std::string, int64_t> out;
-  std::string prefix = Key(kCounter, gfid);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    out[it->key().ToString().substr(prefix.size())] = DecodeI64(it->value());
-  }
-  return out;
+  std::string v;
+  if (!db_->Get(rocksdb::ReadOptions(), Key(kCounter, gfid), &v).ok()) return {};
+  return DecodeCounters(v);
 }
 
 Result<std::map<std::string, int64_t>> MetadataStore::Xattrop(const Gfid& gfid,
@@ -133,21 +152,19 @@ Result<std::map<std::string, int64_t>> MetadataStore::Xattrop(const Gfid& gfid,
   std::lock_guard lk(StripeFor(gfid));
   auto values = Counters(gfid);
   bool was_pending = !values.empty();
-  rocksdb::WriteBatch batch;
   for (const auto& [name, delta] : deltas) {
     if (delta == 0) continue;
     int64_t v = values[name] + delta;
-    if (v == 0) {
-      values.erase(name);
-      batch.Delete(Key(kCounter, gfid, name));
-    } else {
-      values[name] = v;
-      batch.Put(Key(kCounter, gfid, name), EncodeI64(v));
-    }
+    if (v == 0) values.erase(name);
+    else values[name] = v;
   }
   bool now_pending = !values.empty();
+  rocksdb::WriteBatch batch;
+  if (now_pending) batch.Put(Key(kCounter, gfid), EncodeCounters(values));
+  else if (was_pending) batch.Delete(Key(kCounter, gfid));
   if (now_pending && !was_pending) batch.Put(Key(kHeal, gfid), "");
   if (!now_pending && was_pending) batch.Delete(Key(kHeal, gfid));
+  if (batch.Count() == 0) return values;
   auto s = db_->Write(rocksdb::WriteOptions(), &batch);
   if (!s.ok()) return FromRocks(s, "xattrop");
   if (now_pending && !was_pending) heal_pending_++;

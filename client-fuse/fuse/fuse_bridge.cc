@@ -81,9 +81,9 @@ void ReplyAttr(fuse_req_t req, fuse_ino_t ino, const proto::Attr& a) {
   fuse_reply_attr(req, &st, B(req)->options().attr_timeout);
 }
 
-// An open file: the layer's FileRef keeps an unlinked file alive while it is open.
+// An open file.
 struct FileHandle {
-  std::shared_ptr<FileRef> ref;
+  Gfid gfid;
   bool append = false;
 };
 
@@ -241,6 +241,7 @@ void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newn
 void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   RO_GUARD();
   GFID_OR_REPLY(p, parent);
+  B(req)->PinIfOpen(p, name);
   proto::NameRequest r;
   r.set_parent(p.Bytes());
   r.set_name(name);
@@ -263,6 +264,7 @@ void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newp
   RO_GUARD();
   GFID_OR_REPLY(p, parent);
   GFID_OR_REPLY(np, newparent);
+  B(req)->PinIfOpen(np, newname);
   proto::RenameRequest r;
   r.set_old_parent(p.Bytes());
   r.set_old_name(name);
@@ -279,14 +281,16 @@ void OpenFile(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     return;
   }
   GFID_OR_REPLY(g, ino);
-  auto ref = B(req)->graph().top().Open(g).get();
-  if (!ref.ok()) return ReplyErr(req, ref.status());
-  auto* h = new FileHandle{*ref, (fi->flags & O_APPEND) != 0};
+  auto* h = new FileHandle{g, (fi->flags & O_APPEND) != 0};
   fi->fh = reinterpret_cast<uint64_t>(h);
   // The kernel keeps cached pages across opens; bricks push invalidations on change and
   // attribute changes (mtime/size) drop the cache too (FUSE_CAP_AUTO_INVAL_DATA).
   fi->keep_cache = 1;
-  if (fuse_reply_open(req, fi) != 0) delete h;
+  B(req)->NoteOpen(g);
+  if (fuse_reply_open(req, fi) != 0) {
+    B(req)->NoteRelease(g);
+    delete h;
+  }
 }
 
 void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
@@ -301,11 +305,11 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   *r.mutable_caller() = CallerOf(req);
   auto res = B(req)->graph().top().Create(r).get();
   if (!res.ok()) return ReplyErr(req, res.status());
-  auto ref = B(req)->graph().top().Open(GfidOf(res->attr().gfid())).get();
-  if (!ref.ok()) return ReplyErr(req, ref.status());
-  auto* h = new FileHandle{*ref, (fi->flags & O_APPEND) != 0};
+  Gfid created = GfidOf(res->attr().gfid());
+  auto* h = new FileHandle{created, (fi->flags & O_APPEND) != 0};
   fi->fh = reinterpret_cast<uint64_t>(h);
   FuseBridge* b = B(req);
+  b->NoteOpen(created);
   fuse_entry_param e;
   std::memset(&e, 0, sizeof e);
   e.ino = b->NodeFor(GfidOf(res->attr().gfid()), true);
@@ -315,6 +319,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   e.entry_timeout = b->options().entry_timeout;
   if (fuse_reply_create(req, &e, fi) != 0) {
     b->Forget(e.ino, 1);
+    b->NoteRelease(created);
     delete h;
   }
 }
@@ -347,7 +352,9 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
 void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
 
 void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  delete reinterpret_cast<FileHandle*>(fi->fh);
+  auto* h = reinterpret_cast<FileHandle*>(fi->fh);
+  if (h) B(req)->NoteRelease(h->gfid);
+  delete h;
   fuse_reply_err(req, 0);
 }
 
@@ -686,6 +693,44 @@ void FuseBridge::Forget(fuse_ino_t ino, uint64_t nlookup) {
   is.by_ino.erase(it);
   auto g = gs.by_gfid.find(gfid);
   if (g != gs.by_gfid.end() && g->second == ino) gs.by_gfid.erase(g);
+}
+
+void FuseBridge::NoteOpen(const Gfid& gfid) {
+  std::lock_guard lk(open_mu_);
+  open_[gfid].count++;
+}
+
+void FuseBridge::NoteRelease(const Gfid& gfid) {
+  std::shared_ptr<FileRef> drop;  // released outside the lock
+  std::lock_guard lk(open_mu_);
+  auto it = open_.find(gfid);
+  if (it == open_.end()) return;
+  if (--it->second.count > 0) return;
+  drop = std::move(it->second.pin);
+  open_.erase(it);
+}
+
+void FuseBridge::PinIfOpen(const Gfid& parent, const std::string& name) {
+  {
+    std::lock_guard lk(open_mu_);
+    if (open_.empty()) return;  // the common case costs nothing
+  }
+  proto::EntryRequest r;
+  r.set_parent(parent.Bytes());
+  r.set_name(name);
+  auto l = graph_.top().Lookup(r).get();
+  if (!l.ok()) return;
+  Gfid g = GfidOf(l->attr().gfid());
+  {
+    std::lock_guard lk(open_mu_);
+    auto it = open_.find(g);
+    if (it == open_.end() || it->second.pin) return;
+  }
+  auto ref = graph_.top().Open(g).get();
+  if (!ref.ok()) return;
+  std::lock_guard lk(open_mu_);
+  auto it = open_.find(g);
+  if (it != open_.end() && !it->second.pin) it->second.pin = *ref;
 }
 
 void FuseBridge::NotifyLoop() {

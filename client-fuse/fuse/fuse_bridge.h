@@ -47,6 +47,13 @@ class FuseBridge {
   bool GfidFor(fuse_ino_t ino, Gfid* out) const;
   void Forget(fuse_ino_t ino, uint64_t nlookup);
 
+  // Open files: counted here, and pinned on the bricks (Layer::Open) only when this client is
+  // about to unlink or rename over one of its own open files, so that its data stays readable
+  // until the last close (what NFS clients do by silly-rename) without an RPC on every open.
+  void NoteOpen(const Gfid& gfid);
+  void NoteRelease(const Gfid& gfid);
+  void PinIfOpen(const Gfid& parent, const std::string& name);
+
   Graph& graph() { return graph_; }
   const Options& options() const { return options_; }
 
@@ -70,6 +77,13 @@ class FuseBridge {
   std::array<Shard, 64> shards_;
   std::atomic<uint64_t> next_ino_{2};
   std::mutex ino_alloc_mu_;
+
+  struct OpenState {
+    int count = 0;
+    std::shared_ptr<FileRef> pin;
+  };
+  std::mutex open_mu_;
+  std::unordered_map<Gfid, OpenState, GfidHash> open_;
 
   fuse_session* se_ = nullptr;
   std::mutex notify_mu_;

@@ -81,8 +81,11 @@ class BrickFileRef final : public FileRef {
     proto::ReleaseRequest r;
     r.set_session_id(session_);
     r.set_handle(handle_);
-    // Fire and forget: if the session is gone, the brick released it already.
-    (void)client_->Call(&proto::Brick::Stub::Release, r, "release");
+    // Fire and forget (nobody waits on close): if the session is gone, the brick released it.
+    (void)client_->CallAsync<proto::ReleaseRequest, proto::ErrReply>(
+        [](Async* a, grpc::ClientContext* c, const proto::ReleaseRequest* q, proto::ErrReply* rep,
+           std::function<void(grpc::Status)> done) { a->Release(c, q, rep, std::move(done)); },
+        std::move(r), "release");
   }
 
  private:
