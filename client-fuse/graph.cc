@@ -82,6 +82,21 @@ void Graph::OnInvalidate(std::function<void(const proto::Invalidate&)> fn) {
   for (auto& b : bricks_) b->client().OnInvalidate(fn);
 }
 
+Status Graph::Apply(const Volfile& next) {
+  if (next.id != volfile_.id) return Status(EINVAL, "the volfile is for another volume");
+  bool same_shape = next.type == volfile_.type && next.replica == volfile_.replica &&
+                    next.bricks.size() == volfile_.bricks.size();
+  for (size_t i = 0; same_shape && i < next.bricks.size(); ++i)
+    same_shape = next.bricks[i].host == volfile_.bricks[i].host && next.bricks[i].path == volfile_.bricks[i].path;
+  if (!same_shape) {
+    HAFS_LOG_WARN("volume {} changed its bricks or type; remount to use the new layout", next.name);
+    return Status(EOPNOTSUPP, "layout changes need a remount");
+  }
+  for (size_t i = 0; i < next.bricks.size(); ++i) bricks_[i]->client().SetAddress(next.bricks[i]);
+  volfile_ = next;
+  return Status::Ok();
+}
+
 std::vector<ReplicateLayer*> Graph::replica_sets() {
   std::vector<ReplicateLayer*> v;
   for (auto& s : sets_) v.push_back(s.get());

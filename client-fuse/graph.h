@@ -28,6 +28,9 @@ class Graph {
   const Volfile& volfile() const { return volfile_; }
   // Cache invalidations from any brick.
   void OnInvalidate(std::function<void(const proto::Invalidate&)> fn);
+  // Follows a new version of the volfile: bricks that moved (new ports) are reconnected;
+  // a different brick list or type needs a remount, which is logged and reported.
+  Status Apply(const Volfile& next);
   std::vector<ReplicateLayer*> replica_sets();
   std::vector<ProtocolLayer*> bricks();
 

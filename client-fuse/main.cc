@@ -19,6 +19,7 @@
 
 #include "client-fuse/fuse/fuse_bridge.h"
 #include "client-fuse/mount_options.h"
+#include "client-fuse/volfile_source.h"
 #include "common/log.h"
 
 namespace {
@@ -42,11 +43,12 @@ class Parent {
 };
 
 int Run(const MountOptions& mo, Parent& parent) {
-  auto volfile = mo.volfile.empty() ? hafs::Result<hafs::client::Volfile>(hafs::Status(
-                                          EOPNOTSUPP,
-                                          "fetching the volfile from a server needs hafs-mgmtd, which is not "
-                                          "available yet; mount with a volfile (--volfile FILE)"))
-                                    : hafs::client::Volfile::Load(mo.volfile);
+  std::vector<std::string> servers;
+  if (!mo.server.empty()) servers.push_back(mo.server);
+  servers.insert(servers.end(), mo.backup_servers.begin(), mo.backup_servers.end());
+  auto volfile = mo.volfile.empty()
+                     ? hafs::client::FetchVolfile(servers, mo.volume, std::chrono::milliseconds(mo.connect_timeout_ms))
+                     : hafs::client::Volfile::Load(mo.volfile);
   if (!volfile.ok()) {
     parent.Report("error: " + volfile.status().ToString());
     return 1;
@@ -81,6 +83,14 @@ int Run(const MountOptions& mo, Parent& parent) {
     return 1;
   }
   bridge.AttachSession(se);
+  // Mounted from a server: follow the volume's changes (bricks moving to new ports).
+  std::unique_ptr<hafs::client::VolfileWatcher> watcher;
+  if (mo.volfile.empty()) {
+    hafs::client::Graph* g = graph->get();
+    watcher = std::make_unique<hafs::client::VolfileWatcher>(servers, mo.volume, [g](const hafs::client::Volfile& v) {
+      if (auto st = g->Apply(v); !st.ok()) HAFS_LOG_WARN("new volfile not applied: {}", st.ToString());
+    });
+  }
   HAFS_LOG_INFO("volume {} mounted on {} ({} bricks, replica {})", volfile->name, mo.mountpoint,
                 volfile->bricks.size(), volfile->replica);
   parent.Report("ok");
@@ -92,6 +102,7 @@ int Run(const MountOptions& mo, Parent& parent) {
   int rc = fuse_session_loop_mt(se, cfg);
   fuse_loop_cfg_destroy(cfg);
   HAFS_LOG_INFO("unmounting {}", mo.mountpoint);
+  watcher.reset();
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);

@@ -38,6 +38,22 @@ Status FromGrpc(const grpc::Status& st, std::string_view what) {
 }
 
 BrickClient::BrickClient(Options options) : options_(std::move(options)) {
+  std::lock_guard lk(mu_);
+  Connect();
+}
+
+void BrickClient::SetAddress(const BrickAddress& address) {
+  {
+    std::lock_guard lk(mu_);
+    if (address.Endpoint() == options_.address.Endpoint()) return;
+    HAFS_LOG_INFO("brick {} moved from {} to {}", address.Name(), options_.address.Endpoint(), address.Endpoint());
+    options_.address.port = address.port;  // host and path name the brick and never change
+    Connect();
+  }
+  MarkDown("moved to " + address.Endpoint());
+}
+
+void BrickClient::Connect() {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(16 << 20);
   args.SetMaxSendMessageSize(16 << 20);
@@ -163,7 +179,8 @@ void BrickClient::SessionLoop() {
     grpc::ClientContext ctx;
     std::string id = Gfid::Random().ToString();
     last_heard_ms_ = NowMs();
-    auto stream = stub_->Session(&ctx);
+    auto stub = Stub();
+    auto stream = stub->Session(&ctx);
     {
       std::lock_guard lk(mu_);
       session_ctx_ = &ctx;

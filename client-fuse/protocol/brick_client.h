@@ -57,7 +57,13 @@ class BrickClient {
   // Why the brick is down (empty if it is up or never tried).
   std::string last_error() const;
   std::string session_id() const;
-  const BrickAddress& address() const { return options_.address; }
+  BrickAddress address() const {
+    std::lock_guard lk(mu_);
+    return options_.address;
+  }
+  // Points the client at a new address (the brick restarted on another port): the session is
+  // re-established there; calls in flight to the old address fail over as for a dead brick.
+  void SetAddress(const BrickAddress& address);
   std::chrono::milliseconds ping_timeout() const { return options_.ping_timeout; }
 
   void OnInvalidate(std::function<void(const proto::Invalidate&)> fn);
@@ -75,7 +81,8 @@ class BrickClient {
     Prepare(&ctx, extra);
     InFlight guard(this, &ctx);
     Rep rep;
-    grpc::Status st = (stub_.get()->*method)(&ctx, req, &rep);
+    auto stub = Stub();
+    grpc::Status st = (stub.get()->*method)(&ctx, req, &rep);
     if (!st.ok()) return FromGrpc(st, fmt::format("{} on {}", what, options_.address.Name()));
     if constexpr (requires { rep.err(); }) {
       if (rep.err() != 0) return Status(rep.err(), fmt::format("{}: {}", what, std::strerror(rep.err())));
@@ -103,8 +110,9 @@ class BrickClient {
     call->req = std::move(req);
     Prepare(&call->ctx, extra);
     Register(&call->ctx);
-    start(stub_->async(), &call->ctx, &call->req, &call->rep,
-          [this, call, promise, what = std::move(what)](grpc::Status st) {
+    auto stub = Stub();
+    start(stub->async(), &call->ctx, &call->req, &call->rep,
+          [this, call, promise, stub, what = std::move(what)](grpc::Status st) {
             Result<Rep> out = Status(EIO, "");
             if (!st.ok()) {
               out = FromGrpc(st, fmt::format("{} on {}", what, options_.address.Name()));
@@ -138,6 +146,11 @@ class BrickClient {
   };
 
   void Prepare(grpc::ClientContext* ctx, std::chrono::milliseconds extra);
+  std::shared_ptr<proto::Brick::Stub> Stub() const {
+    std::lock_guard lk(mu_);
+    return stub_;
+  }
+  void Connect();  // (re)creates the channel and stub for options_.address; mu_ held
   void SessionLoop();
   void HeartbeatLoop();
   void MarkDown(const std::string& why);
@@ -145,7 +158,7 @@ class BrickClient {
 
   Options options_;
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<proto::Brick::Stub> stub_;
+  std::shared_ptr<proto::Brick::Stub> stub_;
 
   std::atomic<bool> up_{false};
   std::atomic<bool> stopping_{false};
