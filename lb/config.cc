@@ -184,7 +184,6 @@ Status ParseOption(ParseCtx& c, const std::vector<std::string>& w) {
 
 Status ParseStats(ParseCtx& c, const std::vector<std::string>& w) {
   if (w.size() < 2) return Status(EINVAL, "'stats' expects a sub-keyword");
-  StatsConf& s = c.proxy->stats;
   if (c.section == kGlobal) {
     if (w[1] != "socket" || w.size() < 3) return Status(EINVAL, "global 'stats' supports only 'stats socket <path> [mode <octal>] [level <level>]'");
     c.cfg->stats_socket = w[2];
@@ -205,6 +204,7 @@ Status ParseStats(ParseCtx& c, const std::vector<std::string>& w) {
     }
     return Status::Ok();
   }
+  StatsConf& s = c.proxy->stats;
   if (w[1] == "enable") {
     HAFS_RETURN_IF_ERROR(NeedArgs(w, 2, "stats enable"));
   } else if (w[1] == "uri") {

@@ -112,17 +112,18 @@ std::shared_ptr<Runtime> Lb::Current() {
 Status Lb::Start() {
   auto rt = Current();
   int n = rt->cfg.nbthread > 0 ? rt->cfg.nbthread : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
-  for (auto& w : workers_) worker_ptrs_.push_back(w.get());
-  for (auto& w : workers_) w->Start();
-  checker_ = std::make_unique<HealthChecker>([this] { return Current(); });
-  checker_->Start();
+  // The stats socket first: once traffic flows, operators (and tests) can reach it.
   if (!rt->cfg.stats_socket.empty()) {
     admin_ = std::make_unique<AdminSocket>(rt->cfg.stats_socket, rt->cfg.stats_socket_mode,
                                            [this](const std::string& cmd) { return Command(cmd); });
     Status st = admin_->Start();
     if (!st.ok()) return st;
   }
+  for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+  for (auto& w : workers_) worker_ptrs_.push_back(w.get());
+  for (auto& w : workers_) w->Start();
+  checker_ = std::make_unique<HealthChecker>([this] { return Current(); });
+  checker_->Start();
   started_ = true;
   HAFS_LOG_INFO("hafs-lb started: {} worker threads, {} listeners", n, listeners_.size());
   return Status::Ok();

@@ -51,7 +51,8 @@ TEST_F(LbHostile, MalformedRequestLines) {
   ExpectStatusAndClose("GARBAGE\r\n\r\n", 400);
   ExpectStatusAndClose("GET / HTTP/1.1 x\r\nHost: a\r\n\r\n", 400);
   ExpectStatusAndClose("GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n", 400);
-  ExpectStatusAndClose(std::string("GET / HTTP/1.1\r\nHost: a\r\nX: \0\r\n\r\n", 36), 400);
+  static const char kNul[] = "GET / HTTP/1.1\r\nHost: a\r\nX: \0\r\n\r\n";
+  ExpectStatusAndClose(std::string(kNul, sizeof(kNul) - 1), 400);
   ExpectStatusAndClose("GET / HTTP/1.1\nHost: a\n\n", 400);
   ExpectStatusAndClose("GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505);
   ExpectStatusAndClose("GET / HTTP/1.1\r\n\r\n", 400);  // no Host

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <map>
@@ -35,6 +36,10 @@ class LbCluster {
     if (start_backends)
       for (int i = 1; i <= 3; ++i) StartBackend(i);
     lb_ = lbtest::StartLb(cfg_, port("HTTP"), log());
+    // The port is bound before the loops run; wait for the whole process to be up.
+    if (cfg_text_.find("stats socket") != std::string::npos)
+      WaitFor([&] { return access(sock().c_str(), F_OK) == 0; }, std::chrono::seconds(5));
+    WaitFor([&] { return LogText().find("hafs-lb started") != std::string::npos; }, std::chrono::seconds(5));
   }
   int port(const std::string& name) const { return ports_.at(name); }
   std::string sock() const { return dir_.path() + "/admin.sock"; }

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -90,8 +91,12 @@ std::string TempDir::Write(const std::string& name, const std::string& content) 
 }
 
 Process::Process(const std::vector<std::string>& argv, const std::string& log_file) {
+  pid_t parent = getpid();
   pid_ = fork();
   if (pid_ == 0) {
+    // If the test process dies without running destructors (a crash), take the child along.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
     int fd = open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
     std::vector<char*> args;

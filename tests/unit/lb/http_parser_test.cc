@@ -80,7 +80,8 @@ TEST(LbHttpParser, SmugglingAndMalformedInputAreRejected) {
   EXPECT_EQ(RequestError("GET / FTP/1.1\r\nHost: x\r\n\r\n"), 400);
   EXPECT_EQ(RequestError("GET / HTTP/1.1\r\n\r\n"), 400);  // no Host
   EXPECT_EQ(RequestError("GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n"), 400);
-  EXPECT_EQ(RequestError(std::string("GET / HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n", 37)), 400);
+  static const char kNul[] = "GET / HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n";
+  EXPECT_EQ(RequestError(std::string(kNul, sizeof(kNul) - 1)), 400);
   EXPECT_EQ(RequestError("GET / HTTP/1.1\r\nHost: x\r\n: empty\r\n\r\n"), 400);
 }
 
