@@ -6,6 +6,7 @@
 #include <random>
 
 #include "client-fuse/fan_out.h"
+#include "client-fuse/replicate/changelog.h"
 #include "common/log.h"
 
 namespace hafs::client {
@@ -48,34 +49,9 @@ std::string ReplicateLayer::CounterName(Kind kind, size_t child) const {
 
 std::vector<bool> ReplicateLayer::Accused(const std::vector<std::map<std::string, int64_t>>& counters,
                                           const std::vector<bool>& answered, Kind kind, bool* split) const {
-  std::vector<bool> accused(n(), false);
-  *split = false;
-  auto accuses = [&](size_t i, size_t j) {
-    auto it = counters[i].find(CounterName(kind, j));
-    return it != counters[i].end() && it->second > 0;
-  };
-  // A brick that accuses itself did a pre-op but not the operation's post-op (it failed, or
-  // died, or the transaction is still running): a "fool" whose word against others does not
-  // count and which is itself behind. When every answering brick is a fool (a transaction
-  // cut short by a client crash), none of them is singled out.
-  std::vector<bool> fool(n(), false);
-  bool all_fools = true;
-  for (size_t i = 0; i < n(); ++i) {
-    if (!answered[i]) continue;
-    fool[i] = accuses(i, i);
-    all_fools = all_fools && fool[i];
-  }
-  for (size_t i = 0; i < n(); ++i) {
-    if (!answered[i]) continue;
-    for (size_t j = 0; j < n(); ++j) {
-      if (j == i || !accuses(i, j)) continue;
-      if (answered[j] && (fool[i] || all_fools)) continue;
-      accused[j] = true;
-      if (answered[j] && !fool[j] && accuses(j, i)) *split = true;
-    }
-    if (fool[i] && !all_fools) accused[i] = true;
-  }
-  return accused;
+  std::vector<std::string> names;
+  for (size_t j = 0; j < n(); ++j) names.push_back(CounterName(kind, j));
+  return ComputeAccused(counters, answered, names, split);
 }
 
 void ReplicateLayer::RememberHealth(const Gfid& gfid, const std::vector<bool>& readable) {

@@ -1,0 +1,35 @@
+#include "client-fuse/replicate/changelog.h"
+
+namespace hafs::client {
+
+std::vector<bool> ComputeAccused(const std::vector<std::map<std::string, int64_t>>& counters,
+                                 const std::vector<bool>& answered, const std::vector<std::string>& names,
+                                 bool* split) {
+  const size_t n = names.size();
+  std::vector<bool> accused(n, false);
+  *split = false;
+  auto accuses = [&](size_t i, size_t j) {
+    auto it = counters[i].find(names[j]);
+    return it != counters[i].end() && it->second > 0;
+  };
+  std::vector<bool> fool(n, false);
+  bool all_fools = true;
+  for (size_t i = 0; i < n; ++i) {
+    if (!answered[i]) continue;
+    fool[i] = accuses(i, i);
+    all_fools = all_fools && fool[i];
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (!answered[i]) continue;
+    for (size_t j = 0; j < n; ++j) {
+      if (j == i || !accuses(i, j)) continue;
+      if (answered[j] && (fool[i] || all_fools)) continue;
+      accused[j] = true;
+      if (answered[j] && !fool[j] && accuses(j, i)) *split = true;
+    }
+    if (fool[i] && !all_fools) accused[i] = true;
+  }
+  return accused;
+}
+
+}  // namespace hafs::client

@@ -1,0 +1,25 @@
+// The pure part of replication: reading the pending changelog counters of a replica set and
+// deciding who is behind (docs/replication.md). No I/O, so it is tested alone.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace hafs::client {
+
+// counters[i]: the counters brick i returned; answered[i]: whether it answered at all;
+// names[j]: the counter that records "brick j is behind" (e.g. "pending.data.7").
+// Returns accused[j] (brick j is a sink); *split is set when two bricks that are not fools
+// accuse each other (split-brain).
+//
+// A brick that accuses itself did a pre-op without the matching post-op (its operation
+// failed, it died, or a transaction is in flight): a "fool", whose word does not count and
+// which is itself a sink. When every answering brick is a fool (a client died between
+// pre-op and post-op), none is singled out.
+std::vector<bool> ComputeAccused(const std::vector<std::map<std::string, int64_t>>& counters,
+                                 const std::vector<bool>& answered, const std::vector<std::string>& names,
+                                 bool* split);
+
+}  // namespace hafs::client

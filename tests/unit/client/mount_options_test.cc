@@ -1,0 +1,38 @@
+#include "client-fuse/mount_options.h"
+
+#include <gtest/gtest.h>
+
+namespace hafs::client {
+namespace {
+
+TEST(MountOptions, GlusterStyleOptions) {
+  MountOptions m;
+  ASSERT_TRUE(m.Parse("ro,backup-volfile-servers=h2:h3,log-level=WARNING,attribute-timeout=2.5,entry-timeout=0,"
+                      "defaults,_netdev,noauto,x-systemd.automount")
+                  .ok());
+  EXPECT_TRUE(m.read_only);
+  EXPECT_EQ(m.backup_servers, (std::vector<std::string>{"h2", "h3"}));
+  EXPECT_EQ(m.log_level, "warn");
+  EXPECT_DOUBLE_EQ(m.attribute_timeout, 2.5);
+  EXPECT_DOUBLE_EQ(m.entry_timeout, 0);
+  EXPECT_NE(m.FuseOptionString("gv0").find(",ro"), std::string::npos);
+  EXPECT_NE(m.FuseOptionString("gv0").find("default_permissions"), std::string::npos);
+}
+
+TEST(MountOptions, RejectsUnknownAndBadValues) {
+  MountOptions m;
+  auto s = m.Parse("rw,frobnicate");
+  EXPECT_EQ(s.err(), EINVAL);
+  EXPECT_NE(s.message().find("frobnicate"), std::string::npos);
+  EXPECT_FALSE(MountOptions().Parse("attribute-timeout=-1").ok());
+  EXPECT_FALSE(MountOptions().Parse("entry-timeout=soon").ok());
+}
+
+TEST(MountOptions, DefaultLogFileNamesTheMountpoint) {
+  MountOptions m;
+  m.mountpoint = "/var/www/html";
+  EXPECT_EQ(m.DefaultLogFile(), "/var/log/hafs/var-www-html.log");
+}
+
+}  // namespace
+}  // namespace hafs::client
