@@ -19,6 +19,7 @@
 namespace hafs::mgmtd {
 
 class BrickSupervisor;
+class SelfHealDaemon;
 
 // Wakes volfile watchers when the replicated state changes.
 class StateChanges {
@@ -45,6 +46,7 @@ struct MgmtContext {
   RaftNode* raft = nullptr;
   PeerChannels* channels = nullptr;
   BrickSupervisor* supervisor = nullptr;
+  SelfHealDaemon* heal = nullptr;
   StateChanges* changes = nullptr;
   std::chrono::milliseconds commit_timeout{5000};
   std::chrono::milliseconds peer_deadline{3000};

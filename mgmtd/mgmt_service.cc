@@ -72,6 +72,11 @@ Status MgmtService::HealInfo(ServerContext*, const mgmtpb::VolumeRequest* r, mgm
   ops::HealInfo(*ctx_, *r, o);
   return Status::OK;
 }
+Status MgmtService::Heal(ServerContext*, const mgmtpb::VolumeRequest* r, mgmtpb::Reply* o) {
+  ctx_->SyncRead();
+  ops::Heal(*ctx_, *r, o);
+  return Status::OK;
+}
 Status MgmtService::GetVolfile(ServerContext*, const mgmtpb::VolfileRequest* r, mgmtpb::VolfileReply* o) {
   ctx_->SyncRead();
   ops::GetVolfile(*ctx_, *r, o);

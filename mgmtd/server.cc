@@ -65,6 +65,8 @@ Result<std::unique_ptr<MgmtServer>> MgmtServer::Start(const MgmtServerOptions& o
   s->supervisor_ = std::make_unique<BrickSupervisor>(so, [cp](const mgmtpb::Command& c) { return cp->Submit(c); });
   ctx.supervisor = s->supervisor_.get();
   s->prober_ = std::make_unique<PeerProber>(&s->ctx_);
+  s->heal_ = std::make_unique<SelfHealDaemon>(ctx.self_host);
+  ctx.heal = s->heal_.get();
 
   MgmtServer* raw = s.get();
   s->mgmt_service_ = std::make_unique<MgmtService>(&s->ctx_, [raw] { return raw->DumpState(); });
@@ -80,14 +82,18 @@ Result<std::unique_ptr<MgmtServer>> MgmtServer::Start(const MgmtServerOptions& o
 
   BrickSupervisor* sup = s->supervisor_.get();
   StateChanges* changes = &s->changes_;
-  s->raft_->AddObserver([sup, changes](const mgmtpb::ClusterState& st) {
+  SelfHealDaemon* heal = s->heal_.get();
+  s->raft_->AddObserver([sup, changes, heal](const mgmtpb::ClusterState& st) {
     sup->Update(st);
+    heal->Update(st);
     changes->Notify(st.version());
   });
   HAFS_RETURN_IF_ERROR(s->raft_->Start(/*bootstrap=*/true));
   s->supervisor_->Update(s->raft_->State());
   s->changes_.Notify(s->raft_->State().version());
+  s->heal_->Update(s->raft_->State());
   s->supervisor_->Start();
+  s->heal_->Start();
   s->prober_->Start();
   HAFS_LOG_INFO("hafs-mgmtd {} serving on {} (advertised as {}), state in {}", ctx.self_id, options.listen, advertise,
                 options.state_dir);
@@ -102,6 +108,7 @@ void MgmtServer::Shutdown() {
   changes_.Shutdown();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   if (prober_) prober_->Stop();
+  if (heal_) heal_->Stop();
   if (supervisor_) supervisor_->Stop();
   if (raft_) raft_->Stop();
   if (server_) server_->Wait();
@@ -111,6 +118,7 @@ std::string MgmtServer::DumpState() const {
   std::string out = "hafs-mgmtd " + ctx_.self_id + " at " + ctx_.self_address + "\n";
   if (raft_) out += raft_->DumpState();
   if (supervisor_) out += supervisor_->DumpState();
+  if (heal_) out += heal_->DumpState();
   return out;
 }
 

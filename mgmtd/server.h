@@ -13,6 +13,7 @@
 #include "common/status.h"
 #include "mgmtd/background/brick_supervisor.h"
 #include "mgmtd/background/peer_prober.h"
+#include "mgmtd/background/self_heal_daemon.h"
 #include "mgmtd/context.h"
 #include "mgmtd/mgmt_service.h"
 #include "mgmtd/raft/grpc_transport.h"
@@ -48,6 +49,7 @@ class MgmtServer {
   std::unique_ptr<RaftNode> raft_;
   std::unique_ptr<BrickSupervisor> supervisor_;
   std::unique_ptr<PeerProber> prober_;
+  std::unique_ptr<SelfHealDaemon> heal_;
   MgmtContext ctx_;
   std::unique_ptr<MgmtService> mgmt_service_;
   std::unique_ptr<RaftService> raft_service_;

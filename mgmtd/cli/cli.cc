@@ -237,6 +237,29 @@ void VolumeCmd(Invocation& inv, Client& c) {
     c.Call(&mgmtpb::Mgmt::Stub::VolumeReset, req, &rep);
     return Outcome(inv, "volume reset", rep);
   }
+  if (verb == "heal" && (w.size() == 3 || (w.size() == 4 && w[3] != "info"))) {
+    const std::string usage = "volume heal NAME [info|enable|disable]";
+    Need(w.size() >= 3, usage);
+    if (w.size() == 4 && (w[3] == "enable" || w[3] == "disable")) {
+      mgmtpb::VolumeSetRequest req;
+      req.set_name(w[2]);
+      (*req.mutable_options())["cluster.self-heal-daemon"] = w[3] == "enable" ? "on" : "off";
+      mgmtpb::Reply rep;
+      c.Call(&mgmtpb::Mgmt::Stub::VolumeSet, req, &rep);
+      return Outcome(inv, "volume heal", rep);
+    }
+    if (w.size() == 4 && w[3] == "full")
+      throw Failure{"volume heal: " + w[2] + ": failed: a full crawl is not implemented yet; 'volume heal " + w[2] +
+                        "' heals everything in the heal index",
+                    1};
+    Need(w.size() == 3, usage);
+    mgmtpb::VolumeRequest req;
+    req.set_name(w[2]);
+    mgmtpb::Reply rep;
+    c.Call(&mgmtpb::Mgmt::Stub::Heal, req, &rep);
+    return Outcome(inv, "volume heal", rep, "Launching heal operation to perform index self heal on volume " + w[2] +
+                                               " has been successful");
+  }
   if (verb == "heal") {
     Need(w.size() == 4 && w[3] == "info", "volume heal NAME info");
     mgmtpb::VolumeRequest req;
@@ -288,7 +311,9 @@ Volumes:
   volume set NAME KEY VALUE...        set options (validated)
   volume get NAME KEY|all             options with their values and defaults
   volume reset NAME [KEY|all]         back to the defaults
-  volume heal NAME info               entries pending heal, per brick
+  volume heal NAME info               entries pending heal per brick, heal daemon progress
+  volume heal NAME                    crawl the heal index now, on every node
+  volume heal NAME enable|disable     resume/pause the heal daemon (cluster.self-heal-daemon)
   volume volfile NAME                 the volfile (JSON) clients mount from
 Diagnosis:
   state-dump                          the mgmtd's internal state (raft, bricks)

@@ -150,6 +150,14 @@ std::string HealInfoText(const mgmtpb::HealInfoReply& r) {
     out += fmt::format("Status: {}\n", b.online() ? "Connected" : b.error().empty() ? "Not connected" : b.error());
     out += b.online() ? fmt::format("Number of entries: {}\n\n", b.total()) : "Number of entries: -\n\n";
   }
+  if (!r.daemons().empty()) out += "Heal daemon:\n";
+  for (const auto& d : r.daemons()) {
+    std::string eta = d.shd_rate() > 0 && d.shd_queued() > 0 ? fmt::format("{:.0f} s", d.shd_queued() / d.shd_rate())
+                                                            : "-";
+    out += fmt::format("  {}:{}: {} healed {} failed {} split-brain {} queued {} rate {:.1f}/s ETA {}\n", d.host(),
+                       d.path(), d.shd_state().empty() ? "n/a" : d.shd_state(), d.shd_healed(), d.shd_failed(),
+                       d.shd_split_brain(), d.shd_queued(), d.shd_rate(), eta);
+  }
   return out;
 }
 
@@ -161,7 +169,17 @@ json HealInfoJson(const mgmtpb::HealInfoReply& r) {
                       {"entries", b.total()},
                       {"gfids", std::vector<std::string>(b.gfids().begin(), b.gfids().end())},
                       {"error", b.error()}});
-  return {{"bricks", bricks}};
+  json daemons = json::array();
+  for (const auto& d : r.daemons())
+    daemons.push_back({{"brick", d.host() + ":" + d.path()},
+                       {"state", d.shd_state()},
+                       {"healed", d.shd_healed()},
+                       {"failed", d.shd_failed()},
+                       {"split_brain", d.shd_split_brain()},
+                       {"queued", d.shd_queued()},
+                       {"rate", d.shd_rate()},
+                       {"eta_s", d.shd_rate() > 0 ? d.shd_queued() / d.shd_rate() : 0.0}});
+  return {{"bricks", bricks}, {"heal_daemon", daemons}};
 }
 
 }  // namespace hafs::cli

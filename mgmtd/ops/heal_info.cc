@@ -1,8 +1,13 @@
 // volume heal NAME info: the pending entries of every brick, read from each brick's heal
 // index (HealIndex RPC, paged). It costs in proportion to what is pending, never to the
 // size of the volume.
+#include "common/log.h"
+#include "mgmtd/background/self_heal_daemon.h"
 #include "mgmtd/ops/ops.h"
+#include "mgmtd/state_machine.h"
 #include "proto/brick.grpc.pb.h"
+
+#include <set>
 
 #include "common/gfid.h"
 
@@ -53,7 +58,40 @@ void HealInfo(const MgmtContext& ctx, const mgmtpb::VolumeRequest& req, mgmtpb::
     }
     out->set_online(ok);
   }
+  for (auto& d : AllBricks(ctx, *vol)) *rep->add_daemons() = std::move(d);
   rep->mutable_reply()->set_ok(true);
+}
+
+void Heal(const MgmtContext& ctx, const mgmtpb::VolumeRequest& req, mgmtpb::Reply* rep) {
+  auto state = ctx.raft->State();
+  const auto* vol = FindVolume(state, req.name());
+  if (!vol) return FillReply(rep, NoSuchVolume(req.name()));
+  if (vol->state() != mgmtpb::STARTED)
+    return FillReply(rep, Status(EINVAL, fmt::format("Volume {} is not started", req.name())));
+  if (vol->replica() < 2)
+    return FillReply(rep, Status(EINVAL, fmt::format("Volume {} is not of type replicate", req.name())));
+  auto it = vol->options().find("cluster.self-heal-daemon");
+  if (it != vol->options().end() && (it->second == "off" || it->second == "false" || it->second == "disable" ||
+                                     it->second == "no" || it->second == "0"))
+    return FillReply(rep, Status(EPERM, "Self-heal-daemon is disabled. Heal will not be triggered on volume " +
+                                            req.name()));
+  ctx.heal->Trigger(req.name());
+  if (req.force()) return FillReply(rep, Status::Ok());  // a peer's fan-out: this node only
+  std::set<std::string> hosts;
+  for (const auto& b : vol->bricks()) hosts.insert(b.host());
+  for (const auto& host : hosts) {
+    auto peer = ctx.FindPeer(host);
+    if (!peer || peer->uuid() == ctx.self_id) continue;
+    grpc::ClientContext cctx;
+    SetDeadline(&cctx, ctx.peer_deadline);
+    mgmtpb::VolumeRequest preq;
+    preq.set_name(req.name());
+    preq.set_force(true);
+    mgmtpb::Reply prep;
+    if (!ctx.Stub(peer->address())->Heal(&cctx, preq, &prep).ok())
+      HAFS_LOG_WARN("heal trigger: peer {} did not answer", peer->address());
+  }
+  FillReply(rep, Status::Ok());
 }
 
 }  // namespace hafs::mgmtd::ops

@@ -46,6 +46,12 @@ grpc::Status WatchVolfile(const MgmtContext& ctx, grpc::ServerContext* sctx, con
 
 // heal_info.cc
 void HealInfo(const MgmtContext& ctx, const mgmtpb::VolumeRequest& req, mgmtpb::HealInfoReply* rep);
+void Heal(const MgmtContext& ctx, const mgmtpb::VolumeRequest& req, mgmtpb::Reply* rep);
+
+// volume_info.cc: this node's bricks of a volume with process state, counters and heal progress.
+std::vector<mgmtpb::BrickProcess> LocalBricks(const MgmtContext& ctx, const std::string& volume);
+// Every brick of a volume as its own node reports it (peers asked over gRPC).
+std::vector<mgmtpb::BrickProcess> AllBricks(const MgmtContext& ctx, const mgmtpb::Volume& volume);
 
 // Shared lookups.
 const mgmtpb::Volume* FindVolume(const mgmtpb::ClusterState& state, const std::string& name);

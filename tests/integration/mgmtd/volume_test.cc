@@ -196,6 +196,8 @@ TEST_F(MgmtdVolumeTest, WatchVolfilePushesEveryChange) {
 
 TEST_F(MgmtdVolumeTest, HealInfoListsPendingEntriesPerBrick) {
   StartVolume();
+  // The daemon would heal this hand-made entry; keep it paused while heal info is checked.
+  ASSERT_EQ(c_->Cli(0, {"volume", "heal", "gv0", "disable"}).code, 0);
   auto vf = Volfile(0);
   auto stub = BrickStub(vf.bricks[0]);
   auto gfid = Gfid::Random();
