@@ -27,6 +27,7 @@ constexpr size_t kMaxHead = 16384;
 constexpr size_t kReadChunk = 65536;
 constexpr size_t kMaxBuffered = 256 * 1024;
 constexpr int64_t kLingerMs = 1000;
+constexpr int64_t kQueuePollMs = 10;  // effective granularity is the worker's 50 ms sweep
 
 const char* Reason(int status) {
   switch (status) {
@@ -118,6 +119,16 @@ class HttpSession : public Session {
       case kConnecting:
         ServerFailed(true, ETIMEDOUT);
         break;
+      case kQueued:
+        if (const ServerRt* s = Choose(nullptr)) {
+          StartServer(s, true);
+        } else if (w_.now() >= queue_deadline_) {
+          be_->st->c.conn_errors.fetch_add(1, std::memory_order_relaxed);
+          SendError(503);
+        } else {
+          deadline = std::min(queue_deadline_, w_.now() + kQueuePollMs);
+        }
+        break;
       case kSendReq:
       case kWaitResp:
         if (srv_) srv_->st->c.resp_errors.fetch_add(1, std::memory_order_relaxed);
@@ -130,13 +141,14 @@ class HttpSession : public Session {
   }
 
  private:
-  enum State { kReadHead, kConnecting, kSendReq, kWaitResp, kRelayResp, kCloseAfterFlush, kLinger };
+  enum State { kReadHead, kQueued, kConnecting, kSendReq, kWaitResp, kRelayResp, kCloseAfterFlush, kLinger };
 
   void Drive() {
     for (int guard = 0; guard < 10000 && !dead; ++guard) {
       bool progress = false;
       switch (st_) {
         case kReadHead: progress = StepReadHead(); break;
+        case kQueued:
         case kConnecting: progress = false; break;
         case kSendReq: progress = StepSendReq(); break;
         case kWaitResp: progress = StepWaitResp(); break;
@@ -274,6 +286,13 @@ class HttpSession : public Session {
       cout_.Append("HTTP/1.1 100 Continue\r\n\r\n");
 
     const ServerRt* s = Choose(nullptr);
+    if (!s && be_->Saturated()) {
+      // Every usable server is at its maxconn: wait (polled at the sweep) up to timeout queue.
+      st_ = kQueued;
+      queue_deadline_ = w_.now() + be_->conf->timeouts.queue_ms;
+      deadline = std::min(queue_deadline_, w_.now() + kQueuePollMs);
+      return;
+    }
     if (!s) {
       be_->st->c.conn_errors.fetch_add(1, std::memory_order_relaxed);
       return SendError(503);
@@ -629,6 +648,7 @@ class HttpSession : public Session {
   int retries_left_ = 0;
   const ServerRt* cookie_srv_ = nullptr;
   int64_t start_us_ = 0;
+  int64_t queue_deadline_ = 0;
 
   // current server exchange
   const ServerRt* srv_ = nullptr;

@@ -16,6 +16,16 @@ bool ServerRt::Usable() const {
   return maxconn == 0 || st->c.cur_sess.load(std::memory_order_relaxed) < maxconn;
 }
 
+bool BackendRt::Saturated() const {
+  for (const auto& s : servers) {
+    int maxconn = s.conf->params.maxconn;
+    if (maxconn > 0 && s.st->up.load(std::memory_order_relaxed) && s.st->Admin() == AdminState::kReady &&
+        s.st->weight.load(std::memory_order_relaxed) > 0 && s.st->c.cur_sess.load(std::memory_order_relaxed) >= maxconn)
+      return true;
+  }
+  return false;
+}
+
 const ServerRt* BackendRt::FindByCookie(std::string_view value) const {
   if (value.empty()) return nullptr;
   for (const auto& s : servers)

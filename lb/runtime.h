@@ -38,6 +38,8 @@ struct BackendRt {
   // Chooses a server per the balance algorithm; backups only when no active server is
   // usable. nullptr when nothing can serve.
   const ServerRt* Pick(const PickInput& in) const;
+  // True when a server could serve but every such server is at its maxconn (queue then).
+  bool Saturated() const;
   const ServerRt* FindByCookie(std::string_view value) const;
   const ServerRt* FindByName(std::string_view name) const;
 };

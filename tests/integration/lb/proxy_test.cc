@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 #include <thread>
 
@@ -258,6 +259,54 @@ TEST(LbAlgorithms, SourceUriFirstAndBackup) {
   EXPECT_EQ(HttpRequest(c.port("STATS"), "GET", "/").headers["x-backend"], "web3");
   c.Admin("enable server first/web1");
   EXPECT_EQ(HttpRequest(c.port("STATS"), "GET", "/").headers["x-backend"], "web1");
+}
+
+}  // namespace
+}  // namespace lbtest
+
+namespace lbtest {
+namespace {
+
+const char* kQueueConfig = R"(defaults
+    mode http
+frontend wait
+    bind 127.0.0.1:${HTTP}
+    default_backend wait
+frontend short
+    bind 127.0.0.1:${TCP}
+    default_backend short
+backend wait
+    timeout queue 3s
+    server web1 127.0.0.1:${B1} maxconn 1
+backend short
+    timeout queue 200ms
+    server web1 127.0.0.1:${B1} maxconn 1
+)";
+
+TEST(LbQueue, FullServersQueueUpToTimeoutQueue) {
+  LbCluster c(kQueueConfig);
+  std::vector<std::thread> ts;
+  std::vector<int> status(3);
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i)
+    ts.emplace_back([&, i] { status[i] = HttpRequest(c.port("HTTP"), "GET", "/slow?ms=300").status; });
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(status, (std::vector<int>{200, 200, 200}));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 850ms);  // served one at a time
+
+  ts.clear();
+  std::vector<std::chrono::steady_clock::duration> took(2);
+  for (int i = 0; i < 2; ++i)
+    ts.emplace_back([&, i] {
+      auto start = std::chrono::steady_clock::now();
+      status[i] = HttpRequest(c.port("TCP"), "GET", "/slow?ms=1500").status;
+      took[i] = std::chrono::steady_clock::now() - start;
+    });
+  for (auto& t : ts) t.join();
+  int ok = (status[0] == 200) + (status[1] == 200), full = (status[0] == 503) + (status[1] == 503);
+  EXPECT_EQ(ok, 1);
+  EXPECT_EQ(full, 1);
+  EXPECT_LT(std::min(took[0], took[1]), 1000ms);  // the queued one gave up after ~200 ms
 }
 
 }  // namespace
