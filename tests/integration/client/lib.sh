@@ -1,7 +1,7 @@
 # Shared helpers for the client's mount tests: real bricks, real FUSE mounts, cleaned up on
 # any exit. Source it; call hafs_setup first.
 set -euo pipefail
-BIN=${HAFS_BIN_DIR:?set HAFS_BIN_DIR to the bin folder of a build}
+BIN=$(cd "${HAFS_BIN_DIR:?set HAFS_BIN_DIR to the bin folder of a build}" && pwd)
 VOLID=0b7e2c4d-1111-4222-8333-$(printf '%012d' $$)
 WORK=$(mktemp -d /tmp/hafs-mount-test.XXXXXX)
 declare -A BRICK_PID BRICK_PORT
