@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,7 +71,15 @@ MgmtdCluster::MgmtdCluster(int nodes) {
   for (int i = 0; i < nodes; ++i) hosts.push_back("127.0.0." + std::to_string(i + 2));
   port_ = FreePort(hosts);
   for (auto& h : hosts) nodes_.push_back({h, -1});
-  for (int i = 0; i < nodes; ++i) Start(i);
+  try {
+    for (int i = 0; i < nodes; ++i) Start(i);
+  } catch (...) {
+    // The destructor does not run for a half-built object: stop what was started.
+    for (int i = 0; i < size(); ++i) Stop(i);
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+    throw;
+  }
 }
 
 MgmtdCluster::~MgmtdCluster() {
@@ -88,6 +97,8 @@ void MgmtdCluster::Start(int i) {
                                    "--brickd", BrickdPath(), "--log-level", "debug", "--log-file", log};
   pid_t pid = ::fork();
   if (pid == 0) {
+    // Whatever happens to the test process, its daemons do not outlive it.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     int devnull = ::open("/dev/null", O_RDWR);
     ::dup2(devnull, 0);
     ::dup2(devnull, 1);
