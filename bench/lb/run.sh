@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # hafs-lb vs HAProxy on the same machine, same nginx backends, same clients, same run.
-#   bench/lb/run.sh [path/to/hafs-lb]      (env: DURATION=10 CONNS=50 AB_N=20000 AB_C=20,
+#   bench/lb/run.sh [path/to/hafs-lb]      (env: DURATION=10 CONNS=50 AB_N=20000 AB_C=20, REPEAT=3,
 #                                           ONLY=<regex over client/page/target> to run a subset)
 # For each target (nginx direct, HAProxy tcp/http, hafs-lb tcp/http) and each page
 # (300-byte page, 200 KiB file): wrk with keep-alive and ab without; prints req/s, p50,
-# p99 and the ratio to HAProxy in the same mode. Uses its own configs and ports on
+# p99 and the ratio to HAProxy in the same mode. Targets are run interleaved REPEAT
+# times and the median of each figure is printed (a shared 2-core box is noisy). Uses its own configs and ports on
 # 127.0.0.1 only; processes are stopped by PID on exit. Not run by CI.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,6 +15,7 @@ DURATION=${DURATION:-10}
 CONNS=${CONNS:-50}
 AB_N=${AB_N:-20000}
 AB_C=${AB_C:-20}
+REPEAT=${REPEAT:-3}
 for tool in nginx haproxy wrk ab; do
   command -v $tool >/dev/null || { echo "missing $tool: run tools/install-deps (tools/deps/lb.txt)" >&2; exit 1; }
 done
@@ -115,17 +117,17 @@ run_wrk() {  # key port path
   local out
   timeout 30 wrk -t2 -c"$CONNS" -d1s "http://127.0.0.1:$2$3" > /dev/null 2>&1 || true  # warm-up
   out=$(timeout $((DURATION + 30)) wrk -t2 -c"$CONNS" -d"${DURATION}s" --timeout 10s --latency "http://127.0.0.1:$2$3")
-  RPS[$1]=$(awk '/^Requests\/sec/ {print $2}' <<< "$out")
-  P50[$1]=$(to_ms "$(awk '$1 == "50%" {print $2}' <<< "$out")")
-  P99[$1]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<< "$out")")
+  RPS[$1]+=" $(awk '/^Requests\/sec/ {print $2}' <<< "$out")"
+  P50[$1]+=" $(to_ms "$(awk '$1 == "50%" {print $2}' <<< "$out")")"
+  P99[$1]+=" $(to_ms "$(awk '$1 == "99%" {print $2}' <<< "$out")")"
   if grep -q "Non-2xx\|Socket errors" <<< "$out"; then echo "  note ($1): $(grep -E 'Non-2xx|Socket errors' <<< "$out" | tr '\n' ' ')"; fi
 }
 run_ab() {  # key port path
   local out
   out=$(timeout 300 ab -q -s 10 -n "$AB_N" -c "$AB_C" "http://127.0.0.1:$2$3" 2>&1 || true)
-  RPS[$1]=$(awk '/^Requests per second/ {print $4}' <<< "$out")
-  P50[$1]=$(awk '$1 == "50%" {print $2}' <<< "$out")
-  P99[$1]=$(awk '$1 == "99%" {print $2}' <<< "$out")
+  RPS[$1]+=" $(awk '/^Requests per second/ {print $4}' <<< "$out")"
+  P50[$1]+=" $(awk '$1 == "50%" {print $2}' <<< "$out")"
+  P99[$1]+=" $(awk '$1 == "99%" {print $2}' <<< "$out")"
   local failed
   failed=$(awk '/^Failed requests/ {print $3}' <<< "$out")
   [ "${failed:-0}" = 0 ] || echo "  note ($1): $failed failed requests"
@@ -134,6 +136,8 @@ run_ab() {  # key port path
 
 targets=("direct:${B[0]}" "haproxy-tcp:$HA_TCP" "haproxy-http:$HA_HTTP" "hafs-lb-tcp:$LB_TCP" "hafs-lb-http:$LB_HTTP")
 pages=("300B:/page.html" "200KiB:/file.bin")
+median() { tr ' ' '\n' <<< "$1" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+for round in $(seq "$REPEAT"); do
 for client in wrk ab; do
   for page in "${pages[@]}"; do
     pname=${page%%:*} path=${page#*:}
@@ -141,13 +145,18 @@ for client in wrk ab; do
       name=${t%%:*} port=${t#*:}
       key="$client/$pname/$name"
       [[ $key =~ ${ONLY:-.} ]] || continue
-      echo "  running $key" >&2
+      echo "  running $key (round $round)" >&2
       if [ $client = wrk ]; then run_wrk "$key" "$port" "$path"; else run_ab "$key" "$port" "$path"; fi
     done
   done
 done
+done
+for key in "${!RPS[@]}"; do
+  RPS[$key]=$(median "${RPS[$key]}") P50[$key]=$(median "${P50[$key]}") P99[$key]=$(median "${P99[$key]}")
+done
 
-printf "\n%-4s %-7s %-13s %12s %9s %9s %13s %12s\n" client page target "req/s" "p50 ms" "p99 ms" "req/s vs HA" "p99 vs HA"
+echo; echo "median of $REPEAT interleaved runs; wrk: ${DURATION}s, $CONNS connections, keep-alive; ab: -n $AB_N -c $AB_C, no keep-alive"
+printf "%-4s %-7s %-13s %12s %9s %9s %13s %12s\n" client page target "req/s" "p50 ms" "p99 ms" "req/s vs HA" "p99 vs HA"
 for client in wrk ab; do
   for page in "${pages[@]}"; do
     pname=${page%%:*}
