@@ -260,8 +260,15 @@ int CmdRun(const Args& a, const std::string& name, const std::vector<std::string
   if (a.speed_limit) array.SetRebuildSpeedLimit(a.speed_limit);
   if (Status st = WriteMap(name, *devs); !st.ok()) return Fail(st.ToString());
   std::mutex op_mu;
+  std::unique_ptr<FuseExport> exp;
+  Status st;
+  if (!a.fuse_dir.empty()) {
+    exp = std::make_unique<FuseExport>(&array, name);
+    st = exp->Start(a.fuse_dir);
+    if (!st.ok()) return Fail(st.ToString());
+  }
   ControlServer server;
-  Status st = server.Start(SocketPath(name), [&](const std::string& cmd, const std::string& arg, std::string* out) {
+  st = server.Start(SocketPath(name), [&](const std::string& cmd, const std::string& arg, std::string* out) {
     std::lock_guard<std::mutex> g(op_mu);
     if (cmd == "ping") return Status::Ok();
     if (cmd == "detail") *out = FormatDetail(name, array.GetStatus(), true);
@@ -273,6 +280,8 @@ int CmdRun(const Args& a, const std::string& name, const std::vector<std::string
       if (!r.ok()) return r.status();
       *out = CheckText(*r);
     } else if (cmd == "stop") {
+      // Like mdadm refusing to stop an array that is in use.
+      if (exp) HAFS_RETURN_IF_ERROR(exp->TryUnmount());
       kill(getpid(), SIGTERM);
     } else {
       return Status(EINVAL, "unknown control command " + cmd);
@@ -280,12 +289,6 @@ int CmdRun(const Args& a, const std::string& name, const std::vector<std::string
     return Status::Ok();
   });
   if (!st.ok()) return Fail(st.ToString());
-  std::unique_ptr<FuseExport> exp;
-  if (!a.fuse_dir.empty()) {
-    exp = std::make_unique<FuseExport>(&array, name);
-    st = exp->Start(a.fuse_dir);
-    if (!st.ok()) return Fail(st.ToString());
-  }
   {
     std::ofstream(RunDir() + "/" + name + ".pid") << getpid() << "\n";
   }

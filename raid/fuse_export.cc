@@ -2,7 +2,13 @@
 #include "raid/fuse_export.h"
 
 #include <fuse3/fuse.h>
+#include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
 
 #include <cerrno>
 #include <cstring>
@@ -139,14 +145,39 @@ Status FuseExport::Start(const std::string& dir) {
     fuse_loop_cfg_destroy(cfg);
     delete ctx;
   });
+  // Only now, with the loop serving, may we touch the mount (stat is a FUSE request).
+  struct stat st {};
+  if (stat(dir.c_str(), &st) == 0) conn_id_ = minor(st.st_dev);
   HAFS_LOG_INFO("raid: exporting the array as {}/{}", dir, file_name_);
+  return Status::Ok();
+}
+
+Status FuseExport::TryUnmount() {
+  if (!fuse_ || unmounted_) return Status::Ok();
+  if (umount2(dir_.c_str(), 0) != 0) {
+    return Status::FromErrno(errno, fmt::format("cannot unmount {} (is a loop device or a process still using {}/{}?)",
+                                                dir_, dir_, file_name_));
+  }
+  unmounted_ = true;
   return Status::Ok();
 }
 
 void FuseExport::Stop() {
   if (!fuse_) return;
   fuse_exit(fuse_);
-  fuse_unmount(fuse_);  // makes the loop's read of /dev/fuse fail, so it returns
+  if (!TryUnmount().ok()) {
+    // Still in use: detach the mount and abort the FUSE connection so the loop ends;
+    // users of the image get ENOTCONN, as after a crash.
+    HAFS_LOG_WARN("raid: export {} busy; detaching it and aborting its FUSE connection", dir_);
+    umount2(dir_.c_str(), MNT_DETACH);
+    const std::string abort = fmt::format("/sys/fs/fuse/connections/{}/abort", conn_id_);
+    int fd = ::open(abort.c_str(), O_WRONLY);
+    if (fd >= 0) {
+      if (::write(fd, "1", 1) != 1) HAFS_LOG_WARN("raid: cannot abort FUSE connection {}", conn_id_);
+      ::close(fd);
+    }
+  }
+  fuse_unmount(fuse_);  // the session's own cleanup; the loop's read of /dev/fuse now fails
   if (loop_.joinable()) loop_.join();
   fuse_destroy(fuse_);
   fuse_ = nullptr;

@@ -23,12 +23,17 @@ class FuseExport {
   ~FuseExport();
   // Mounts at `dir` (must exist) and serves in background threads.
   Status Start(const std::string& dir);
-  void Stop();  // unmounts and joins; idempotent
+  // Unmounts if nothing holds the export open (EBUSY otherwise, e.g. an attached loop device).
+  Status TryUnmount();
+  // Unmounts (forcefully if busy: lazy unmount + FUSE connection abort) and joins; idempotent.
+  void Stop();
 
  private:
   Array* array_;
   std::string file_name_;
   std::string dir_;
+  unsigned conn_id_ = 0;  // /sys/fs/fuse/connections/<id>
+  bool unmounted_ = false;
   struct fuse* fuse_ = nullptr;
   std::thread loop_;
 };

@@ -8,16 +8,18 @@ PIDS=()
 LOOPS=()
 MOUNTS=()
 RUN_ARGS=()
+# Order matters: filesystems on the export, then loop devices, then the daemons (by PID),
+# then whatever FUSE mount a killed daemon left behind (lazily, it cannot block).
 cleanup() {
   set +e
-  for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
+  for m in "${MOUNTS[@]}"; do timeout 10 umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
   for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null; done
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
   for p in "${PIDS[@]}"; do
     for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$p" 2>/dev/null
   done
-  grep -q " $T/" /proc/mounts && for m in $(grep " $T/" /proc/mounts | awk '{print $2}'); do umount -l "$m"; done
+  for m in $(grep " $T/" /proc/mounts | awk '{print $2}'); do umount -l "$m"; done
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -41,11 +43,15 @@ start_array() {
   if [ -n "$dir" ]; then
     mkdir -p "$dir"
     "$B" --run "$name" --fuse "$dir" "${RUN_ARGS[@]}" >"$T/$name.log" 2>&1 &
-    MOUNTS+=("$dir")
   else
     "$B" --run "$name" "${RUN_ARGS[@]}" >"$T/$name.log" 2>&1 &
   fi
   PIDS+=($!)
-  expect_within 15 test -f "$HAFS_RAID_RUN_DIR/$name.pid"
+  local pid=$! end=$((SECONDS + 15))
+  until [ -f "$HAFS_RAID_RUN_DIR/$name.pid" ]; do
+    kill -0 "$pid" 2>/dev/null || fail "hafs-raid --run $name exited: $(cat "$T/$name.log")"
+    [ $SECONDS -lt $end ] || fail "hafs-raid --run $name not ready within 15s: $(cat "$T/$name.log")"
+    sleep 0.1
+  done
   if [ -n "$dir" ]; then expect_within 10 test -f "$dir/$name"; fi
 }

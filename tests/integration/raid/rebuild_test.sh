@@ -35,7 +35,6 @@ grep -q verified "$T/writer.out" || fail "writer: $(cat "$T/writer.out")"
 "$B" check md1 | grep -q "mismatch_cnt = 0" || fail "parity mismatch after rebuild: $("$B" check md1)"
 "$B" --detail md1 | grep -q "active sync .*new0.img" || fail "new member not in sync"
 "$B" --stop md1 2>&1 | grep -q stopped || fail "stop"
-MOUNTS=()
 grep -q " $T/mnt " /proc/mounts && fail "FUSE mount left behind after --stop"
 # The freshly rebuilt member set assembles clean and its parity checks independently.
 "$B" --assemble md1 "${M[0]}" "${M[1]}" "$NEW" "${M[3]}" 2>&1 | grep -q "with 4 drives" || fail "reassemble"
