@@ -40,6 +40,9 @@ int main(int argc, char** argv) {
   app.add_option("--advertise", o.advertise,
                  "HOST:PORT peers and clients reach this node at; HOST is the name its bricks use "
                  "(default: the --listen address, or the hostname if that is a wildcard)");
+  app.add_option("--metrics-listen", o.metrics_listen,
+                 "ADDR:PORT of the Prometheus /metrics endpoint (default: the --listen address, port + 1; "
+                 "'none' to disable)");
   app.add_option("--brickd", o.brickd_path, "hafs-brickd binary (default: beside this binary)");
   app.add_option("--election-timeout-ms", election_ms, "Raft election timeout (randomized in [t, 2t])")
       ->default_val(1000)->check(CLI::Range(100, 60000));

@@ -95,6 +95,21 @@ Result<std::unique_ptr<MgmtServer>> MgmtServer::Start(const MgmtServerOptions& o
   s->supervisor_->Start();
   s->heal_->Start();
   s->prober_->Start();
+  if (options.metrics_listen != "none") {
+    std::string ml = options.metrics_listen;
+    if (ml.empty()) {
+      int port = std::atoi(options.listen.substr(options.listen.rfind(':') + 1).c_str());
+      ml = HostOf(options.listen) + ":" + std::to_string(port + 1);
+    }
+    const MgmtContext* cp2 = &s->ctx_;
+    s->metrics_ = std::make_unique<MetricsServer>([cp2] { return RenderMetrics(*cp2); });
+    if (Status st = s->metrics_->Start(ml); !st.ok()) {
+      HAFS_LOG_WARN("no /metrics endpoint: {}", st.ToString());
+      s->metrics_.reset();
+    } else {
+      HAFS_LOG_INFO("Prometheus metrics on http://{}/metrics", ml);
+    }
+  }
   HAFS_LOG_INFO("hafs-mgmtd {} serving on {} (advertised as {}), state in {}", ctx.self_id, options.listen, advertise,
                 options.state_dir);
   return s;
@@ -106,6 +121,7 @@ void MgmtServer::Shutdown() {
   if (stopped_) return;
   stopped_ = true;
   changes_.Shutdown();
+  if (metrics_) metrics_->Stop();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   if (prober_) prober_->Stop();
   if (heal_) heal_->Stop();

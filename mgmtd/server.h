@@ -15,6 +15,7 @@
 #include "mgmtd/background/peer_prober.h"
 #include "mgmtd/background/self_heal_daemon.h"
 #include "mgmtd/context.h"
+#include "mgmtd/metrics.h"
 #include "mgmtd/mgmt_service.h"
 #include "mgmtd/raft/grpc_transport.h"
 #include "mgmtd/raft/raft_node.h"
@@ -27,6 +28,7 @@ struct MgmtServerOptions {
   std::string listen = "0.0.0.0:24007";   // ADDR:PORT to bind (a fixed port: peers remember it)
   std::string advertise;                  // HOST:PORT peers and clients use; default from listen
   std::string brickd_path;                // hafs-brickd binary
+  std::string metrics_listen;             // ADDR:PORT of /metrics; "" = listen host, port + 1; "none" = off
   std::chrono::milliseconds heartbeat{100};
   std::chrono::milliseconds election_timeout{1000};  // randomized in [t, 2t]
 };
@@ -54,6 +56,7 @@ class MgmtServer {
   std::unique_ptr<MgmtService> mgmt_service_;
   std::unique_ptr<RaftService> raft_service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<MetricsServer> metrics_;
   bool stopped_ = false;
 };
 

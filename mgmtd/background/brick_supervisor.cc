@@ -260,6 +260,12 @@ void BrickSupervisor::Terminate(Proc& p) {
 
 std::vector<mgmtpb::BrickProcess> BrickSupervisor::Local(const std::string& volume) {
   std::vector<mgmtpb::BrickProcess> out;
+  for (auto& b : LocalWithStats(volume)) out.push_back(std::move(b.process));
+  return out;
+}
+
+std::vector<BrickSupervisor::BrickStats> BrickSupervisor::LocalWithStats(const std::string& volume) {
+  std::vector<BrickStats> out;
   {
     std::lock_guard lock(mu_);
     for (const auto& [key, p] : procs_) {
@@ -272,10 +278,11 @@ std::vector<mgmtpb::BrickProcess> BrickSupervisor::Local(const std::string& volu
       b.set_online(p.running);
       b.set_restarts(p.restarts);
       if (!p.running) b.set_error(p.last_exit.empty() ? "starting" : p.last_exit);
-      out.push_back(b);
+      out.push_back({b, {}});
     }
   }
-  for (auto& b : out) {
+  for (auto& bs : out) {
+    auto& b = bs.process;
     if (!b.online()) continue;
     std::string host = options_.self_host.find(':') != std::string::npos ? "[" + options_.self_host + "]"
                                                                          : options_.self_host;
@@ -284,7 +291,7 @@ std::vector<mgmtpb::BrickProcess> BrickSupervisor::Local(const std::string& volu
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + 1s);
     proto::PingRequest req;
-    proto::StatsReply rep;
+    proto::StatsReply& rep = bs.stats;
     auto st = stub->Stats(&ctx, req, &rep);
     if (!st.ok()) {
       b.set_online(false);

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "proto/brick.pb.h"
 #include "proto/mgmt.pb.h"
 
 namespace hafs::mgmtd {
@@ -47,6 +48,11 @@ class BrickSupervisor {
   void Update(const mgmtpb::ClusterState& state);
   // This node's bricks of `volume` (all volumes if empty), with the counters of the online ones.
   std::vector<mgmtpb::BrickProcess> Local(const std::string& volume);
+  struct BrickStats {
+    mgmtpb::BrickProcess process;
+    proto::StatsReply stats;   // the brick's own counters (empty when offline)
+  };
+  std::vector<BrickStats> LocalWithStats(const std::string& volume);
   std::string DumpState();
 
  private:

@@ -409,7 +409,9 @@ bool RaftNode::ReplicateTo(std::unique_lock<std::mutex>& lock, PeerProgress* p) 
     p->match_index = std::max(p->match_index, r->match_index());
     p->next_index = p->match_index + 1;
     AdvanceCommit();
-    return p->next_index <= LastIndex();
+    // More entries, or a commit index this peer has not heard yet: send again at once (a
+    // notify during this call was missed while the lock was released).
+    return p->next_index <= LastIndex() || p->sent_commit < commit_index_;
   }
   uint64_t hint = r->hint_index() == 0 ? 1 : r->hint_index();
   p->next_index = std::max<uint64_t>(1, std::min(p->next_index - 1, hint));

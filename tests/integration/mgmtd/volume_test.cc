@@ -2,7 +2,11 @@
 // serves the volfile (and pushes changes), reports status and heal info.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -20,6 +24,27 @@ namespace {
 using namespace std::chrono_literals;
 
 bool Contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+
+// A plain HTTP/1.1 GET on 127.0.0.x; returns the whole response ("" if it cannot connect).
+std::string HttpGet(const std::string& host, int port, const std::string& path) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, host.c_str(), &a.sin_addr);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, n);
+  }
+  ::close(fd);
+  return out;
+}
 
 std::unique_ptr<proto::Brick::Stub> BrickStub(const client::BrickAddress& b) {
   return proto::Brick::NewStub(grpc::CreateChannel(b.Endpoint(), grpc::InsecureChannelCredentials()));
@@ -238,6 +263,28 @@ TEST_F(MgmtdVolumeTest, StateDumpOnDemand) {
   EXPECT_TRUE(Contains(r.out, "bricks supervised: 1")) << r.out;
   ASSERT_EQ(::kill(c_->pid(0), SIGUSR1), 0);
   EXPECT_TRUE(Within(5s, [&] { return Contains(c_->Log(0), "state dump:"); }));
+}
+
+TEST_F(MgmtdVolumeTest, PrometheusMetricsOnEveryMgmtd) {
+  StartVolume();
+  // Some traffic on brick 0 so it has op counters and latency buckets.
+  auto vf = Volfile(0);
+  auto stub = BrickStub(vf.bricks[0]);
+  proto::GfidRequest g;
+  g.set_gfid(Gfid::Root().Bytes());
+  proto::AttrReply ar;
+  ASSERT_TRUE(Call(stub.get(), &proto::Brick::Stub::Getattr, g, &ar).ok());
+  std::string addr = c_->address(0);
+  int port = std::stoi(addr.substr(addr.rfind(':') + 1)) + 1;
+  auto page = HttpGet(c_->host(0), port, "/metrics");
+  EXPECT_TRUE(Contains(page, "HTTP/1.1 200 OK")) << page;
+  EXPECT_TRUE(Contains(page, "hafs_mgmtd_raft_term ")) << page;
+  EXPECT_TRUE(Contains(page, "hafs_mgmtd_peers{state=\"connected\"} 3")) << page;
+  EXPECT_TRUE(Contains(page, "hafs_brick_up{volume=\"gv0\"")) << page;
+  EXPECT_TRUE(Contains(page, "# TYPE hafs_brick_op_latency_seconds histogram")) << page;
+  EXPECT_TRUE(Contains(page, "hafs_brick_op_latency_seconds_bucket{")) << page;
+  EXPECT_TRUE(Contains(page, "hafs_brick_heal_pending{")) << page;
+  EXPECT_TRUE(Contains(HttpGet(c_->host(1), port, "/nothing"), "404")) << "only /metrics is served";
 }
 
 }  // namespace
