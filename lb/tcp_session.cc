@@ -1,6 +1,8 @@
 // TcpSession: mode tcp. Picks a server, connects (retrying / redispatching on
 // failure), then relays both directions with splice(2) through one pipe each, so
-// payload bytes never enter user space.
+// bulk payload bytes never enter user space. Like HAProxy's splice-auto, a direction
+// starts with plain recv/send (cheaper for small request/response exchanges) and
+// switches to splice the first time a read fills the 16 KiB buffer.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -68,6 +70,7 @@ void ObserveServerSuccess(const ServerRt& srv) {
 namespace {
 
 constexpr size_t kPipeSize = 256 * 1024;
+constexpr size_t kSmallRead = 16384;
 
 struct Pipe {
   int rd = -1, wr = -1;
@@ -76,6 +79,7 @@ struct Pipe {
   bool shut = false;
   bool src_ready = true;  // epoll edge seen on the source and not drained yet
   bool src_hup = false;   // the source signalled EOF/error: never rely on another edge
+  bool bulk = false;      // large transfer seen: splice from now on
   size_t cap = 65536;     // actual pipe capacity
   bool Open() {
     int p[2];
@@ -166,8 +170,7 @@ class TcpSession : public Session {
     if (err == EINPROGRESS || err == EALREADY) return;
     if (err) return ConnectFailed(err);
     connecting_ = false;
-    ObserveServerSuccess(*srv_);
-    if (!up_.Open() || !down_.Open()) return Finish();
+    ObserveServerSuccess(*srv_);  // pipes are created on first need (short-lived connections never pay for them)
     Touch();
     Relay();
   }
@@ -214,6 +217,37 @@ class TcpSession : public Session {
         return true;
       }
       if (p.src_eof || !p.src_ready) return true;
+      if (p.pending == 0 && !p.bulk) {
+        // Small exchanges: one recv + one send beats two splices. A full read means a
+        // bulk flow, which switches this direction to splice (zero copy) for good.
+        char buf[kSmallRead];
+        ssize_t n = recv(src, buf, sizeof(buf), 0);
+        if (n > 0) {
+          size_t got = static_cast<size_t>(n);
+          if (got < sizeof(buf) && !p.src_hup) p.src_ready = false;
+          if (got == sizeof(buf)) p.bulk = true;
+          ssize_t w = send(dst, buf, got, MSG_NOSIGNAL);
+          if (w < 0 && errno != EAGAIN) return false;
+          size_t sent = w > 0 ? static_cast<size_t>(w) : 0;
+          *moved += sent;
+          if (sent < got) {  // the rest waits in the (empty, hence large enough) pipe
+            if (p.rd < 0 && !p.Open()) return false;
+            if (write(p.wr, buf + sent, got - sent) != static_cast<ssize_t>(got - sent)) return false;
+            p.pending = got - sent;
+          }
+          *progress = true;
+        } else if (n == 0) {
+          p.src_eof = true;
+          *progress = true;
+        } else if (errno == EAGAIN) {
+          p.src_ready = false;
+          return true;
+        } else {
+          return false;
+        }
+        continue;
+      }
+      if (p.rd < 0 && !p.Open()) return false;
       size_t room = p.cap - p.pending;
       ssize_t n = splice(src, nullptr, p.wr, nullptr, room, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
       if (n > 0) {
