@@ -45,33 +45,40 @@ class FileRef {
   virtual ~FileRef() = default;
 };
 
+// Every operation of the Layer interface, once: X(Method, Request, Reply).
+#define HAFS_LAYER_OPS(X) \
+  X(Lookup, EntryRequest, EntryReply) \
+  X(Getattr, GfidRequest, AttrReply) \
+  X(Setattr, SetattrRequest, AttrReply) \
+  X(Mkdir, MkdirRequest, EntryReply) \
+  X(Create, CreateRequest, EntryReply) \
+  X(Mknod, MknodRequest, EntryReply) \
+  X(Symlink, SymlinkRequest, EntryReply) \
+  X(Readlink, GfidRequest, ReadlinkReply) \
+  X(Link, LinkRequest, EntryReply) \
+  X(Unlink, NameRequest, EntryReply) \
+  X(Rmdir, NameRequest, EntryReply) \
+  X(Rename, RenameRequest, RenameReply) \
+  X(Readdir, ReaddirRequest, ReaddirReply) \
+  X(Read, ReadRequest, ReadReply) \
+  X(Write, WriteRequest, WriteReply) \
+  X(Fallocate, FallocateRequest, AttrReply) \
+  X(Fsync, FsyncRequest, ErrReply) \
+  X(Statfs, GfidRequest, StatfsReply) \
+  X(Setxattr, SetxattrRequest, ErrReply) \
+  X(Getxattr, GetxattrRequest, XattrReply) \
+  X(Listxattr, GfidRequest, ListxattrReply) \
+  X(Removexattr, RemovexattrRequest, ErrReply) \
+  X(Access, AccessRequest, ErrReply)
+
+#define HAFS_LAYER_PURE(Method, Req, Rep) virtual Future<proto::Rep> Method(proto::Req req) = 0;
+#define HAFS_LAYER_OVERRIDE(Method, Req, Rep) Future<proto::Rep> Method(proto::Req req) override;
+
 class Layer {
  public:
   virtual ~Layer() = default;
 
-  virtual Future<proto::EntryReply> Lookup(proto::EntryRequest req) = 0;
-  virtual Future<proto::AttrReply> Getattr(proto::GfidRequest req) = 0;
-  virtual Future<proto::AttrReply> Setattr(proto::SetattrRequest req) = 0;
-  virtual Future<proto::EntryReply> Mkdir(proto::MkdirRequest req) = 0;
-  virtual Future<proto::EntryReply> Create(proto::CreateRequest req) = 0;
-  virtual Future<proto::EntryReply> Mknod(proto::MknodRequest req) = 0;
-  virtual Future<proto::EntryReply> Symlink(proto::SymlinkRequest req) = 0;
-  virtual Future<proto::ReadlinkReply> Readlink(proto::GfidRequest req) = 0;
-  virtual Future<proto::EntryReply> Link(proto::LinkRequest req) = 0;
-  virtual Future<proto::EntryReply> Unlink(proto::NameRequest req) = 0;
-  virtual Future<proto::EntryReply> Rmdir(proto::NameRequest req) = 0;
-  virtual Future<proto::RenameReply> Rename(proto::RenameRequest req) = 0;
-  virtual Future<proto::ReaddirReply> Readdir(proto::ReaddirRequest req) = 0;
-  virtual Future<proto::ReadReply> Read(proto::ReadRequest req) = 0;
-  virtual Future<proto::WriteReply> Write(proto::WriteRequest req) = 0;
-  virtual Future<proto::AttrReply> Fallocate(proto::FallocateRequest req) = 0;
-  virtual Future<proto::ErrReply> Fsync(proto::FsyncRequest req) = 0;
-  virtual Future<proto::StatfsReply> Statfs(proto::GfidRequest req) = 0;
-  virtual Future<proto::ErrReply> Setxattr(proto::SetxattrRequest req) = 0;
-  virtual Future<proto::XattrReply> Getxattr(proto::GetxattrRequest req) = 0;
-  virtual Future<proto::ListxattrReply> Listxattr(proto::GfidRequest req) = 0;
-  virtual Future<proto::ErrReply> Removexattr(proto::RemovexattrRequest req) = 0;
-  virtual Future<proto::ErrReply> Access(proto::AccessRequest req) = 0;
+  HAFS_LAYER_OPS(HAFS_LAYER_PURE)
   // Keeps an unlinked file's data alive while it is open.
   virtual Future<std::shared_ptr<FileRef>> Open(Gfid gfid) = 0;
 };

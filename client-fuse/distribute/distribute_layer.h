@@ -24,31 +24,7 @@ class DistributeLayer final : public Layer {
   size_t HashedSubvolume(std::string_view name) const;
   static uint32_t NameHash(std::string_view name);
 
-  Future<proto::EntryReply> Lookup(proto::EntryRequest req) override;
-  Future<proto::AttrReply> Getattr(proto::GfidRequest req) override;
-  Future<proto::AttrReply> Setattr(proto::SetattrRequest req) override;
-  Future<proto::EntryReply> Mkdir(proto::MkdirRequest req) override;
-  Future<proto::EntryReply> Create(proto::CreateRequest req) override;
-  Future<proto::EntryReply> Mknod(proto::MknodRequest req) override;
-  Future<proto::EntryReply> Symlink(proto::SymlinkRequest req) override;
-  Future<proto::ReadlinkReply> Readlink(proto::GfidRequest req) override;
-  Future<proto::EntryReply> Link(proto::LinkRequest req) override;
-  Future<proto::EntryReply> Unlink(proto::NameRequest req) override;
-  Future<proto::EntryReply> Rmdir(proto::NameRequest req) override;
-  Future<proto::RenameReply> Rename(proto::RenameRequest req) override;
-  // Returns the whole merged directory in one reply (eof set); the FUSE bridge keeps it per
-  // open directory handle, which makes offsets stable across subvolumes.
-  Future<proto::ReaddirReply> Readdir(proto::ReaddirRequest req) override;
-  Future<proto::ReadReply> Read(proto::ReadRequest req) override;
-  Future<proto::WriteReply> Write(proto::WriteRequest req) override;
-  Future<proto::AttrReply> Fallocate(proto::FallocateRequest req) override;
-  Future<proto::ErrReply> Fsync(proto::FsyncRequest req) override;
-  Future<proto::StatfsReply> Statfs(proto::GfidRequest req) override;
-  Future<proto::ErrReply> Setxattr(proto::SetxattrRequest req) override;
-  Future<proto::XattrReply> Getxattr(proto::GetxattrRequest req) override;
-  Future<proto::ListxattrReply> Listxattr(proto::GfidRequest req) override;
-  Future<proto::ErrReply> Removexattr(proto::RemovexattrRequest req) override;
-  Future<proto::ErrReply> Access(proto::AccessRequest req) override;
+  HAFS_LAYER_OPS(HAFS_LAYER_OVERRIDE)
   Future<std::shared_ptr<FileRef>> Open(Gfid gfid) override;
 
  private:

@@ -17,29 +17,7 @@ class ProtocolLayer final : public Layer {
   BrickClient& client() { return *client_; }
   bool up() const { return client_->up(); }
 
-  Future<proto::EntryReply> Lookup(proto::EntryRequest req) override;
-  Future<proto::AttrReply> Getattr(proto::GfidRequest req) override;
-  Future<proto::AttrReply> Setattr(proto::SetattrRequest req) override;
-  Future<proto::EntryReply> Mkdir(proto::MkdirRequest req) override;
-  Future<proto::EntryReply> Create(proto::CreateRequest req) override;
-  Future<proto::EntryReply> Mknod(proto::MknodRequest req) override;
-  Future<proto::EntryReply> Symlink(proto::SymlinkRequest req) override;
-  Future<proto::ReadlinkReply> Readlink(proto::GfidRequest req) override;
-  Future<proto::EntryReply> Link(proto::LinkRequest req) override;
-  Future<proto::EntryReply> Unlink(proto::NameRequest req) override;
-  Future<proto::EntryReply> Rmdir(proto::NameRequest req) override;
-  Future<proto::RenameReply> Rename(proto::RenameRequest req) override;
-  Future<proto::ReaddirReply> Readdir(proto::ReaddirRequest req) override;
-  Future<proto::ReadReply> Read(proto::ReadRequest req) override;
-  Future<proto::WriteReply> Write(proto::WriteRequest req) override;
-  Future<proto::AttrReply> Fallocate(proto::FallocateRequest req) override;
-  Future<proto::ErrReply> Fsync(proto::FsyncRequest req) override;
-  Future<proto::StatfsReply> Statfs(proto::GfidRequest req) override;
-  Future<proto::ErrReply> Setxattr(proto::SetxattrRequest req) override;
-  Future<proto::XattrReply> Getxattr(proto::GetxattrRequest req) override;
-  Future<proto::ListxattrReply> Listxattr(proto::GfidRequest req) override;
-  Future<proto::ErrReply> Removexattr(proto::RemovexattrRequest req) override;
-  Future<proto::ErrReply> Access(proto::AccessRequest req) override;
+  HAFS_LAYER_OPS(HAFS_LAYER_OVERRIDE)
   Future<std::shared_ptr<FileRef>> Open(Gfid gfid) override;
 
   // Replication primitives (not part of Layer: only replicate and heal use them).
