@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 
 #include "common/log.h"
@@ -225,9 +226,11 @@ void Worker::Accept(size_t index) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     // One wake-up may accept a whole burst: spread it to the least loaded loop.
+    // Hysteresis keeps the steady state local (a hand-off costs a wake-up of another loop).
     Worker* target = this;
+    int own = load();
     for (Worker* w : lb_.Workers())
-      if (w->load() + 1 < target->load()) target = w;
+      if (w->load() + std::max(4, own / 8) < target->load()) target = w;
     if (target != this) target->Hand(fd, peer, fe, rt_);
     else StartSession(fd, peer, fe, rt_);
   }
