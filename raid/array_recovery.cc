@@ -15,7 +15,7 @@
 
 namespace hafs::raid {
 namespace {
-constexpr uint64_t kRecoveryBatchStripes = 4;
+constexpr uint64_t kRecoveryBatchStripes = 16;
 using Clock = std::chrono::steady_clock;
 }  // namespace
 
