@@ -83,6 +83,9 @@ Array::Array() : stripe_locks_(new std::mutex[kStripeLocks]) {}
 Array::~Array() {
   Status st = Stop();
   if (!st.ok()) HAFS_LOG_WARN("raid: stop: {}", st.ToString());
+  for (int fd : retired_fds_) {
+    if (fd >= 0) ::close(fd);
+  }
 }
 
 Result<std::unique_ptr<Array>> Array::Create(const CreateOptions& opt, const std::vector<std::string>& devs,
@@ -515,7 +518,11 @@ Status Array::Remove(const std::string& path) {
       return Status(EBUSY, fmt::format("hot remove failed for {}: Device or resource busy (fail it first)", path));
     }
     s.state = int(MemberState::kMissing);
-    s.Close();
+    // Keep the descriptors open until the array goes away: a request planned just before
+    // the failure must never reach a device that a later --add opened under the same number.
+    retired_fds_.push_back(s.fd);
+    retired_fds_.push_back(s.sync_fd);
+    s.fd = s.sync_fd = -1;
     s.path.clear();
     return SyncSuperblocksLocked(false);
   }

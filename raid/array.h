@@ -155,6 +155,7 @@ class Array {
   uint64_t array_bytes_ = 0;
   Superblock proto_;  // array-wide superblock fields (roles, events, uuid…)
   std::vector<std::unique_ptr<Slot>> slots_;  // by role
+  std::vector<int> retired_fds_;              // of removed members, closed with the array
   bool readonly_ = false;
   std::atomic<bool> failed_{false};
   std::atomic<uint32_t> inject_fault_mask_{0};
