@@ -77,6 +77,16 @@ Status MgmtService::Heal(ServerContext*, const mgmtpb::VolumeRequest* r, mgmtpb:
   ops::Heal(*ctx_, *r, o);
   return Status::OK;
 }
+Status MgmtService::HealInfoSplitBrain(ServerContext*, const mgmtpb::VolumeRequest* r, mgmtpb::HealInfoReply* o) {
+  ctx_->SyncRead();
+  ops::HealInfoSplitBrain(*ctx_, *r, o);
+  return Status::OK;
+}
+Status MgmtService::HealSplitBrain(ServerContext*, const mgmtpb::SplitBrainRequest* r, mgmtpb::Reply* o) {
+  ctx_->SyncRead();
+  ops::HealSplitBrain(*ctx_, *r, o);
+  return Status::OK;
+}
 Status MgmtService::GetVolfile(ServerContext*, const mgmtpb::VolfileRequest* r, mgmtpb::VolfileReply* o) {
   ctx_->SyncRead();
   ops::GetVolfile(*ctx_, *r, o);

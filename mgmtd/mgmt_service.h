@@ -29,6 +29,8 @@ class MgmtService final : public mgmtpb::Mgmt::Service {
   grpc::Status VolumeReset(grpc::ServerContext*, const mgmtpb::VolumeResetRequest*, mgmtpb::Reply*) override;
   grpc::Status HealInfo(grpc::ServerContext*, const mgmtpb::VolumeRequest*, mgmtpb::HealInfoReply*) override;
   grpc::Status Heal(grpc::ServerContext*, const mgmtpb::VolumeRequest*, mgmtpb::Reply*) override;
+  grpc::Status HealInfoSplitBrain(grpc::ServerContext*, const mgmtpb::VolumeRequest*, mgmtpb::HealInfoReply*) override;
+  grpc::Status HealSplitBrain(grpc::ServerContext*, const mgmtpb::SplitBrainRequest*, mgmtpb::Reply*) override;
   grpc::Status GetVolfile(grpc::ServerContext*, const mgmtpb::VolfileRequest*, mgmtpb::VolfileReply*) override;
   grpc::Status WatchVolfile(grpc::ServerContext*, const mgmtpb::VolfileRequest*,
                             grpc::ServerWriter<mgmtpb::VolfileReply>*) override;

@@ -237,6 +237,41 @@ void VolumeCmd(Invocation& inv, Client& c) {
     c.Call(&mgmtpb::Mgmt::Stub::VolumeReset, req, &rep);
     return Outcome(inv, "volume reset", rep);
   }
+  if (verb == "heal" && w.size() == 5 && w[3] == "info" && w[4] == "split-brain") {
+    mgmtpb::VolumeRequest req;
+    req.set_name(w[2]);
+    mgmtpb::HealInfoReply rep;
+    c.Call(&mgmtpb::Mgmt::Stub::HealInfoSplitBrain, req, &rep);
+    Refused("volume heal", rep.reply());
+    if (inv.json) {
+      *inv.out << HealInfoJson(rep).dump(2) << "\n";
+    } else {
+      for (const auto& b : rep.bricks()) {
+        *inv.out << "Brick " << b.brick() << "\n";
+        for (const auto& g : b.gfids()) *inv.out << "<gfid:" << g << ">\n";
+        *inv.out << "Status: Connected\nNumber of entries in split-brain: " << b.total() << "\n\n";
+      }
+    }
+    return;
+  }
+  if (verb == "heal" && w.size() >= 5 && w[3] == "split-brain") {
+    const std::string usage =
+        "volume heal NAME split-brain {bigger-file FILE | latest-mtime FILE | source-brick HOST:/PATH [FILE]}";
+    mgmtpb::SplitBrainRequest req;
+    req.set_name(w[2]);
+    req.set_policy(w[4]);
+    if (w[4] == "source-brick") {
+      Need(w.size() == 6 || w.size() == 7, usage);
+      req.set_source_brick(w[5]);
+      if (w.size() == 7) req.set_file(w[6]);
+    } else {
+      Need(w.size() == 6 && (w[4] == "bigger-file" || w[4] == "latest-mtime"), usage);
+      req.set_file(w[5]);
+    }
+    mgmtpb::Reply rep;
+    c.Call(&mgmtpb::Mgmt::Stub::HealSplitBrain, req, &rep);
+    return Outcome(inv, "volume heal: " + w[2] + ": split-brain", rep);
+  }
   if (verb == "heal" && (w.size() == 3 || (w.size() == 4 && w[3] != "info"))) {
     const std::string usage = "volume heal NAME [info|enable|disable]";
     Need(w.size() >= 3, usage);
@@ -314,6 +349,10 @@ Volumes:
   volume heal NAME info               entries pending heal per brick, heal daemon progress
   volume heal NAME                    crawl the heal index now, on every node
   volume heal NAME enable|disable     resume/pause the heal daemon (cluster.self-heal-daemon)
+  volume heal NAME info split-brain   entries whose replicas accuse each other
+  volume heal NAME split-brain bigger-file|latest-mtime FILE
+  volume heal NAME split-brain source-brick HOST:/PATH [FILE]
+                                      resolve split-brain (FILE: /path or gfid:UUID)
   volume volfile NAME                 the volfile (JSON) clients mount from
 Diagnosis:
   state-dump                          the mgmtd's internal state (raft, bricks)

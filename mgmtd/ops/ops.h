@@ -53,6 +53,10 @@ std::vector<mgmtpb::BrickProcess> LocalBricks(const MgmtContext& ctx, const std:
 // Every brick of a volume as its own node reports it (peers asked over gRPC).
 std::vector<mgmtpb::BrickProcess> AllBricks(const MgmtContext& ctx, const mgmtpb::Volume& volume);
 
+// heal_split_brain.cc
+void HealInfoSplitBrain(const MgmtContext& ctx, const mgmtpb::VolumeRequest& req, mgmtpb::HealInfoReply* rep);
+void HealSplitBrain(const MgmtContext& ctx, const mgmtpb::SplitBrainRequest& req, mgmtpb::Reply* rep);
+
 // Shared lookups.
 const mgmtpb::Volume* FindVolume(const mgmtpb::ClusterState& state, const std::string& name);
 Status NoSuchVolume(const std::string& name);
