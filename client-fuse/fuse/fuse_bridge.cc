@@ -399,11 +399,16 @@ void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
   GFID_OR_REPLY(g, ino);
   FuseBridge* b = B(req);
   auto* d = reinterpret_cast<DirHandle*>(fi->fh);
-  std::lock_guard lk(d->mu);
+  // The reply is sent after the lock is released: once the kernel has the last reply it may
+  // release (and we delete) the handle at once, on another thread.
+  std::unique_lock lk(d->mu);
   if (!d->loaded || off == 0) {
     d->entries.clear();
     Status s = LoadDir(b, g, d);
-    if (!s.ok()) return ReplyErr(req, s);
+    if (!s.ok()) {
+      lk.unlock();
+      return ReplyErr(req, s);
+    }
   }
   std::string buf(size, '\0');
   size_t used = 0;
@@ -449,6 +454,7 @@ void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
     if (used + need > size) break;
     used += need;
   }
+  lk.unlock();
   fuse_reply_buf(req, buf.data(), used);
 }
 

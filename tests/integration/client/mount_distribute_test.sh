@@ -28,5 +28,17 @@ mv "$M/www/renamed-6.html" "$M/www/renamed-7.html"
 total=$(df -k --output=size "$M" | tail -1)
 one=$(df -k --output=size "$WORK/b0" | tail -1)
 [ "$total" -ge $((one * 3 - 3)) ] || fail "statfs is not the sum of the bricks ($total vs 3 x $one)"
-rm -rf "$M/www"
+# Cold directory walks (kernel caches dropped) in a loop: readdir, lookups and forgets race
+# with the release of directory handles (a use-after-free once hid there).
+python3 -c "
+import os
+for j in range(30):
+    os.makedirs('$M/tree/d%d' % j)
+    for i in range(30): open('$M/tree/d%d/f%d' % (j, i), 'w').close()
+"
+for k in 1 2 3 4 5 6; do
+  sync; echo 3 > /proc/sys/vm/drop_caches
+  [ "$(find "$M/tree" | wc -l)" = 931 ] || fail "cold find #$k did not list the whole tree"
+done
+rm -rf "$M/www" "$M/tree"
 for n in 0 1 2; do [ ! -e "$WORK/b$n/www" ] || fail "www left on brick $n"; done
