@@ -25,12 +25,13 @@ def ratio(a, b, low):
 for k in keys:
     low = k in lower_is_better
     loc = res["local"].get(k)
-    row = f"{k:26} {loc:10.1f} |"
+    fmt = "10.3f" if low else "10.1f"
+    row = f"{k:26} {loc:{fmt}} |"
     for g, h in (("gr3", "hr3"), ("gd3", "hd3")):
         gv, hv = res.get(g, {}).get(k), res.get(h, {}).get(k)
         if gv is None and hv is None:
             row += f" {'':>10} {'':>10} {'':>6} {'':>7} |"
             continue
-        row += f" {gv or 0:10.1f} {hv or 0:10.1f} {ratio(hv, gv, low)} {ratio(hv, loc, low):>7} |"
+        row += f" {gv or 0:{fmt}} {hv or 0:{fmt}} {ratio(hv, gv, low)} {ratio(hv, loc, low):>7} |"
     print(row)
 print("ratios: hafs / GlusterFS and hafs / local disk, >1 is better for hafs (for times: the inverse)")
