@@ -169,7 +169,9 @@ void BrickSupervisor::Spawn(Proc& p) {
   int errfd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   pid_t pid = ::fork();
   if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    // A brick whose mgmtd died goes at once, as in a crash (which its on-disk format
+    // survives), so a restarted mgmtd can start it again without waiting for a slow exit.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);

@@ -4,7 +4,7 @@
 // line and published through the replicated state (SetBrickPort), a brick that dies is
 // restarted with exponential backoff (0.5 s doubling to 30 s, reset after a minute of good
 // health) and a log line, and bricks of stopped or deleted volumes are stopped (SIGTERM,
-// SIGKILL after 5 s). Bricks are children of mgmtd and die with it (PR_SET_PDEATHSIG).
+// SIGKILL after 5 s). Bricks are children of mgmtd and die with it (PR_SET_PDEATHSIG, SIGKILL).
 //
 // Ownership: owns the child processes and one supervision thread. Thread-safety: all public
 // methods are safe from any thread; Update() only records the wanted state.
