@@ -130,8 +130,9 @@ fi
 # The IPv6 VIP (virtual_ipaddress_excluded) moved too and was announced with an unsolicited NA.
 has_vip6() { ns "$1" ip -6 -o addr show dev eth0 | grep -q ' 2001:db8:99::100/64'; }
 expect_within 2 has_vip6 d2 && ! has_vip6 d1 && pass "IPv6 VIP moved to d2" || fail "IPv6 VIP not moved to d2"
-nas=$(awk -v t="$t0" '$1 >= t && /neighbor advertisement, tgt is 2001:db8:99::100,/' "$ARP_LOG" | grep -c 'IP6 2001:db8:99::100 > ff02::1')
-[ "$nas" -ge 1 ] && pass "unsolicited NA for the IPv6 VIP seen on the bridge ($nas)" || fail "no unsolicited NA after takeover"
+# The NA follows the address add: wait for it rather than racing the capture.
+na_seen() { [ "$(awk -v t="$t0" '$1 >= t && /neighbor advertisement, tgt is 2001:db8:99::100,/' "$ARP_LOG" | grep -c 'IP6 2001:db8:99::100 > ff02::1')" -ge 1 ]; }
+expect_within 2 na_seen && pass "unsolicited NA for the IPv6 VIP seen on the bridge" || fail "no unsolicited NA after takeover"
 ns cl ping -6 -c1 -W1 -q 2001:db8:99::100 >/dev/null && pass "client reaches the IPv6 VIP" || fail "IPv6 VIP unreachable"
 mac_d2=$(ns d2 ip -o link show eth0 | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
 ns cl ip -6 neigh show 2001:db8:99::100 | grep -q "lladdr $mac_d2" \
