@@ -215,48 +215,41 @@ grpc::Status BrickService::Setattr(ServerContext* ctx, const proto::SetattrReque
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Mkdir(ServerContext* ctx, const proto::MkdirRequest* req, proto::EntryReply* rep) {
-  OpTimer timer(stats_, Op::kMkdir);
+// Mkdir, Create, Mknod and Symlink differ only in the storage call that makes the entry.
+template <typename Req, typename Make>
+grpc::Status BrickService::NewEntry(ServerContext* ctx, Op op, const Req* req, proto::EntryReply* rep, Make make) {
+  OpTimer timer(stats_, op);
   PARSE_GFID(parent, req->parent());
   PARSE_GFID(gfid, req->gfid());
-  auto r = storage_.Mkdir(parent, req->name(), gfid, req->mode(), ToCreds(req->caller()));
+  auto r = make(parent, gfid);
   ApplyTail(req->tail(), r.ok());
   ReplyEntry(timer, rep, r);
   if (r.ok()) sessions_.Broadcast(OriginSession(ctx), parent, parent, req->name());
   return grpc::Status::OK;
+}
+
+grpc::Status BrickService::Mkdir(ServerContext* ctx, const proto::MkdirRequest* req, proto::EntryReply* rep) {
+  return NewEntry(ctx, Op::kMkdir, req, rep, [&](const Gfid& parent, const Gfid& gfid) {
+    return storage_.Mkdir(parent, req->name(), gfid, req->mode(), ToCreds(req->caller()));
+  });
 }
 
 grpc::Status BrickService::Create(ServerContext* ctx, const proto::CreateRequest* req, proto::EntryReply* rep) {
-  OpTimer timer(stats_, Op::kCreate);
-  PARSE_GFID(parent, req->parent());
-  PARSE_GFID(gfid, req->gfid());
-  auto r = storage_.Create(parent, req->name(), gfid, req->mode(), req->exclusive(), ToCreds(req->caller()));
-  ApplyTail(req->tail(), r.ok());
-  ReplyEntry(timer, rep, r);
-  if (r.ok()) sessions_.Broadcast(OriginSession(ctx), parent, parent, req->name());
-  return grpc::Status::OK;
+  return NewEntry(ctx, Op::kCreate, req, rep, [&](const Gfid& parent, const Gfid& gfid) {
+    return storage_.Create(parent, req->name(), gfid, req->mode(), req->exclusive(), ToCreds(req->caller()));
+  });
 }
 
 grpc::Status BrickService::Mknod(ServerContext* ctx, const proto::MknodRequest* req, proto::EntryReply* rep) {
-  OpTimer timer(stats_, Op::kMknod);
-  PARSE_GFID(parent, req->parent());
-  PARSE_GFID(gfid, req->gfid());
-  auto r = storage_.Mknod(parent, req->name(), gfid, req->mode(), req->rdev(), ToCreds(req->caller()));
-  ApplyTail(req->tail(), r.ok());
-  ReplyEntry(timer, rep, r);
-  if (r.ok()) sessions_.Broadcast(OriginSession(ctx), parent, parent, req->name());
-  return grpc::Status::OK;
+  return NewEntry(ctx, Op::kMknod, req, rep, [&](const Gfid& parent, const Gfid& gfid) {
+    return storage_.Mknod(parent, req->name(), gfid, req->mode(), req->rdev(), ToCreds(req->caller()));
+  });
 }
 
 grpc::Status BrickService::Symlink(ServerContext* ctx, const proto::SymlinkRequest* req, proto::EntryReply* rep) {
-  OpTimer timer(stats_, Op::kSymlink);
-  PARSE_GFID(parent, req->parent());
-  PARSE_GFID(gfid, req->gfid());
-  auto r = storage_.Symlink(parent, req->name(), gfid, req->target(), ToCreds(req->caller()));
-  ApplyTail(req->tail(), r.ok());
-  ReplyEntry(timer, rep, r);
-  if (r.ok()) sessions_.Broadcast(OriginSession(ctx), parent, parent, req->name());
-  return grpc::Status::OK;
+  return NewEntry(ctx, Op::kSymlink, req, rep, [&](const Gfid& parent, const Gfid& gfid) {
+    return storage_.Symlink(parent, req->name(), gfid, req->target(), ToCreds(req->caller()));
+  });
 }
 
 grpc::Status BrickService::Readlink(ServerContext*, const proto::GfidRequest* req, proto::ReadlinkReply* rep) {

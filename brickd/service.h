@@ -67,6 +67,8 @@ class BrickService final : public proto::Brick::Service {
   std::string DumpState() const;
 
  private:
+  template <typename Req, typename Make>
+  grpc::Status NewEntry(grpc::ServerContext* ctx, Op op, const Req* req, proto::EntryReply* rep, Make make);
   std::chrono::milliseconds LockTimeout(uint32_t asked_ms) const;
   // The post-op and unlock a replicate transaction attached to a change (TxnTail).
   void ApplyTail(const proto::TxnTail& tail, bool op_ok);
