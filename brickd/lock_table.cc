@@ -48,12 +48,30 @@ int LockTable::Inodelk(const Gfid& gfid, const std::string& domain, LockKind kin
   }
   RangeLock want{who, kind, start, end};
   auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto next_notice = std::chrono::steady_clock::time_point::min();
   while (RangeConflicts(inode_locks_[key], want)) {
     if (!blocking) return EAGAIN;
-    if (released_.wait_until(lk, deadline) == std::cv_status::timeout &&
-        RangeConflicts(inode_locks_[key], want)) {
-      return EAGAIN;
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return EAGAIN;
+    if (now >= next_notice && contention_hook_) {
+      // Tell the holders someone waits (outside the lock: the hook takes other locks).
+      std::vector<std::string> holders;
+      for (const auto& h : inode_locks_[key]) {
+        bool overlap = h.start < want.end && want.start < h.end;
+        if (!(h.who == who) && overlap && (h.kind == LockKind::kWrite || kind == LockKind::kWrite) &&
+            std::find(holders.begin(), holders.end(), h.who.session) == holders.end())
+          holders.push_back(h.who.session);
+      }
+      auto hook = contention_hook_;
+      next_notice = now + std::chrono::milliseconds(500);
+      lk.unlock();
+      for (const auto& s : holders) hook(s, gfid, domain);
+      lk.lock();
+      continue;
     }
+    released_.wait_until(lk, std::min(deadline, next_notice == std::chrono::steady_clock::time_point::min()
+                                                    ? deadline
+                                                    : next_notice));
   }
   auto& held = inode_locks_[key];
   // Re-locking by the same owner replaces its old coverage of the range (POSIX semantics).
@@ -61,6 +79,11 @@ int LockTable::Inodelk(const Gfid& gfid, const std::string& domain, LockKind kin
   held.push_back(want);
   if (kind == LockKind::kRead) released_.notify_all();  // a downgrade may unblock readers
   return 0;
+}
+
+void LockTable::SetContentionHook(ContentionHook hook) {
+  std::lock_guard lk(mu_);
+  contention_hook_ = std::move(hook);
 }
 
 bool LockTable::EntryConflicts(const std::vector<EntryLock>& held, const EntryLock& want) const {

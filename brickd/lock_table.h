@@ -5,12 +5,14 @@
 // cannot wedge a file.
 //
 // Thread-safety: every method may be called from any thread. Blocking requests wait on a
-// condition variable with a deadline; they are woken by any release.
+// condition variable with a deadline; they are woken by any release. A blocked inodelk tells
+// the holders (ContentionHook).
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -40,6 +42,13 @@ class LockTable {
   int Entrylk(const Gfid& parent, const std::string& domain, const std::string& name, LockKind kind,
               const LockOwner& who, bool blocking, std::chrono::milliseconds timeout);
 
+  // Called (without the table's lock held) with the session of every holder that a blocking
+  // inodelk waits for, when it starts waiting and every 500 ms after, so that a holder that
+  // keeps locks eagerly can give them up (SessionRegistry pushes LockContended).
+  using ContentionHook = std::function<void(const std::string& holder_session, const Gfid& gfid,
+                                            const std::string& domain)>;
+  void SetContentionHook(ContentionHook hook);
+
   // Drops every lock the session holds; returns how many.
   size_t ReleaseSession(const std::string& session);
   size_t HeldCount() const;
@@ -65,6 +74,7 @@ class LockTable {
 
   mutable std::mutex mu_;
   std::condition_variable released_;
+  ContentionHook contention_hook_;  // guarded by mu_; copied before calling
   std::map<Key, std::vector<RangeLock>> inode_locks_;
   std::map<Key, std::vector<EntryLock>> entry_locks_;
 };

@@ -505,6 +505,16 @@ grpc::Status BrickService::Inodelk(ServerContext*, const proto::InodelkRequest* 
   if (!sessions_.Alive(req->session_id()))
     return grpc::Status(StatusCode::FAILED_PRECONDITION, "inodelk needs an open session (call Session first)");
   LockOwner who{req->session_id(), req->owner()};
+  if (req->type() == proto::UNLOCK && req->post_op_size() > 0) {
+    // An eager lock's release: the delayed post-op, then the unlock, in one round trip.
+    for (const auto& d : req->post_op()) {
+      auto g = Gfid::FromBytes(d.gfid());
+      if (!g) continue;
+      std::map<std::string, int64_t> deltas(d.deltas().begin(), d.deltas().end());
+      auto r = storage_.metadata().Xattrop(*g, deltas);
+      if (!r.ok()) HAFS_LOG_ERROR("post-op on {}: {}", g->ToString(), r.status().ToString());
+    }
+  }
   int err = locks_.Inodelk(gfid, req->domain(), ToKind(req->type()), req->start(), req->length(), who,
                            req->blocking(), LockTimeout(req->timeout_ms()));
   // A lock granted to a session that died while it waited must not outlive it.

@@ -46,10 +46,14 @@ bool SessionRegistry::Outbox::closed() const {
 
 SessionRegistry::SessionRegistry(LockTable& locks, Storage& storage, std::chrono::milliseconds max_lease)
     : locks_(locks), storage_(storage), max_lease_(max_lease) {
+  locks_.SetContentionHook([this](const std::string& holder, const Gfid& gfid, const std::string& domain) {
+    NotifyContended(holder, gfid, domain);
+  });
   reaper_ = std::thread([this] { ReapLoop(); });
 }
 
 SessionRegistry::~SessionRegistry() {
+  locks_.SetContentionHook(nullptr);
   {
     std::lock_guard lk(mu_);
     stopping_ = true;
@@ -150,6 +154,15 @@ void SessionRegistry::Broadcast(const std::string& origin, const Gfid& gfid, con
   for (auto& [id, s] : sessions_) {
     if (id != origin) s.outbox->Push(ev);
   }
+}
+
+void SessionRegistry::NotifyContended(const std::string& holder, const Gfid& gfid, const std::string& domain) {
+  proto::SessionEvent ev;
+  ev.mutable_contended()->set_gfid(gfid.Bytes());
+  ev.mutable_contended()->set_domain(domain);
+  std::lock_guard lk(mu_);
+  auto it = sessions_.find(holder);
+  if (it != sessions_.end()) it->second.outbox->Push(std::move(ev));
 }
 
 std::vector<std::string> SessionRegistry::Describe() const {

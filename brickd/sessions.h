@@ -63,6 +63,8 @@ class SessionRegistry {
   // Sends an invalidation to every session except `origin`.
   void Broadcast(const std::string& origin, const Gfid& gfid, const Gfid& parent = Gfid(),
                  const std::string& name = "");
+  // Tells `holder` that someone waits for its inode lock on gfid/domain (LockContended).
+  void NotifyContended(const std::string& holder, const Gfid& gfid, const std::string& domain);
   std::vector<std::string> Describe() const;
 
  private:

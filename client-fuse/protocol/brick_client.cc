@@ -111,6 +111,11 @@ std::string BrickClient::session_id() const {
   return session_id_;
 }
 
+void BrickClient::OnLockContended(std::function<void(const proto::LockContended&)> fn) {
+  std::lock_guard lk(mu_);
+  on_contended_ = std::move(fn);
+}
+
 void BrickClient::OnInvalidate(std::function<void(const proto::Invalidate&)> fn) {
   std::lock_guard lk(mu_);
   on_invalidate_ = std::move(fn);
@@ -218,6 +223,13 @@ void BrickClient::SessionLoop() {
               cb = on_invalidate_;
             }
             if (cb) cb(ev.invalidate());
+          } else if (ev.has_contended()) {
+            std::function<void(const proto::LockContended&)> cb;
+            {
+              std::lock_guard lk(mu_);
+              cb = on_contended_;
+            }
+            if (cb) cb(ev.contended());
           }
         }
       }

@@ -68,6 +68,8 @@ class BrickClient {
 
   void OnInvalidate(std::function<void(const proto::Invalidate&)> fn);
   void OnStateChange(std::function<void(bool up)> fn);
+  // Another lock owner waits for an inode lock this client's session holds (LockContended).
+  void OnLockContended(std::function<void(const proto::LockContended&)> fn);
 
   // A unary call with the brick's deadline rules. A non-zero POSIX `err` in the reply is
   // returned as a Status with that errno; transport trouble as ENOTCONN (or EINVAL/EIO for a
@@ -172,6 +174,7 @@ class BrickClient {
   std::set<grpc::ClientContext*> in_flight_;
   std::function<void(const proto::Invalidate&)> on_invalidate_;
   std::function<void(bool)> on_state_;
+  std::function<void(const proto::LockContended&)> on_contended_;
 
   std::mutex write_mu_;  // guards session_stream_: one writer at a time
   grpc::ClientReaderWriter<proto::SessionMessage, proto::SessionEvent>* session_stream_ = nullptr;
