@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "brickd/metadata_store.h"
+#include "brickd/migration_gate.h"
 #include "common/gfid.h"
 #include "common/status.h"
 
@@ -170,6 +171,7 @@ class Storage {
   void EvictFd(const Gfid& gfid);
   int ValidateEntry(const Gfid& parent, const std::string& name) const;
   std::mutex& StripeFor(const Gfid& g) { return stripes_[g.Hash() % stripes_.size()]; }
+  Status MigrationCommand(const Gfid& gfid, std::string_view value);
 
   std::string root_;
   std::string volume_id_;
@@ -183,6 +185,7 @@ class Storage {
   // Directory renames take this exclusively; every other path resolution shares it.
   std::shared_mutex rename_mu_;
   std::array<std::mutex, 128> stripes_;
+  MigrationGate gate_;  // rebalance: frozen and moved-away files
 
   std::mutex fds_mu_;
   std::unordered_map<Gfid, FdRef, GfidHash> dir_fds_;

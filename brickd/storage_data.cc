@@ -5,6 +5,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include "brickd/storage.h"
 #include "brickd/storage_internal.h"
 #include "common/uring_file.h"
@@ -17,6 +19,8 @@ Result<Inode> Storage::Getattr(const Gfid& gfid) {
 }
 
 Result<Inode> Storage::Setattr(const Gfid& gfid, const SetattrArgs& a) {
+  auto pass = gate_.Change(gfid);
+  if (pass.err()) return Status(pass.err(), "setattr: file is being migrated");
   std::shared_lock ns(rename_mu_);
   bool dir = IsDir(gfid);
   FdRef dfd;
@@ -67,6 +71,8 @@ Result<Inode> Storage::Setattr(const Gfid& gfid, const SetattrArgs& a) {
 }
 
 Result<size_t> Storage::Read(const Gfid& gfid, uint64_t offset, size_t size, std::string* out) {
+  auto pass = gate_.Access(gfid);
+  if (pass.err()) return Status(pass.err(), "read: file has been migrated");
   HAFS_ASSIGN_OR_RETURN(fd, FileFd(gfid));
   // Read straight into the reply buffer: no intermediate copy.
   out->resize(size);
@@ -81,6 +87,8 @@ Result<size_t> Storage::Read(const Gfid& gfid, uint64_t offset, size_t size, std
 }
 
 Result<size_t> Storage::Write(const Gfid& gfid, uint64_t offset, std::string_view data, bool append, bool datasync) {
+  auto pass = gate_.Change(gfid);
+  if (pass.err()) return Status(pass.err(), "write: file is being migrated");
   HAFS_ASSIGN_OR_RETURN(fd, FileFd(gfid));
   ssize_t n;
   if (append) {
@@ -109,6 +117,8 @@ Result<Inode> Storage::Truncate(const Gfid& gfid, uint64_t size) {
 }
 
 Result<Inode> Storage::Fallocate(const Gfid& gfid, int mode, uint64_t offset, uint64_t length) {
+  auto pass = gate_.Change(gfid);
+  if (pass.err()) return Status(pass.err(), "fallocate: file is being migrated");
   if (length == 0) return Status(EINVAL, "fallocate of zero bytes");
   HAFS_ASSIGN_OR_RETURN(fd, FileFd(gfid));
   if (::fallocate(fd->get(), mode, static_cast<off_t>(offset), static_cast<off_t>(length)) != 0)
@@ -135,6 +145,13 @@ Result<struct statvfs> Storage::Statfs() {
   return sv;
 }
 
+// Reserved names a client may use: the distribute layout of a directory (kept on disk as
+// trusted.hafs.layout) and the migration commands (never stored). The kernel never sends a
+// name without a namespace prefix, so applications cannot reach them through a mount.
+static constexpr const char* kLayoutName = "hafs.layout";
+static constexpr const char* kLayoutOnDisk = "trusted.hafs.layout";
+static constexpr const char* kMigrateName = "hafs.migrate";
+
 // Only the user namespace is passed through; hafs.* names are the brick's own.
 static int CheckXattrName(const std::string& name) {
   if (name.empty() || name.size() > XATTR_NAME_MAX) return name.empty() ? EINVAL : ERANGE;
@@ -144,7 +161,40 @@ static int CheckXattrName(const std::string& name) {
   return 0;
 }
 
+// hafs.migrate = "freeze MS" | "thaw" | "gone" | "live" (docs/rebalance.md).
+Status Storage::MigrationCommand(const Gfid& gfid, std::string_view value) {
+  if (value.starts_with("freeze ")) {
+    int ms = std::atoi(std::string(value.substr(7)).c_str());
+    if (ms <= 0 || ms > 600000) return Status(EINVAL, "hafs.migrate: freeze needs 1..600000 ms");
+    gate_.Freeze(gfid, std::chrono::milliseconds(ms));
+    return Status::Ok();
+  }
+  if (value == "thaw") {
+    gate_.Thaw(gfid);
+    return Status::Ok();
+  }
+  if (value == "gone") {
+    int err = gate_.MarkGone(gfid);
+    return err ? Status(err, "hafs.migrate: the freeze expired") : Status::Ok();
+  }
+  if (value == "live") {
+    gate_.Revive(gfid);
+    return Status::Ok();
+  }
+  return Status(EINVAL, "hafs.migrate: unknown command");
+}
+
 Status Storage::Setxattr(const Gfid& gfid, const std::string& name, std::string_view value, int flags) {
+  if (name == kMigrateName) return MigrationCommand(gfid, value);
+  auto pass = gate_.Change(gfid);
+  if (pass.err()) return Status(pass.err(), "setxattr: file is being migrated");
+  if (name == kLayoutName) {
+    if (value.size() > 65536) return Status(E2BIG, "layout too large");
+    std::shared_lock ns(rename_mu_);
+    HAFS_ASSIGN_OR_RETURN(d, DirFd(gfid));
+    int rc = ::fsetxattr(d->get(), kLayoutOnDisk, value.data(), value.size(), 0);
+    return rc == 0 ? Status::Ok() : Status::FromErrno(errno, "setxattr");
+  }
   if (int err = CheckXattrName(name)) return Status(err, "xattr name");
   if (value.size() > XATTR_SIZE_MAX) return Status(E2BIG, "xattr value too large");
   if (flags & ~(XATTR_CREATE | XATTR_REPLACE)) return Status(EINVAL, "xattr flags");
@@ -160,6 +210,15 @@ Status Storage::Setxattr(const Gfid& gfid, const std::string& name, std::string_
 }
 
 Result<std::string> Storage::Getxattr(const Gfid& gfid, const std::string& name) {
+  if (name == kLayoutName) {
+    std::shared_lock ns(rename_mu_);
+    HAFS_ASSIGN_OR_RETURN(d, DirFd(gfid));
+    std::string value(65536, '\0');
+    ssize_t n = ::fgetxattr(d->get(), kLayoutOnDisk, value.data(), value.size());
+    if (n < 0) return Status::FromErrno(errno, "getxattr");
+    value.resize(n);
+    return value;
+  }
   if (int err = CheckXattrName(name)) return Status(err == EPERM ? ENODATA : err, "xattr name");
   std::shared_lock ns(rename_mu_);
   FdRef d;
@@ -202,6 +261,8 @@ Result<std::vector<std::string>> Storage::Listxattr(const Gfid& gfid) {
 
 Status Storage::Removexattr(const Gfid& gfid, const std::string& name) {
   if (int err = CheckXattrName(name)) return Status(err, "xattr name");
+  auto pass = gate_.Change(gfid);
+  if (pass.err()) return Status(pass.err(), "removexattr: file is being migrated");
   std::shared_lock ns(rename_mu_);
   int rc;
   if (IsDir(gfid)) {
