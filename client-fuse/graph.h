@@ -28,15 +28,26 @@ class Graph {
   const Volfile& volfile() const { return volfile_; }
   // Cache invalidations from any brick.
   void OnInvalidate(std::function<void(const proto::Invalidate&)> fn);
-  // Follows a new version of the volfile: bricks that moved (new ports) are reconnected;
-  // a different brick list or type needs a remount, which is logged and reported.
+  // Follows a new version of the volfile without a remount: bricks that moved (new ports) are
+  // reconnected; bricks added or removed (add-brick, remove-brick commit) change the
+  // distribute layer's subvolumes, keeping the layers of the sets that stay (open files go
+  // on). A different replica count needs a remount, which is logged and reported.
   Status Apply(const Volfile& next);
+  DistributeLayer& distribute() { return *distribute_; }
   std::vector<ReplicateLayer*> replica_sets();
   std::vector<ProtocolLayer*> bricks();
 
  private:
   Graph() = default;
+  // The distribute layer's subvolumes for the current bricks_/sets_ and volfile_.
+  std::vector<Subvolume> Subvolumes() const;
   Volfile volfile_;
+  std::string client_name_;
+  std::vector<std::function<void(const proto::Invalidate&)>> invalidate_fns_;
+  // Layers of bricks and sets that left the volume: kept until unmount, because operations
+  // that started before the change may still use them.
+  std::vector<std::unique_ptr<ProtocolLayer>> retired_bricks_;
+  std::vector<std::unique_ptr<ReplicateLayer>> retired_sets_;
   std::vector<std::unique_ptr<ProtocolLayer>> bricks_;
   std::vector<std::unique_ptr<ReplicateLayer>> sets_;
   std::unique_ptr<DistributeLayer> distribute_;

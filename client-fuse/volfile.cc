@@ -34,6 +34,8 @@ Result<Volfile> Volfile::Parse(const std::string& text) {
       a.path = b.value("path", "");
       v.bricks.push_back(a);
     }
+    if (j.contains("removing"))
+      for (const auto& r : j.at("removing")) v.removing.push_back(r.get<std::string>());
     if (j.contains("options")) {
       for (auto& [k, val] : j.at("options").items()) v.options[k] = val.is_string() ? val.get<std::string>() : val.dump();
     }
@@ -78,6 +80,7 @@ std::string Volfile::ToJson() const {
   j["bricks"] = nlohmann::json::array();
   for (auto& b : bricks) j["bricks"].push_back({{"host", b.host}, {"port", b.port}, {"path", b.path}});
   j["options"] = options;
+  if (!removing.empty()) j["removing"] = removing;
   return j.dump(2);
 }
 

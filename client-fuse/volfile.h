@@ -6,7 +6,9 @@
 //   "name": "gv0", "id": "UUID", "type": "replicate" | "distribute" | "distributed-replicate",
 //   "replica": 3,
 //   "bricks": [ {"host": "127.0.0.1", "port": 24009, "path": "/srv/b1"}, ... ],
-//   "options": { "network.ping-timeout": "3", "cluster.quorum-type": "auto", ... }
+//   "options": { "network.ping-timeout": "3", "cluster.quorum-type": "auto", ... },
+//   "removing": [ "127.0.0.1:/srv/b1" ]   (optional: bricks being removed by remove-brick;
+//                                           their replica sets get no range in new layouts)
 // }
 //
 // Value type; Parse validates everything and names what is wrong.
@@ -35,6 +37,7 @@ struct Volfile {
   int replica = 1;
   std::vector<BrickAddress> bricks;
   std::map<std::string, std::string> options;
+  std::vector<std::string> removing;  // host:/path of bricks being drained (remove-brick start)
 
   static Result<Volfile> Parse(const std::string& json_text);
   static Result<Volfile> Load(const std::string& path);

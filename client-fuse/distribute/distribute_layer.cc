@@ -1,14 +1,15 @@
 #include "client-fuse/distribute/distribute_layer.h"
 
 #include <sys/stat.h>
-#include <xxhash.h>
 
-#include <set>
+#include <thread>
 
 #include "client-fuse/fan_out.h"
 #include "common/log.h"
 
 namespace hafs::client {
+
+using namespace std::chrono_literals;
 
 namespace {
 Gfid GfidOf(const std::string& raw) { return Gfid::FromBytes(raw).value_or(Gfid()); }
@@ -24,78 +25,217 @@ std::vector<size_t> All(size_t n) {
   for (size_t i = 0; i < n; ++i) v[i] = i;
   return v;
 }
+bool Migrating(const proto::Attr& a) { return a.mode() == kMigratingMode; }
+constexpr auto kLayoutTtl = 1s;
+constexpr auto kMigrationWait = 60s;  // longest a change waits for a file to finish migrating
 }  // namespace
 
-DistributeLayer::DistributeLayer(std::vector<Layer*> subvolumes) : subvols_(std::move(subvolumes)) {}
-
-uint32_t DistributeLayer::NameHash(std::string_view name) { return XXH32(name.data(), name.size(), 0); }
-
-size_t DistributeLayer::HashedSubvolume(std::string_view name) const {
-  return static_cast<size_t>((static_cast<uint64_t>(NameHash(name)) * n()) >> 32);
+int DistributeLayer::Topology::IndexOf(const std::string& id) const {
+  for (size_t i = 0; i < s.size(); ++i)
+    if (s[i].id == id) return static_cast<int>(i);
+  return -1;
 }
 
-void DistributeLayer::Remember(const Gfid& gfid, int subvol) {
+std::vector<std::string> DistributeLayer::Topology::ActiveIds() const {
+  std::vector<std::string> ids;
+  for (const auto& v : s)
+    if (v.active) ids.push_back(v.id);
+  if (ids.empty())
+    for (const auto& v : s) ids.push_back(v.id);
+  return ids;
+}
+
+DistributeLayer::DistributeLayer(std::vector<Subvolume> subvolumes) { SetSubvolumes(std::move(subvolumes)); }
+
+DistributeLayer::DistributeLayer(std::vector<Layer*> subvolumes) {
+  std::vector<Subvolume> s;
+  for (size_t i = 0; i < subvolumes.size(); ++i) s.push_back({subvolumes[i], std::to_string(i), true});
+  SetSubvolumes(std::move(s));
+}
+
+void DistributeLayer::SetSubvolumes(std::vector<Subvolume> subvolumes) {
+  auto t = std::make_shared<Topology>();
+  t->s = std::move(subvolumes);
   std::lock_guard lk(mu_);
-  if (where_.size() > 1000000) where_.clear();  // a cache: misses are answered by asking
-  where_[gfid] = subvol;
+  t->gen = topo_ ? topo_->gen + 1 : 1;
+  topo_ = std::move(t);
+  where_.clear();
+  layouts_.clear();
 }
 
-Result<int> DistributeLayer::Locate(const Gfid& gfid) {
-  if (gfid.IsRoot()) return kAll;
+std::vector<Subvolume> DistributeLayer::subvolumes() const { return topo()->s; }
+
+DistributeLayer::Topo DistributeLayer::topo() const {
+  std::lock_guard lk(mu_);
+  return topo_;
+}
+
+void DistributeLayer::Remember(const Topology& t, const Gfid& gfid, int subvol) {
+  std::lock_guard lk(mu_);
+  if (t.gen != topo_->gen) return;
+  if (where_.size() > 1000000) where_.clear();  // a cache: misses are answered by asking
+  where_[gfid] = {t.gen, subvol};
+}
+
+void DistributeLayer::Forget(const Gfid& gfid) {
+  std::lock_guard lk(mu_);
+  where_.erase(gfid);
+}
+
+Layout DistributeLayer::LayoutFor(const Topology& t, const Gfid& dir) {
+  auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard lk(mu_);
-    auto it = where_.find(gfid);
-    if (it != where_.end()) return it->second;
+    auto it = layouts_.find(dir);
+    if (it != layouts_.end() && it->second.gen == t.gen && now - it->second.fetched < kLayoutTtl)
+      return it->second.layout;
   }
-  auto res = FanOut<proto::AttrReply>(n(), All(n()), [&](size_t i) {
-    proto::GfidRequest r;
-    r.set_gfid(gfid.Bytes());
-    return subvols_[i]->Getattr(r);
-  });
-  for (size_t i = 0; i < n(); ++i) {
-    if (res[i]->ok()) {
-      int where = S_ISDIR(res[i]->value().attr().mode()) ? kAll : static_cast<int>(i);
-      Remember(gfid, where);
-      return where;
+  Layout layout;
+  bool found = false;
+  if (t.n() > 1) {
+    // Every subvolume holds the whole layout; the first that answers decides.
+    for (size_t i = 0; i < t.n() && !found; ++i) {
+      proto::GetxattrRequest r;
+      r.set_gfid(dir.Bytes());
+      r.set_name("hafs.layout");
+      auto rep = t.s[i].layer->Getxattr(r).get();
+      if (!rep.ok()) continue;
+      auto parsed = Layout::Parse(rep->value());
+      if (parsed.ok()) {
+        layout = std::move(parsed).value();
+        found = true;
+      }
     }
   }
+  if (!found) layout = Layout::Equal(t.ActiveIds());
+  std::lock_guard lk(mu_);
+  if (layouts_.size() > 100000) layouts_.clear();
+  layouts_[dir] = {t.gen, now, layout};
+  return layout;
+}
+
+Layout DistributeLayer::DirLayout(const Gfid& dir) { return LayoutFor(*topo(), dir); }
+
+void DistributeLayer::ForgetLayout(const Gfid& dir) {
+  std::lock_guard lk(mu_);
+  layouts_.erase(dir);
+}
+
+size_t DistributeLayer::Hashed(const Topology& t, const Gfid& parent, std::string_view name) {
+  if (t.n() == 1) return 0;
+  int i = t.IndexOf(LayoutFor(t, parent).Pick(name));
+  if (i >= 0 && t.s[i].active) return static_cast<size_t>(i);
+  // A hole (a subvolume that left, or a layout from elsewhere) or a subvolume being removed
+  // (its directory not re-laid-out yet): the equal split of today's active subvolumes.
+  auto ids = t.ActiveIds();
+  uint64_t k = ids.size();
+  i = t.IndexOf(ids[(static_cast<uint64_t>(NameHash(name)) * k) >> 32]);
+  return i < 0 ? 0 : static_cast<size_t>(i);
+}
+
+size_t DistributeLayer::HashedSubvolume(const Gfid& parent, std::string_view name) {
+  return Hashed(*topo(), parent, name);
+}
+
+Result<int> DistributeLayer::Locate(const Topology& t, const Gfid& gfid, const std::set<int>& exclude) {
+  if (gfid.IsRoot()) return kAll;
+  if (exclude.empty()) {
+    std::lock_guard lk(mu_);
+    auto it = where_.find(gfid);
+    if (it != where_.end() && it->second.gen == t.gen) return it->second.subvol;
+  }
+  if (t.n() == 1) return 0;
+  auto res = FanOut<proto::AttrReply>(t.n(), All(t.n()), [&](size_t i) {
+    proto::GfidRequest r;
+    r.set_gfid(gfid.Bytes());
+    return t.s[i].layer->Getattr(r);
+  });
+  // A copy still being made by rebalance is used only when nothing else has the gfid.
+  int fallback = -1;
+  for (size_t i = 0; i < t.n(); ++i) {
+    if (!res[i]->ok() || exclude.count(static_cast<int>(i))) continue;
+    const auto& a = res[i]->value().attr();
+    if (S_ISDIR(a.mode())) {
+      Remember(t, gfid, kAll);
+      return kAll;
+    }
+    if (Migrating(a)) {
+      if (fallback < 0) fallback = static_cast<int>(i);
+      continue;
+    }
+    Remember(t, gfid, static_cast<int>(i));
+    return static_cast<int>(i);
+  }
+  if (fallback >= 0) return fallback;
   return Status(ENOENT, "gfid not found on any subvolume");
 }
 
-Result<std::pair<size_t, proto::EntryReply>> DistributeLayer::FindEntry(const Gfid& parent, const std::string& name) {
+template <typename Rep, typename Call>
+Result<Rep> DistributeLayer::OnFile(const Topology& t, const Gfid& gfid, Call call) {
+  std::set<int> exclude;
+  auto deadline = std::chrono::steady_clock::now() + kMigrationWait;
+  auto pause = 2ms;
+  for (;;) {
+    auto where = Locate(t, gfid, exclude);
+    if (!where.ok()) return where.status();
+    Result<Rep> r = call(*where);
+    if (r.ok() || t.n() == 1 || *where == kAll) return r;
+    if (r.err() == EBUSY && std::chrono::steady_clock::now() < deadline) {
+      // Frozen by a migration: it ends in a moment (moved: ESTALE next time; aborted: OK).
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::milliseconds(50));
+      continue;
+    }
+    if (r.err() != ESTALE && r.err() != ENOENT) return r;
+    // Moved away (or never here): look everywhere else.
+    Forget(gfid);
+    exclude.insert(*where);
+    auto elsewhere = Locate(t, gfid, exclude);
+    if (!elsewhere.ok()) return r.err() == ESTALE ? Result<Rep>(Status(ENOENT, "file moved and not found")) : r;
+  }
+}
+
+Result<std::pair<size_t, proto::EntryReply>> DistributeLayer::FindEntry(const Topology& t, const Gfid& parent,
+                                                                        const std::string& name) {
   proto::EntryRequest req;
   req.set_parent(parent.Bytes());
   req.set_name(name);
-  size_t hashed = HashedSubvolume(name);
-  auto r = subvols_[hashed]->Lookup(req).get();
+  size_t hashed = Hashed(t, parent, name);
+  auto r = t.s[hashed].layer->Lookup(req).get();
+  if (r.ok() && !Migrating(r->attr())) return std::make_pair(hashed, std::move(r).value());
+  if (!r.ok() && (r.err() != ENOENT || t.n() == 1)) return r.status();
+  // Renamed across subvolumes, placed by an older layout or being migrated: ask everyone.
+  auto others = AllBut(t.n(), hashed);
+  auto res = FanOut<proto::EntryReply>(t.n(), others, [&](size_t i) { return t.s[i].layer->Lookup(req); });
+  for (size_t i : others)
+    if (res[i]->ok() && !Migrating(res[i]->value().attr())) return std::make_pair(i, std::move(res[i]->value()));
   if (r.ok()) return std::make_pair(hashed, std::move(r).value());
-  if (r.err() != ENOENT || n() == 1) return r.status();
-  // Renamed across subvolumes (or placed by an older layout): ask everyone else.
-  auto others = AllBut(n(), hashed);
-  auto res = FanOut<proto::EntryReply>(n(), others, [&](size_t i) { return subvols_[i]->Lookup(req); });
   for (size_t i : others)
     if (res[i]->ok()) return std::make_pair(i, std::move(res[i]->value()));
   return r.status();
 }
 
 Future<proto::EntryReply> DistributeLayer::Lookup(proto::EntryRequest req) {
-  return Deferred([this, req = std::move(req)]() -> Result<proto::EntryReply> {
-    auto r = FindEntry(GfidOf(req.parent()), req.name());
+  auto t = topo();
+  if (t->n() == 1) return t->s[0].layer->Lookup(std::move(req));
+  return Deferred([this, t, req = std::move(req)]() -> Result<proto::EntryReply> {
+    auto r = FindEntry(*t, GfidOf(req.parent()), req.name());
     if (!r.ok()) return r.status();
     auto& [sub, rep] = *r;
-    Remember(GfidOf(rep.attr().gfid()), S_ISDIR(rep.attr().mode()) ? kAll : static_cast<int>(sub));
+    Remember(*t, GfidOf(rep.attr().gfid()), S_ISDIR(rep.attr().mode()) ? kAll : static_cast<int>(sub));
     return std::move(rep);
   });
 }
 
 // Reads of an inode go where it lives (directories: the first subvolume).
-#define HAFS_BY_GFID_READ(Method, Req, Rep)                                   \
-  Future<proto::Rep> DistributeLayer::Method(proto::Req req) {                \
-    return Deferred([this, req = std::move(req)]() -> Result<proto::Rep> {    \
-      auto where = Locate(GfidOf(req.gfid()));                                \
-      if (!where.ok()) return where.status();                                 \
-      return ReadTarget(*where)->Method(req).get();                           \
-    });                                                                       \
+#define HAFS_BY_GFID_READ(Method, Req, Rep)                                                        \
+  Future<proto::Rep> DistributeLayer::Method(proto::Req req) {                                     \
+    auto t = topo();                                                                               \
+    if (t->n() == 1) return t->s[0].layer->Method(std::move(req));                                 \
+    return Deferred([this, t, req = std::move(req)]() -> Result<proto::Rep> {                      \
+      return OnFile<proto::Rep>(*t, GfidOf(req.gfid()),                                            \
+                                [&](int where) { return t->s[where == kAll ? 0 : where].layer->Method(req).get(); }); \
+    });                                                                                            \
   }
 
 HAFS_BY_GFID_READ(Getattr, GfidRequest, AttrReply)
@@ -107,15 +247,17 @@ HAFS_BY_GFID_READ(Access, AccessRequest, ErrReply)
 
 // Changes of an inode go where it lives; for directories, to every subvolume (the first
 // one's answer is returned, so a failure there fails the call).
-#define HAFS_BY_GFID_WRITE(Method, Req, Rep)                                                      \
-  Future<proto::Rep> DistributeLayer::Method(proto::Req req) {                                    \
-    return Deferred([this, req = std::move(req)]() -> Result<proto::Rep> {                        \
-      auto where = Locate(GfidOf(req.gfid()));                                                    \
-      if (!where.ok()) return where.status();                                                     \
-      if (*where != kAll) return subvols_[*where]->Method(req).get();                             \
-      auto res = FanOut<proto::Rep>(n(), All(n()), [&](size_t i) { return subvols_[i]->Method(req); }); \
-      return std::move(*res[0]);                                                                  \
-    });                                                                                           \
+#define HAFS_BY_GFID_WRITE(Method, Req, Rep)                                                       \
+  Future<proto::Rep> DistributeLayer::Method(proto::Req req) {                                     \
+    auto t = topo();                                                                               \
+    if (t->n() == 1) return t->s[0].layer->Method(std::move(req));                                 \
+    return Deferred([this, t, req = std::move(req)]() -> Result<proto::Rep> {                      \
+      return OnFile<proto::Rep>(*t, GfidOf(req.gfid()), [&](int where) -> Result<proto::Rep> {     \
+        if (where != kAll) return t->s[where].layer->Method(req).get();                            \
+        auto res = FanOut<proto::Rep>(t->n(), All(t->n()), [&](size_t i) { return t->s[i].layer->Method(req); }); \
+        return std::move(*res[0]);                                                                 \
+      });                                                                                          \
+    });                                                                                            \
   }
 
 HAFS_BY_GFID_WRITE(Setattr, SetattrRequest, AttrReply)
@@ -125,61 +267,116 @@ HAFS_BY_GFID_WRITE(Fsync, FsyncRequest, ErrReply)
 HAFS_BY_GFID_WRITE(Setxattr, SetxattrRequest, ErrReply)
 HAFS_BY_GFID_WRITE(Removexattr, RemovexattrRequest, ErrReply)
 
-// New non-directories go to the subvolume their name hashes to.
-#define HAFS_HASHED_CREATE(Method, Req)                                                   \
-  Future<proto::EntryReply> DistributeLayer::Method(proto::Req req) {                     \
-    return Deferred([this, req = std::move(req)]() -> Result<proto::EntryReply> {         \
-      size_t sub = HashedSubvolume(req.name());                                           \
-      auto r = subvols_[sub]->Method(req).get();                                          \
-      if (r.ok()) Remember(GfidOf(r->attr().gfid()), static_cast<int>(sub));              \
-      return r;                                                                           \
-    });                                                                                   \
+// A new entry goes to the subvolume its name hashes to; if that one does not have the parent
+// directory yet (added, and this directory not fixed by rebalance yet), to the first that has.
+template <typename Rep, typename Call>
+Result<Rep> DistributeLayer::Placed(const Topology& t, const Gfid& parent, const std::string& name, Call call) {
+  size_t sub = Hashed(t, parent, name);
+  Result<Rep> r = call(sub);
+  if (r.ok() || r.err() != ENOENT) return r;
+  for (size_t i = 0; i < t.n(); ++i) {
+    if (i == sub) continue;
+    Result<Rep> o = call(i);
+    if (o.ok() || o.err() != ENOENT) return o;
+  }
+  return r;
+}
+
+#define HAFS_HASHED_CREATE(Method, Req)                                                            \
+  Future<proto::EntryReply> DistributeLayer::Method(proto::Req req) {                              \
+    auto t = topo();                                                                               \
+    if (t->n() == 1) return t->s[0].layer->Method(std::move(req));                                 \
+    return Deferred([this, t, req = std::move(req)]() -> Result<proto::EntryReply> {              \
+      return Placed<proto::EntryReply>(*t, GfidOf(req.parent()), req.name(), [&](size_t sub) {     \
+        auto r = t->s[sub].layer->Method(req).get();                                               \
+        if (r.ok()) Remember(*t, GfidOf(r->attr().gfid()), static_cast<int>(sub));                 \
+        return r;                                                                                  \
+      });                                                                                          \
+    });                                                                                            \
   }
 
 HAFS_HASHED_CREATE(Mknod, MknodRequest)
 HAFS_HASHED_CREATE(Symlink, SymlinkRequest)
 
 Future<proto::EntryReply> DistributeLayer::Create(proto::CreateRequest req) {
-  return Deferred([this, req = std::move(req)]() -> Result<proto::EntryReply> {
-    size_t sub = HashedSubvolume(req.name());
-    if (n() > 1) {
-      // The name may live on another subvolume (renamed there): creating it here would make two.
-      auto existing = FindEntry(GfidOf(req.parent()), req.name());
-      if (existing.ok()) {
-        if (req.exclusive()) return Status(EEXIST, "exists");
-        if (S_ISDIR(existing->second.attr().mode())) return Status(EISDIR, "is a directory");
-        sub = existing->first;
-      }
+  auto t = topo();
+  if (t->n() == 1) return t->s[0].layer->Create(std::move(req));
+  return Deferred([this, t, req = std::move(req)]() -> Result<proto::EntryReply> {
+    // The name may live on another subvolume (renamed there): creating it here would make two.
+    auto existing = FindEntry(*t, GfidOf(req.parent()), req.name());
+    if (existing.ok()) {
+      if (req.exclusive()) return Status(EEXIST, "exists");
+      if (S_ISDIR(existing->second.attr().mode())) return Status(EISDIR, "is a directory");
+      size_t sub = existing->first;
+      return OnFile<proto::EntryReply>(*t, GfidOf(existing->second.attr().gfid()), [&](int where) {
+        auto r = t->s[where == kAll ? sub : where].layer->Create(req).get();
+        if (r.ok()) Remember(*t, GfidOf(r->attr().gfid()), where);
+        return r;
+      });
     }
-    auto r = subvols_[sub]->Create(req).get();
-    if (r.ok()) Remember(GfidOf(r->attr().gfid()), static_cast<int>(sub));
-    return r;
+    return Placed<proto::EntryReply>(*t, GfidOf(req.parent()), req.name(), [&](size_t sub) {
+      auto r = t->s[sub].layer->Create(req).get();
+      if (r.ok()) Remember(*t, GfidOf(r->attr().gfid()), static_cast<int>(sub));
+      return r;
+    });
   });
 }
 
 Future<proto::EntryReply> DistributeLayer::Mkdir(proto::MkdirRequest req) {
-  return Deferred([this, req = std::move(req)]() -> Result<proto::EntryReply> {
-    // The hashed subvolume decides (EEXIST, EACCES …); the others follow.
-    size_t hashed = HashedSubvolume(req.name());
-    auto r = subvols_[hashed]->Mkdir(req).get();
+  auto t = topo();
+  if (t->n() == 1) return t->s[0].layer->Mkdir(std::move(req));
+  return Deferred([this, t, req = std::move(req)]() -> Result<proto::EntryReply> {
+    // The name's subvolume by the equal split decides (EEXIST, EACCES …); the others follow.
+    // If it lacks the parent (a new subvolume not fixed yet), the first that has it decides.
+    size_t n = t->n();
+    size_t first = (static_cast<uint64_t>(NameHash(req.name())) * n) >> 32;
+    auto r = t->s[first].layer->Mkdir(req).get();
+    for (size_t i = 0; !r.ok() && r.err() == ENOENT && i < n; ++i) {
+      if (i == first) continue;
+      auto o = t->s[i].layer->Mkdir(req).get();
+      if (o.ok() || o.err() != ENOENT) {
+        first = i;
+        r = std::move(o);
+      }
+    }
     if (!r.ok()) return r;
-    auto others = AllBut(n(), hashed);
-    auto res = FanOut<proto::EntryReply>(n(), others, [&](size_t i) { return subvols_[i]->Mkdir(req); });
-    for (size_t i : others)
-      if (!res[i]->ok() && res[i]->err() != EEXIST)
-        HAFS_LOG_WARN("mkdir {} on subvolume {}: {}", req.name(), i, res[i]->status().ToString());
-    Remember(GfidOf(r->attr().gfid()), kAll);
+    auto others = AllBut(n, first);
+    auto res = FanOut<proto::EntryReply>(n, others, [&](size_t i) { return t->s[i].layer->Mkdir(req); });
+    std::vector<std::string> have;
+    for (size_t i = 0; i < n; ++i) {
+      bool ok = i == first || res[i]->ok() || res[i]->err() == EEXIST;
+      if (!ok) HAFS_LOG_WARN("mkdir {} on subvolume {}: {}", req.name(), i, res[i]->status().ToString());
+      if (ok && t->s[i].active) have.push_back(t->s[i].id);
+    }
+    // The new directory's layout: equal ranges over the active subvolumes that have it.
+    Gfid gfid = GfidOf(r->attr().gfid());
+    Layout layout = Layout::Equal(have.empty() ? t->ActiveIds() : have);
+    proto::SetxattrRequest x;
+    x.set_gfid(gfid.Bytes());
+    x.set_name("hafs.layout");
+    x.set_value(layout.Encode());
+    auto xs = FanOut<proto::ErrReply>(n, All(n), [&](size_t i) { return t->s[i].layer->Setxattr(x); });
+    for (size_t i = 0; i < n; ++i)
+      if (!xs[i]->ok()) HAFS_LOG_WARN("layout of {} on subvolume {}: {}", req.name(), i, xs[i]->status().ToString());
+    {
+      std::lock_guard lk(mu_);
+      layouts_[gfid] = {t->gen, std::chrono::steady_clock::now(), layout};
+    }
+    Remember(*t, gfid, kAll);
     return r;
   });
 }
 
 Future<proto::EntryReply> DistributeLayer::Rmdir(proto::NameRequest req) {
-  return Deferred([this, req = std::move(req)]() -> Result<proto::EntryReply> {
-    // Non-hashed copies first: if one is not empty, nothing is removed from the hashed one,
-    // and the directory stays visible.
-    size_t hashed = HashedSubvolume(req.name());
-    auto others = AllBut(n(), hashed);
-    auto res = FanOut<proto::EntryReply>(n(), others, [&](size_t i) { return subvols_[i]->Rmdir(req); });
+  auto t = topo();
+  if (t->n() == 1) return t->s[0].layer->Rmdir(std::move(req));
+  return Deferred([this, t, req = std::move(req)]() -> Result<proto::EntryReply> {
+    // Non-deciding copies first: if one is not empty, nothing is removed from the deciding
+    // one, and the directory stays visible.
+    size_t n = t->n();
+    size_t hashed = (static_cast<uint64_t>(NameHash(req.name())) * n) >> 32;
+    auto others = AllBut(n, hashed);
+    auto res = FanOut<proto::EntryReply>(n, others, [&](size_t i) { return t->s[i].layer->Rmdir(req); });
     for (size_t i : others) {
       if (!res[i]->ok() && res[i]->err() != ENOENT) {
         // Put back what was removed so the directory stays whole.
@@ -192,92 +389,117 @@ Future<proto::EntryReply> DistributeLayer::Rmdir(proto::NameRequest req) {
           m.set_mode(res[j]->value().attr().mode() & 07777);
           m.mutable_caller()->set_uid(res[j]->value().attr().uid());
           m.mutable_caller()->set_gid(res[j]->value().attr().gid());
-          (void)subvols_[j]->Mkdir(m).get();
+          (void)t->s[j].layer->Mkdir(m).get();
         }
         return res[i]->status();
       }
     }
-    return subvols_[hashed]->Rmdir(req).get();
+    auto r = t->s[hashed].layer->Rmdir(req).get();
+    if (!r.ok() && r.err() == ENOENT) {
+      // Not on the deciding one (it joined later): succeed if another copy went.
+      for (size_t i : others)
+        if (res[i]->ok()) return std::move(*res[i]);
+    }
+    return r;
   });
 }
 
 Future<proto::EntryReply> DistributeLayer::Unlink(proto::NameRequest req) {
-  return Deferred([this, req = std::move(req)]() -> Result<proto::EntryReply> {
-    auto where = FindEntry(GfidOf(req.parent()), req.name());
+  auto t = topo();
+  if (t->n() == 1) return t->s[0].layer->Unlink(std::move(req));
+  return Deferred([this, t, req = std::move(req)]() -> Result<proto::EntryReply> {
+    auto where = FindEntry(*t, GfidOf(req.parent()), req.name());
     if (!where.ok()) return where.status();
-    return subvols_[where->first]->Unlink(req).get();
+    return t->s[where->first].layer->Unlink(req).get();
   });
 }
 
 Future<proto::EntryReply> DistributeLayer::Link(proto::LinkRequest req) {
-  return Deferred([this, req = std::move(req)]() -> Result<proto::EntryReply> {
+  auto t = topo();
+  if (t->n() == 1) return t->s[0].layer->Link(std::move(req));
+  return Deferred([this, t, req = std::move(req)]() -> Result<proto::EntryReply> {
     // A hard link must live with its inode, whatever the new name hashes to.
-    auto where = Locate(GfidOf(req.gfid()));
+    auto where = Locate(*t, GfidOf(req.gfid()));
     if (!where.ok()) return where.status();
     if (*where == kAll) return Status(EPERM, "hard links to directories are not allowed");
-    return subvols_[*where]->Link(req).get();
+    return t->s[*where].layer->Link(req).get();
   });
 }
 
 Future<proto::RenameReply> DistributeLayer::Rename(proto::RenameRequest req) {
-  return Deferred([this, req = std::move(req)]() -> Result<proto::RenameReply> {
-    auto src = FindEntry(GfidOf(req.old_parent()), req.old_name());
+  auto t = topo();
+  if (t->n() == 1) return t->s[0].layer->Rename(std::move(req));
+  return Deferred([this, t, req = std::move(req)]() -> Result<proto::RenameReply> {
+    size_t n = t->n();
+    auto src = FindEntry(*t, GfidOf(req.old_parent()), req.old_name());
     if (!src.ok()) return src.status();
     bool is_dir = S_ISDIR(src->second.attr().mode());
     if (is_dir) {
-      // Directories are everywhere: rename everywhere, the hashed one of the old name first.
-      size_t first = HashedSubvolume(req.old_name());
-      auto r = subvols_[first]->Rename(req).get();
+      // Directories are everywhere: rename everywhere, the deciding one of the old name first.
+      size_t first = (static_cast<uint64_t>(NameHash(req.old_name())) * n) >> 32;
+      auto r = t->s[first].layer->Rename(req).get();
+      if (!r.ok() && r.err() == ENOENT) {
+        first = src->first;
+        r = t->s[first].layer->Rename(req).get();
+      }
       if (!r.ok()) return r;
-      auto others = AllBut(n(), first);
-      auto res = FanOut<proto::RenameReply>(n(), others, [&](size_t i) { return subvols_[i]->Rename(req); });
+      auto others = AllBut(n, first);
+      auto res = FanOut<proto::RenameReply>(n, others, [&](size_t i) { return t->s[i].layer->Rename(req); });
       for (size_t i : others)
         if (!res[i]->ok()) HAFS_LOG_WARN("rename of directory on subvolume {}: {}", i, res[i]->status().ToString());
       return r;
     }
     // A file stays on its subvolume; a different file already at the target name elsewhere
     // is replaced, as rename(2) promises.
-    auto dst = FindEntry(GfidOf(req.new_parent()), req.new_name());
+    auto dst = FindEntry(*t, GfidOf(req.new_parent()), req.new_name());
     if (dst.ok() && dst->first != src->first) {
       if (req.flags() & RENAME_NOREPLACE) return Status(EEXIST, "target exists");
       if (S_ISDIR(dst->second.attr().mode())) return Status(EISDIR, "target is a directory");
       proto::NameRequest u;
       u.set_parent(req.new_parent());
       u.set_name(req.new_name());
-      auto ur = subvols_[dst->first]->Unlink(u).get();
+      auto ur = t->s[dst->first].layer->Unlink(u).get();
       if (!ur.ok()) return ur.status();
     }
-    return subvols_[src->first]->Rename(req).get();
+    return t->s[src->first].layer->Rename(req).get();
   });
 }
 
 Future<proto::ReaddirReply> DistributeLayer::Readdir(proto::ReaddirRequest req) {
-  return Deferred([this, req = std::move(req)]() -> Result<proto::ReaddirReply> {
+  auto t = topo();
+  if (t->n() == 1) return t->s[0].layer->Readdir(std::move(req));
+  return Deferred([this, t, req = std::move(req)]() -> Result<proto::ReaddirReply> {
     proto::ReaddirReply out;
     std::set<std::string> seen;
-    for (size_t i = 0; i < n(); ++i) {
+    bool any = false;
+    Status first_error;
+    for (size_t i = 0; i < t->n(); ++i) {
       uint64_t cookie = 0;
       for (int page = 0; page < 1000000; ++page) {
         proto::ReaddirRequest r = req;
         r.set_cookie(cookie);
         r.set_max_entries(1024);
-        auto rep = subvols_[i]->Readdir(r).get();
+        auto rep = t->s[i].layer->Readdir(r).get();
         if (!rep.ok()) {
-          if (i == 0) return rep.status();
-          HAFS_LOG_WARN("readdir on subvolume {}: {}", i, rep.status().ToString());
+          // A subvolume added after this directory was made may not have it yet.
+          if (first_error.ok()) first_error = rep.status();
+          if (rep.err() != ENOENT) HAFS_LOG_WARN("readdir on subvolume {}: {}", i, rep.status().ToString());
           break;
         }
+        any = true;
         for (auto& e : *rep->mutable_entries()) {
           cookie = e.next_cookie();
-          // Directories appear on every subvolume: list each name once.
+          if (std::string_view(e.name()).starts_with(kMigrationTempPrefix)) continue;
+          // Directories appear on every subvolume, a migrating file briefly on two: list once.
           if (!seen.insert(e.name()).second) continue;
           Gfid g = GfidOf(e.gfid());
-          if (!g.IsNull()) Remember(g, e.type() == 4 /* DT_DIR */ ? kAll : static_cast<int>(i));
+          if (!g.IsNull() && e.type() == 4 /* DT_DIR */) Remember(*t, g, kAll);
           *out.add_entries() = std::move(e);
         }
         if (rep->eof() || rep->entries().empty()) break;
       }
     }
+    if (!any) return first_error;
     for (int k = 0; k < out.entries_size(); ++k) out.mutable_entries(k)->set_next_cookie(k + 1);
     out.set_eof(true);
     return out;
@@ -285,11 +507,14 @@ Future<proto::ReaddirReply> DistributeLayer::Readdir(proto::ReaddirRequest req) 
 }
 
 Future<proto::StatfsReply> DistributeLayer::Statfs(proto::GfidRequest req) {
-  return Deferred([this, req = std::move(req)]() -> Result<proto::StatfsReply> {
-    auto res = FanOut<proto::StatfsReply>(n(), All(n()), [&](size_t i) { return subvols_[i]->Statfs(req); });
+  auto t = topo();
+  if (t->n() == 1) return t->s[0].layer->Statfs(std::move(req));
+  return Deferred([t, req = std::move(req)]() -> Result<proto::StatfsReply> {
+    size_t n = t->n();
+    auto res = FanOut<proto::StatfsReply>(n, All(n), [&](size_t i) { return t->s[i].layer->Statfs(req); });
     proto::StatfsReply sum;
     bool any = false;
-    for (size_t i = 0; i < n(); ++i) {
+    for (size_t i = 0; i < n; ++i) {
       if (!res[i]->ok()) continue;
       const auto& s = res[i]->value();
       if (!any) sum = s;
@@ -310,10 +535,12 @@ Future<proto::StatfsReply> DistributeLayer::Statfs(proto::GfidRequest req) {
 }
 
 Future<std::shared_ptr<FileRef>> DistributeLayer::Open(Gfid gfid) {
-  return Deferred([this, gfid]() -> Result<std::shared_ptr<FileRef>> {
-    auto where = Locate(gfid);
-    if (!where.ok()) return where.status();
-    return ReadTarget(*where)->Open(gfid).get();
+  auto t = topo();
+  if (t->n() == 1) return t->s[0].layer->Open(gfid);
+  return Deferred([this, t, gfid]() -> Result<std::shared_ptr<FileRef>> {
+    return OnFile<std::shared_ptr<FileRef>>(*t, gfid, [&](int where) {
+      return t->s[where == kAll ? 0 : where].layer->Open(gfid).get();
+    });
   });
 }
 
