@@ -86,9 +86,20 @@ Status ReplicateLayer::HealFile(const Gfid& gfid, const std::vector<size_t>& up)
   }
   // Sources: answering bricks nobody accuses. If every answering brick is accused or all
   // accuse each other, the biggest (then newest) copy is the source.
+  // Every answering brick accusing itself for data (a client died between pre-op and post-op,
+  // e.g. with writes of an eager lock in flight): the copies may differ, so the biggest
+  // (then newest) becomes the source of the others rather than trusting any one of them.
+  size_t answering = 0, data_fools = 0;
+  for (size_t i = 0; i < n(); ++i) {
+    if (!answered[i]) continue;
+    ++answering;
+    auto own = counters[i].find(CounterName(Kind::kData, i));
+    if (own != counters[i].end() && own->second > 0) ++data_fools;
+  }
+  bool all_data_fools = answering >= 2 && data_fools == answering;
   int src = -1;
   for (size_t i = 0; i < n(); ++i)
-    if (answered[i] && !acc_d[i] && !acc_m[i] && src < 0) src = static_cast<int>(i);
+    if (!all_data_fools && answered[i] && !acc_d[i] && !acc_m[i] && src < 0) src = static_cast<int>(i);
   bool any_nonzero = false;
   for (size_t i = 0; i < n(); ++i)
     for (auto& [k, v] : counters[i]) any_nonzero = any_nonzero || (v != 0 && k.rfind("pending.", 0) == 0);

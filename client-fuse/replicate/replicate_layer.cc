@@ -24,6 +24,25 @@ ReplicateLayer::ReplicateLayer(std::vector<ProtocolLayer*> children, Options opt
   }
   // Owners are unique per transaction; the high bits keep two client processes apart in logs.
   lock_owner_ = std::random_device{}();
+  for (auto* c : children_)
+    c->client().OnLockContended([this](const proto::LockContended& m) { OnContended(m); });
+  releaser_ = std::thread([this] { ReleaserLoop(); });
+}
+
+ReplicateLayer::~ReplicateLayer() {
+  for (auto* c : children_) c->client().OnLockContended(nullptr);
+  {
+    std::lock_guard lk(eager_mu_);
+    stopping_ = true;
+  }
+  releaser_cv_.notify_all();
+  releaser_.join();
+  std::vector<Gfid> held;
+  {
+    std::lock_guard lk(eager_mu_);
+    for (auto& [g, e] : eager_) held.push_back(g);
+  }
+  for (const Gfid& g : held) FlushEager(g);
 }
 
 std::vector<size_t> ReplicateLayer::UpChildren() const {
@@ -197,6 +216,283 @@ Result<Rep> ReplicateLayer::InodeTxn(const Gfid& gfid, Kind kind, const TxnCall<
   lk->set_domain(domain);
   auto res = FanOut<Rep>(n(), part, [&](size_t i) { return call(children_[i], tail); });
   return Conclude<Rep>("change of " + gfid.ToString(), part, res, {gfid}, kind, unlock);
+}
+
+// ---- eager locking ----
+
+Status ReplicateLayer::AcquireEager(const Gfid& gfid, Eager& e) {
+  auto up = UpChildren();
+  if (!HasQuorum(up))
+    return Status(EROFS, fmt::format("write refused: {} of {} bricks up, quorum not met", up.size(), n()));
+  e.owner = lock_owner_ ^ NewOwner();
+  e.sessions.assign(n(), std::string());
+  e.bad.assign(n(), false);
+  auto lock = [&](size_t i, bool blocking) {
+    e.sessions[i] = children_[i]->client().session_id();
+    proto::InodelkRequest r;
+    r.set_gfid(gfid.Bytes());
+    r.set_domain("data");
+    r.set_type(proto::WRITE);
+    r.set_owner(e.owner);
+    r.set_blocking(blocking);
+    auto* pre = r.add_pre_op();  // +1 pending for every brick, on every brick
+    pre->set_gfid(gfid.Bytes());
+    for (size_t j = 0; j < n(); ++j) (*pre->mutable_deltas())[CounterName(Kind::kData, j)] = 1;
+    return children_[i]->Inodelk(r, options_.lock_wait);
+  };
+  // Takes the pre-op back and unlocks, in one round trip.
+  auto undo = [&](const std::vector<size_t>& who) {
+    FanOut<proto::ErrReply>(n(), who, [&](size_t i) {
+      proto::InodelkRequest r;
+      r.set_gfid(gfid.Bytes());
+      r.set_domain("data");
+      r.set_type(proto::UNLOCK);
+      r.set_owner(e.owner);
+      auto* post = r.add_post_op();
+      post->set_gfid(gfid.Bytes());
+      for (size_t j = 0; j < n(); ++j) (*post->mutable_deltas())[CounterName(Kind::kData, j)] = -1;
+      return children_[i]->Inodelk(r, options_.lock_wait);
+    });
+  };
+  auto refuse = [&](const std::vector<size_t>& locked, int err) {
+    undo(locked);
+    if (err == ENOENT) return Status(ENOENT, "no such file");
+    return Status(EROFS, fmt::format("write refused: locked {} of {} bricks", locked.size(), n()));
+  };
+  // First try: every brick at once, without waiting (the usual case: nobody else writes).
+  auto first = FanOut<proto::ErrReply>(n(), up, [&](size_t i) { return lock(i, false); });
+  auto got = Succeeded(up, first);
+  bool busy = false;
+  for (size_t i : up) busy = busy || (!first[i]->ok() && first[i]->err() == EAGAIN);
+  if (!busy) {
+    if (!HasQuorum(got)) {
+      int err = FirstError(up, first, EROFS);
+      return refuse(got, err == ENOENT && SameError(up, first) ? ENOENT : EROFS);
+    }
+    e.part = got;
+    return Status::Ok();
+  }
+  // Someone else holds it: let go and queue on the bricks one by one in a fixed order, so two
+  // clients can never each hold a part of the set and wait for each other (as Gluster AFR).
+  // Waiting makes the brick tell the holder (LockContended), which releases at once.
+  undo(got);
+  std::vector<size_t> part;
+  std::vector<std::optional<Result<proto::ErrReply>>> second(n());
+  for (size_t i : up) {
+    second[i].emplace(lock(i, true).get());
+    if (second[i]->ok()) part.push_back(i);
+  }
+  if (!HasQuorum(part)) {
+    int err = FirstError(up, second, EROFS);
+    return refuse(part, err == ENOENT && SameError(up, second) ? ENOENT : EROFS);
+  }
+  e.part = part;
+  return Status::Ok();
+}
+
+template <typename Rep>
+Result<Rep> ReplicateLayer::DataTxn(const Gfid& gfid, uint64_t start, uint64_t end, const TxnCall<Rep>& call) {
+  if (!options_.eager_lock) return InodeTxn<Rep>(gfid, Kind::kData, call);
+  if (end <= start) end = start == kWholeFile ? kWholeFile : start + 1;
+  const std::pair<uint64_t, uint64_t> range{start, end};
+  auto overlaps = [&](const Eager& e) {
+    for (auto& [s, en] : e.ranges)
+      if (s < end && start < en) return true;
+    return false;
+  };
+  std::shared_ptr<Eager> e;
+  bool acquire = false;
+  {
+    std::unique_lock lk(eager_mu_);
+    for (;;) {
+      auto it = eager_.find(gfid);
+      if (it == eager_.end()) {
+        e = std::make_shared<Eager>();
+        e->ranges.push_back(range);
+        eager_.emplace(gfid, e);
+        acquire = true;
+        break;
+      }
+      Eager& cur = *it->second;
+      // Changes that overlap one in flight wait for it: the bricks must apply them in one order.
+      if (cur.state == Eager::State::kHeld && !cur.want_release && !cur.claimed && !overlaps(cur)) {
+        e = it->second;
+        e->ranges.push_back(range);
+        ++stats_.folded;
+        break;
+      }
+      eager_cv_.wait(lk);
+    }
+  }
+  if (acquire) {
+    Status st = AcquireEager(gfid, *e);
+    std::lock_guard lk(eager_mu_);
+    if (!st.ok()) {
+      eager_.erase(gfid);
+      eager_cv_.notify_all();
+      return st;
+    }
+    e->state = Eager::State::kHeld;
+    e->last_use = std::chrono::steady_clock::now();
+    ++stats_.acquired;
+    if (e->want_release) release_q_.push_back(gfid);  // contended while it was being taken
+    eager_cv_.notify_all();
+    releaser_cv_.notify_all();
+  }
+  // The change alone: no pre-op (the lock's is still applied), no post-op, no unlock.
+  std::vector<size_t> targets, failed;
+  {
+    std::lock_guard lk(eager_mu_);
+    for (size_t i : e->part)
+      if (!e->bad[i]) targets.push_back(i);
+  }
+  // A brick whose session was replaced (reconnect) lost our lock with it: it is not written
+  // any more under this lock and stays accused.
+  for (auto it = targets.begin(); it != targets.end();) {
+    if (children_[*it]->client().session_id() != e->sessions[*it]) {
+      failed.push_back(*it);
+      it = targets.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  proto::TxnTail none;
+  auto res = FanOut<Rep>(n(), targets, [&](size_t i) { return call(children_[i], none); });
+  std::vector<size_t> good = Succeeded(targets, res);
+  Result<Rep> out = Status(EIO, "the change reached no brick");
+  if (good.empty() && failed.empty() && SameError(targets, res)) {
+    // Failed everywhere the same way (ENOSPC, ENOENT…): nothing diverged, nobody is accused.
+    out = res[targets.front()]->status();
+  } else {
+    for (size_t i : targets)
+      if (!res[i]->ok()) failed.push_back(i);
+    if (good.size() < n()) {
+      std::vector<bool> readable(n(), false);
+      for (size_t i : good) readable[i] = true;
+      if (!good.empty()) RememberHealth(gfid, readable);
+    }
+    if (!good.empty() && HasQuorum(good)) {
+      out = std::move(*res[good.front()]);
+    } else if (!good.empty()) {
+      HAFS_LOG_WARN("{}: change of {} reached only {} of {} bricks", options_.owner_name, gfid.ToString(),
+                    good.size(), n());
+      out = Status(EIO, "the change reached fewer bricks than the quorum");
+    } else if (!targets.empty()) {
+      out = res[targets.front()]->status();
+    }
+  }
+  {
+    std::lock_guard lk(eager_mu_);
+    for (size_t i : failed) e->bad[i] = true;
+    auto r = std::find(e->ranges.begin(), e->ranges.end(), range);
+    if (r != e->ranges.end()) e->ranges.erase(r);
+    e->last_use = std::chrono::steady_clock::now();
+    std::vector<size_t> left;
+    for (size_t i : e->part)
+      if (!e->bad[i]) left.push_back(i);
+    if (!HasQuorum(left) && !e->want_release) {
+      // Under this lock no change can succeed any more: let it go so the next one starts afresh.
+      e->want_release = true;
+      release_q_.push_back(gfid);
+      releaser_cv_.notify_all();
+    }
+    eager_cv_.notify_all();
+  }
+  return out;
+}
+
+void ReplicateLayer::FlushEager(const Gfid& gfid) {
+  std::shared_ptr<Eager> e;
+  {
+    std::unique_lock lk(eager_mu_);
+    for (;;) {
+      auto it = eager_.find(gfid);
+      if (it == eager_.end()) return;
+      if (it->second->state == Eager::State::kHeld && !it->second->claimed) {
+        e = it->second;
+        break;
+      }
+      eager_cv_.wait(lk);  // being taken or being released by another thread
+    }
+    e->claimed = true;
+    eager_cv_.wait(lk, [&] { return e->ranges.empty(); });
+    e->state = Eager::State::kReleasing;
+  }
+  // The delayed post-op rides on the unlock: on every brick where every change succeeded,
+  // −1 for each such brick. Bricks that failed a change (or were down) stay accused; a brick
+  // that failed keeps its own pre-op too.
+  std::vector<size_t> good;
+  for (size_t i : e->part)
+    if (!e->bad[i] && children_[i]->client().session_id() == e->sessions[i]) good.push_back(i);
+  FanOut<proto::ErrReply>(n(), e->part, [&](size_t i) {
+    proto::InodelkRequest r;
+    r.set_gfid(gfid.Bytes());
+    r.set_domain("data");
+    r.set_type(proto::UNLOCK);
+    r.set_owner(e->owner);
+    if (std::find(good.begin(), good.end(), i) != good.end()) {
+      auto* post = r.add_post_op();
+      post->set_gfid(gfid.Bytes());
+      for (size_t j : good) (*post->mutable_deltas())[CounterName(Kind::kData, j)] = -1;
+    }
+    return children_[i]->Inodelk(r, options_.lock_wait);
+  });
+  std::lock_guard lk(eager_mu_);
+  auto it = eager_.find(gfid);
+  if (it != eager_.end() && it->second == e) eager_.erase(it);
+  eager_cv_.notify_all();
+}
+
+void ReplicateLayer::MarkBad(const Gfid& gfid, const std::vector<size_t>& failed) {
+  std::lock_guard lk(eager_mu_);
+  auto it = eager_.find(gfid);
+  if (it == eager_.end() || it->second->state != Eager::State::kHeld) return;
+  for (size_t i : failed) it->second->bad[i] = true;
+}
+
+void ReplicateLayer::OnContended(const proto::LockContended& c) {
+  if (c.domain() != "data") return;
+  auto g = Gfid::FromBytes(c.gfid());
+  if (!g) return;
+  std::lock_guard lk(eager_mu_);
+  auto it = eager_.find(*g);
+  if (it == eager_.end()) return;
+  Eager& e = *it->second;
+  if (e.want_release || e.claimed) return;
+  e.want_release = true;
+  ++stats_.contended;
+  if (e.state == Eager::State::kHeld) release_q_.push_back(*g);  // else queued once it is taken
+  releaser_cv_.notify_all();
+}
+
+void ReplicateLayer::ReleaserLoop() {
+  std::unique_lock lk(eager_mu_);
+  while (!stopping_) {
+    std::vector<Gfid> todo(release_q_.begin(), release_q_.end());
+    release_q_.clear();
+    auto now = std::chrono::steady_clock::now();
+    auto next = now + options_.eager_idle;
+    for (auto& [g, e] : eager_) {
+      if (e->state != Eager::State::kHeld || e->claimed || !e->ranges.empty()) continue;
+      auto due = e->last_use + options_.eager_idle;
+      if (due <= now) todo.push_back(g);
+      else next = std::min(next, due);
+    }
+    if (todo.empty()) {
+      releaser_cv_.wait_until(lk, next);
+      continue;
+    }
+    lk.unlock();
+    for (const Gfid& g : todo) FlushEager(g);
+    lk.lock();
+  }
+}
+
+ReplicateLayer::EagerStats ReplicateLayer::eager_stats() const {
+  std::lock_guard lk(eager_mu_);
+  EagerStats s = stats_;
+  s.held = eager_.size();
+  return s;
 }
 
 template <typename Rep>
@@ -398,12 +694,38 @@ HAFS_READ(Access, AccessRequest, ErrReply, gfid)
     });                                                                                           \
   }
 
-HAFS_INODE_TXN(Setattr, SetattrRequest, AttrReply,
-               (req.valid() & proto::SetattrRequest::SIZE) ? Kind::kData : Kind::kMetadata)
-HAFS_INODE_TXN(Write, WriteRequest, WriteReply, Kind::kData)
-HAFS_INODE_TXN(Fallocate, FallocateRequest, AttrReply, Kind::kData)
 HAFS_INODE_TXN(Setxattr, SetxattrRequest, ErrReply, Kind::kMetadata)
 HAFS_INODE_TXN(Removexattr, RemovexattrRequest, ErrReply, Kind::kMetadata)
+
+// Data changes run under the eager lock; [start, end) is the byte range they touch.
+#define HAFS_DATA_TXN(Method, Req, Rep, start_expr, end_expr)                                     \
+  Future<proto::Rep> ReplicateLayer::Method(proto::Req req) {                                     \
+    return Deferred([this, req = std::move(req)]() -> Result<proto::Rep> {                        \
+      return DataTxn<proto::Rep>(GfidOf(req.gfid()), start_expr, end_expr,                        \
+                                 [&](ProtocolLayer* c, const proto::TxnTail& tail) {              \
+                                   proto::Req r = req;                                            \
+                                   *r.mutable_tail() = tail;                                      \
+                                   return c->Method(std::move(r));                                \
+                                 });                                                              \
+    });                                                                                           \
+  }
+
+// An appending write lands wherever the end is on each brick: it excludes every other change.
+HAFS_DATA_TXN(Write, WriteRequest, WriteReply, req.append() ? 0 : req.offset(),
+              req.append() ? kWholeFile : req.offset() + req.data().size())
+HAFS_DATA_TXN(Fallocate, FallocateRequest, AttrReply, 0, kWholeFile)
+
+Future<proto::AttrReply> ReplicateLayer::Setattr(proto::SetattrRequest req) {
+  return Deferred([this, req = std::move(req)]() -> Result<proto::AttrReply> {
+    TxnCall<proto::AttrReply> call = [&](ProtocolLayer* c, const proto::TxnTail& tail) {
+      proto::SetattrRequest r = req;
+      *r.mutable_tail() = tail;
+      return c->Setattr(std::move(r));
+    };
+    if (req.valid() & proto::SetattrRequest::SIZE) return DataTxn<proto::AttrReply>(GfidOf(req.gfid()), 0, kWholeFile, call);
+    return InodeTxn<proto::AttrReply>(GfidOf(req.gfid()), Kind::kMetadata, call);
+  });
+}
 
 #define HAFS_ENTRY_TXN(Method, Req, Rep, entries_expr)                                            \
   Future<proto::Rep> ReplicateLayer::Method(proto::Req req) {                                     \
@@ -432,6 +754,16 @@ Future<proto::ErrReply> ReplicateLayer::Fsync(proto::FsyncRequest req) {
     auto up = UpChildren();
     auto res = FanOut<proto::ErrReply>(n(), up, [&](size_t i) { return children_[i]->Fsync(req); });
     auto good = Succeeded(up, res);
+    // The data is on disk where fsync succeeded; now the delayed post-op, so that a brick
+    // whose fsync failed stays accused and the changelog is settled when fsync returns.
+    Gfid gfid = GfidOf(req.gfid());
+    if (!SameError(up, res)) {
+      std::vector<size_t> failed;
+      for (size_t i : up)
+        if (!res[i]->ok()) failed.push_back(i);
+      if (!failed.empty()) MarkBad(gfid, failed);
+    }
+    FlushEager(gfid);
     if (HasQuorum(good)) return proto::ErrReply();
     return Status(up.empty() ? ENOTCONN : FirstError(up, res, EIO), "fsync failed on too many bricks");
   });

@@ -10,13 +10,24 @@
 //  heal:    on lookup, when the counters show accused bricks, the entry/data/metadata is
 //           copied from a source to the sinks under the same locks before the lookup answers;
 //           mutual accusation is split-brain and answers EIO, never a silent choice.
+//  eager:   data changes (write, truncate, fallocate) keep the lock and the pre-op after the
+//           first one ("eager lock", as Gluster AFR): later changes on the inode go out
+//           alone, one round trip each, with no pre-op/post-op of their own (the changelog
+//           updates of a stream are folded into one). The delayed post-op + unlock is sent
+//           when the changes stop for `eager_idle`, on flush/fsync, or when another owner
+//           waits for the lock (the brick pushes LockContended). Changes whose byte ranges
+//           overlap are serialised; others share the lock from any number of threads.
 //
 // Thread-safety: as Layer. The children are owned elsewhere and must outlive this layer.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -34,8 +45,12 @@ class ReplicateLayer final : public Layer {
     int quorum_count = 0;              // with fixed
     std::chrono::milliseconds lock_wait{10000};
     std::string owner_name = "hafs";   // for logs
+    bool eager_lock = true;            // keep data locks across changes (see above)
+    std::chrono::milliseconds eager_idle{1000};  // release an eager lock this long after the last change
   };
   ReplicateLayer(std::vector<ProtocolLayer*> children, Options options);
+  // Releases every eager lock (post-op + unlock) before returning.
+  ~ReplicateLayer() override;
 
   HAFS_LAYER_OPS(HAFS_LAYER_OVERRIDE)
   Future<std::shared_ptr<FileRef>> Open(Gfid gfid) override;
@@ -46,6 +61,16 @@ class ReplicateLayer final : public Layer {
   // Counters of the bricks that answered, by child (empty map = clean), for heal info/tests.
   std::vector<std::map<std::string, int64_t>> PendingOf(const Gfid& gfid);
   size_t heals_done() const { return heals_done_.load(); }
+  // Ends this layer's eager lock on gfid if it holds one: waits for the changes in flight,
+  // then sends the delayed post-op with the unlock. No-op otherwise. (flush, fsync, tests)
+  void FlushEager(const Gfid& gfid);
+  struct EagerStats {
+    size_t acquired = 0;   // eager locks taken
+    size_t folded = 0;     // changes that rode on an eager lock taken by an earlier one
+    size_t contended = 0;  // releases asked for by another lock owner
+    size_t held = 0;       // held right now
+  };
+  EagerStats eager_stats() const;
 
   enum class Kind { kData, kMetadata, kEntry };
 
@@ -78,6 +103,28 @@ class ReplicateLayer final : public Layer {
                        std::vector<std::optional<Result<Rep>>>& res, const std::vector<Gfid>& counter_gfids,
                        Kind kind, const std::function<void(const std::vector<size_t>&)>& unlock);
 
+  // ---- eager locking (replicate_layer.cc) ----
+  struct Eager {
+    enum class State { kAcquiring, kHeld, kReleasing };
+    State state = State::kAcquiring;
+    uint64_t owner = 0;
+    std::vector<size_t> part;              // bricks locked with the pre-op applied
+    std::vector<std::string> sessions;     // per child: the brick session holding the lock
+    std::vector<bool> bad;                 // per child: a change failed there (stays accused)
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;  // byte ranges of the changes in flight
+    bool want_release = false;             // asked (contention, quorum lost): no new users
+    bool claimed = false;                  // a thread is releasing it
+    std::chrono::steady_clock::time_point last_use;
+  };
+  static constexpr uint64_t kWholeFile = UINT64_MAX;
+  // A data change [start, end) under the eager lock of gfid (taken if not held).
+  template <typename Rep>
+  Result<Rep> DataTxn(const Gfid& gfid, uint64_t start, uint64_t end, const TxnCall<Rep>& call);
+  Status AcquireEager(const Gfid& gfid, Eager& e);
+  void MarkBad(const Gfid& gfid, const std::vector<size_t>& failed);
+  void OnContended(const proto::LockContended& c);
+  void ReleaserLoop();
+
   Status HealFile(const Gfid& gfid, const std::vector<size_t>& up);
   Status HealDirectory(const Gfid& gfid, const std::vector<size_t>& up);
   Status CopyEntry(size_t source, size_t sink, const Gfid& dir, const proto::DirEntry& e);
@@ -90,6 +137,15 @@ class ReplicateLayer final : public Layer {
 
   mutable std::mutex health_mu_;
   std::unordered_map<Gfid, std::vector<bool>, GfidHash> readable_;  // per gfid: which children may be read
+
+  mutable std::mutex eager_mu_;
+  std::condition_variable eager_cv_;     // an eager lock changed state / a change finished
+  std::condition_variable releaser_cv_;  // work for the releaser thread
+  std::unordered_map<Gfid, std::shared_ptr<Eager>, GfidHash> eager_;
+  std::deque<Gfid> release_q_;           // releases asked for by contention
+  bool stopping_ = false;
+  EagerStats stats_;
+  std::thread releaser_;
 };
 
 }  // namespace hafs::client
