@@ -39,6 +39,9 @@ def parser():
     for verb in ("fail", "recover"):
         f = sub.add_parser(verb, help=f"{verb} a storage node, web node or director (e.g. s1, w2, d1)")
         f.add_argument("node")
+    ex = sub.add_parser("exec", help="run a command inside a node's network and mount namespaces")
+    ex.add_argument("node")
+    ex.add_argument("command", nargs=argparse.REMAINDER)
     ag = sub.add_parser("_agent", help=argparse.SUPPRESS)
     del ag
     return p
@@ -58,6 +61,8 @@ def main(argv):
             return cmd_status(args)
         if args.cmd in ("fail", "recover"):
             return cmd_fail_recover(args)
+        if args.cmd == "exec":
+            return cmd_exec(args)
         if args.cmd == "_agent":
             from . import agent
             agent.main(args.dir)
@@ -260,7 +265,10 @@ def load(args):
 def cmd_status(args):
     state = load(args)
     st = status.collect(state)
-    print(json.dumps(st, indent=1) if args.json else status.text(st))
+    try:
+        print(json.dumps(st, indent=1) if args.json else status.text(st), flush=True)
+    except BrokenPipeError:  # `status | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
@@ -280,3 +288,12 @@ def cmd_fail_recover(args):
     state.save()
     log(f"{args.cmd} {args.node}: done in {time.monotonic() - t0:.2f} s")
     return 0
+
+
+def cmd_exec(args):
+    state = load(args)
+    node = state.node(args.node)
+    if not args.command:
+        raise ClusterError("exec NODE COMMAND [ARGS...]")
+    from .common import nsexec
+    return subprocess.call(nsexec(state, node, args.command))

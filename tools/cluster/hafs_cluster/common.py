@@ -118,34 +118,52 @@ def group_members(pgid):
 
 
 def stop_process(rec, sig=signal.SIGTERM, grace=5.0):
-    """Stops a process we started (and its process group, which we created for it with
-    setsid, and its descendants). Safe when it is already gone."""
+    """Stops a process we started, with its descendants and its process group (which we made
+    for it with setsid). The leader is signalled first and the group as a whole, so a master
+    (nginx, php-fpm) cannot respawn a worker we have not seen yet; with SIGKILL the sweep is
+    repeated until nothing is left. Safe when it is already gone."""
     pid, pgid = rec.get("pid"), rec.get("pgid")
-    targets = set()
-    if alive(rec):
-        targets.add(pid)
-        targets.update(descendants(pid))
-    if pgid:
-        targets.update(group_members(pgid))
-    if not targets:
+
+    def members():
+        t = set()
+        if alive(rec):
+            t.add(pid)
+            t.update(descendants(pid))
+        if pgid:
+            t.update(group_members(pgid))
+        return {p for p in t if proc_start_time(p) is not None}  # zombies hold nothing
+
+    def signal_all(s):
+        if alive(rec):
+            try:
+                os.kill(pid, s)
+            except OSError:
+                pass
+        if pgid:
+            try:
+                os.killpg(pgid, s)
+            except OSError:
+                pass
+        for p in members():
+            try:
+                os.kill(p, s)
+            except OSError:
+                pass
+
+    if not members():
         return
-    for p in targets:
-        try:
-            os.kill(p, sig)
-        except OSError:
-            pass
-    if sig == signal.SIGKILL:
-        grace = min(grace, 2.0)
-    deadline = time.monotonic() + grace
+    signal_all(sig)
+    deadline = time.monotonic() + (min(grace, 2.0) if sig == signal.SIGKILL else grace)
     while time.monotonic() < deadline:
-        if not any(proc_start_time(p) is not None for p in targets):
+        if not members():
             return
-        time.sleep(0.05)
-    for p in targets:
-        try:
-            os.kill(p, signal.SIGKILL)
-        except OSError:
-            pass
+        if sig == signal.SIGKILL:
+            signal_all(signal.SIGKILL)
+        time.sleep(0.02)
+    deadline = time.monotonic() + 3
+    while members() and time.monotonic() < deadline:
+        signal_all(signal.SIGKILL)
+        time.sleep(0.02)
 
 
 # ---- the state directory ---------------------------------------------------------------

@@ -4,9 +4,10 @@ gv1 mounted on each."""
 import json
 import os
 import signal
+import time
 
-from .common import (HTTP_PORT, STATS_PORT, TCP_PORT, ClusterError, alive, log, nsexec, run, spawn,
-                     stop_process, tail, wait_until)
+from .common import (HTTP_PORT, STATS_PORT, TCP_PORT, ClusterError, alive, log, nsexec, proc_start_time,
+                     run, spawn, stop_process, tail, wait_until)
 from . import mounts, topology
 
 PRIORITIES = [150, 100, 90, 80, 70, 60, 50, 40, 30]
@@ -141,12 +142,13 @@ def create(state):
 
 
 def vip_holder(state, vip):
-    """The director whose eth0 carries vip (several if split), or None."""
+    """The director whose eth0 carries vip (several if split), or None. A director whose link is
+    down (failed) cannot answer for it, whatever address its dead interface still carries."""
     holders = []
     for n in state.nodes("director"):
         if not topology.netns_exists(n["netns"]):
             continue
-        p = run(["ip", "-n", n["netns"], "-4", "-o", "addr", "show", "dev", "eth0"], check=False, timeout=5)
+        p = run(["ip", "-n", n["netns"], "-4", "-o", "addr", "show", "dev", "eth0", "up"], check=False, timeout=5)
         if f" {vip}/" in p.stdout:
             holders.append(n["name"])
     return ",".join(holders) or None
@@ -164,12 +166,28 @@ def vipd_status(state, node):
 
 
 def fail(state, node):
-    """A director dies: hafs-vipd, hafs-lb and its hafs client get SIGKILL and its link goes down
-    (as a powered-off host: it neither answers nor resets connections)."""
+    """A director dies: hafs-vipd and hafs-lb get SIGKILL together (the kernel resets the
+    connections they held: the requests in flight fail), then at once its link goes down, as a
+    powered-off host: it neither answers nor resets new connections, which reach the next master
+    with their SYN retransmission. Its hafs client is killed too."""
+    # First the switch stops delivering frames to the director (its port no longer learns or
+    # floods, its MAC is forgotten) while what the director sends still goes out: the resets of
+    # the killed processes' connections reach the clients, but no new connection is refused by a
+    # half-dead host in the milliseconds between the kill and the link going down.
+    topology.isolate_port(state, node, True)
+    targets = []
     for p in ("hafs-vipd", "hafs-lb"):
         rec = node["procs"].get(p)
-        if rec:
-            stop_process(rec, signal.SIGKILL)
+        if alive(rec):
+            targets.append(rec["pid"])
+    for pid in targets:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    deadline = time.monotonic() + 2
+    while any(proc_start_time(p) is not None for p in targets) and time.monotonic() < deadline:
+        time.sleep(0.001)
     topology.link(state, node, False)
     for m in node["mounts"]:
         rec = node["procs"].get(f"hafs-fuse-{m['volume']}")
@@ -178,9 +196,11 @@ def fail(state, node):
 
 
 def recover(state, node):
+    stop_services(state, node)  # recover is also a restart of a node that was not failed
     # A rebooted host does not keep the VIPs it held when it died.
     for vip in (state.vip_external, state.vip_internal):
         run(["ip", "-n", node["netns"], "addr", "del", f"{vip}/24", "dev", "eth0"], check=False)
+    topology.isolate_port(state, node, False)
     topology.link(state, node, True)
     mounts.mount(state, node, "gv1")
     index = [n["name"] for n in state.nodes("director")].index(node["name"])

@@ -3,7 +3,7 @@ import os
 import signal
 import time
 
-from .common import ClusterError, log, nsexec, run, stop_process, wait_until
+from .common import ClusterError, alive, log, nsexec, run, stop_process, wait_until
 
 
 def mountpoint(state, node, vol):
@@ -19,6 +19,15 @@ def mount_helper(state):
 
 
 def mounted(state, node, path):
+    """path is mounted in node's mount namespace and its hafs client is alive."""
+    for rec in node.get("procs", {}).values():
+        if path in rec.get("cmd", []) and not alive(rec):
+            return False
+    return in_mount_table(node, path)
+
+
+def in_mount_table(node, path):
+    """path is in node's mount table (a dead client's mount included)."""
     holder = node.get("holder")
     if not holder:
         return False
@@ -57,11 +66,12 @@ def mount(state, node, vol):
     if rest:
         opts = f"backup-volfile-servers={':'.join(rest)}," + opts
     # A killed client leaves a dead mount ("Transport endpoint is not connected"): clear it.
-    if mounted(state, node, path):
+    node["procs"].pop(f"hafs-fuse-{vol}", None)  # a client killed before is forgotten
+    if in_mount_table(node, path):
         run(nsexec(state, node, ["umount", "-l", path]), check=False)
     cmd = mount_helper(state) + [f"{first}:/{vol}", path, "-o", opts]
     run(nsexec(state, node, cmd), timeout=40)
-    wait_until(f"mount of {vol} on {node['name']}", lambda: mounted(state, node, path), 10)
+    wait_until(f"mount of {vol} on {node['name']}", lambda: in_mount_table(node, path), 10)
     pid = fuse_pid(path)
     if pid:
         from .common import proc_start_time
@@ -73,10 +83,10 @@ def mount(state, node, vol):
 
 def unmount_all(state, node, kill=True):
     for m in node.get("mounts", []):
-        if node.get("holder") and mounted(state, node, m["path"]):
+        if node.get("holder") and alive(node["holder"]) and in_mount_table(node, m["path"]):
             try:
                 run(nsexec(state, node, ["umount", m["path"]]), check=False, timeout=10)
-                if mounted(state, node, m["path"]):
+                if in_mount_table(node, m["path"]):
                     run(nsexec(state, node, ["umount", "-l", m["path"]]), check=False, timeout=10)
             except ClusterError:
                 pass

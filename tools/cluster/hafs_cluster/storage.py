@@ -90,6 +90,9 @@ def fail(state, node):
 
 
 def recover(state, node):
+    rec = node["procs"].get("hafs-mgmtd")
+    if rec:
+        stop_process(rec, signal.SIGTERM)  # recover is also a restart of a node that was not failed
     start_mgmtd(state, node)
     for vol in state.data.get("volumes", []):
         wait_until(f"bricks of {node['name']} for {vol}", lambda v=vol: bricks_online(state, node, v), 30, 0.2)

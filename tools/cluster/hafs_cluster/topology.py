@@ -96,6 +96,21 @@ def link(state, node, up):
     run(["ip", "-n", node["netns"], "link", "set", "eth0", "up" if up else "down"])
 
 
+def isolate_port(state, node, on):
+    """on: the bridge stops delivering frames to node (no learning, no flooding, its learned MAC
+    forgotten); node's own frames still go out. off: back to normal."""
+    sw = state.data["prefix"] + "sw"
+    v = "off" if on else "on"
+    run(["bridge", "-n", sw, "link", "set", "dev", node["name"], "learning", v, "flood", v,
+         "mcast_flood", v, "bcast_flood", v])
+    if on:
+        p = run(["ip", "-n", node["netns"], "-o", "link", "show", "dev", "eth0"], check=False)
+        parts = p.stdout.split()
+        if "link/ether" in parts:
+            mac = parts[parts.index("link/ether") + 1]
+            run(["bridge", "-n", sw, "fdb", "del", mac, "dev", node["name"], "master"], check=False)
+
+
 def destroy(state):
     for node in state.data.get("nodes", {}).values():
         if node.get("holder"):

@@ -135,6 +135,7 @@ def fail(state, node):
 
 
 def recover(state, node):
+    stop_services(state, node)  # recover is also a restart of a node that was not failed
     mounts.mount(state, node, "gv0")
     start_services(state, node)
 
