@@ -23,7 +23,10 @@ def parser():
     p.add_argument("--dir", default=os.environ.get("HAFS_CLUSTER_DIR", DEFAULT_DIR),
                    help=f"state directory (default {DEFAULT_DIR}, or $HAFS_CLUSTER_DIR)")
     sub = p.add_subparsers(dest="cmd", required=True)
-    up = sub.add_parser("up", help="build and start the cluster")
+    # --dir is accepted after the command too (hafs-cluster up --dir X).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--dir", default=argparse.SUPPRESS, help="state directory")
+    up = sub.add_parser("up", help="build and start the cluster", parents=[common])
     up.add_argument("--storage", type=int, default=3)
     up.add_argument("--web", type=int, default=3)
     up.add_argument("--directors", type=int, default=3)
@@ -32,18 +35,20 @@ def parser():
     up.add_argument("--port", type=int, default=DEFAULT_PORT,
                     help=f"loopback ports: site PORT, lb stats PORT+1, status page PORT+2 (default {DEFAULT_PORT})")
     up.add_argument("--timeout", type=int, default=UP_TIMEOUT, help="give up after this many seconds")
-    down = sub.add_parser("down", help="stop everything up started, unmount, delete the namespaces")
+    down = sub.add_parser("down", help="stop everything up started, unmount, delete the namespaces",
+                          parents=[common])
     down.add_argument("--keep-data", action="store_true", help="keep bricks, logs and configs in the state dir")
-    st = sub.add_parser("status", help="nodes, processes, mounts, volumes, bricks, heal backlog, VIP holders")
+    st = sub.add_parser("status", help="nodes, processes, mounts, volumes, bricks, heal backlog, VIP holders",
+                        parents=[common])
     st.add_argument("--json", action="store_true")
     for verb in ("fail", "recover"):
-        f = sub.add_parser(verb, help=f"{verb} a storage node, web node or director (e.g. s1, w2, d1)")
+        f = sub.add_parser(verb, help=f"{verb} a storage node, web node or director (e.g. s1, w2, d1)",
+                           parents=[common])
         f.add_argument("node")
-    ex = sub.add_parser("exec", help="run a command inside a node's network and mount namespaces")
+    ex = sub.add_parser("exec", help="run a command inside a node's network and mount namespaces",
+                        parents=[common])
     ex.add_argument("node")
     ex.add_argument("command", nargs=argparse.REMAINDER)
-    ag = sub.add_parser("_agent", help=argparse.SUPPRESS)
-    del ag
     return p
 
 
@@ -63,9 +68,6 @@ def main(argv):
             return cmd_fail_recover(args)
         if args.cmd == "exec":
             return cmd_exec(args)
-        if args.cmd == "_agent":
-            from . import agent
-            agent.main(args.dir)
     except ClusterError as e:
         print(f"hafs-cluster {args.cmd}: error: {e}", file=sys.stderr)
         return 1
@@ -150,7 +152,7 @@ def cmd_up(args):
 
 def start_agent(state):
     pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=pkg_parent)
+    env = dict(os.environ, PYTHONPATH=pkg_parent, PYTHONDONTWRITEBYTECODE="1")
     logf = os.path.join(state.dir, "agent.log")
     with open(logf, "ab") as out:
         p = subprocess.Popen([sys.executable, "-m", "hafs_cluster.agent", state.dir], env=env,
