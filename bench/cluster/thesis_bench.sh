@@ -12,10 +12,14 @@
 # nginx/php-fpm settings, same balancer frontends (http :80 with SERVERID cookie, tcp :8080
 # roundrobin, stats :8404), same health checks. They run one after the other (never together).
 #
-# Usage (root):  bench/cluster/thesis_bench.sh [--quick] [--bin-dir DIR] [--only incumbent|hafs]
-#                                             [--out FILE.tsv]
+# Usage (root):  bench/cluster/thesis_bench.sh [--quick] [--repeat R] [--bin-dir DIR]
+#                                             [--only incumbent|hafs] [--direct] [--out FILE.tsv]
 #   default  n = 1000 5000 10000 20000, c = 1 3 5 10 20 (hours on 2 cores)
-#   --quick  n = 1000, c = 1 5 20 (a few minutes)
+#   --quick  n = 1000, c = 1 5 20 (about 2 minutes per round)
+#   --repeat R  R rounds, each building, measuring and removing the incumbent and then hafs
+#            (alternating, so both see the same machine); the tables show medians over rounds
+#   --direct also run the matrix against web node w1 itself (no balancer, no VIP), which splits
+#            the difference between the stacks into storage+web and balancer
 # Prints one table per page: n, c, requests/s, mean time per request, failed requests, for the
 # incumbent and hafs with the ratio hafs/incumbent (req/s: >1 is better for hafs).
 #
@@ -29,12 +33,16 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 QUICK=0
+DIRECT=0
+REPEAT=1
 ONLY=""
 BIN_DIR=${HAFS_BIN_DIR:-$ROOT/build/bin}
 OUT=""
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) QUICK=1 ;;
+    --direct) DIRECT=1 ;;
+    --repeat) REPEAT=$2; shift ;;
     --only) ONLY=$2; shift ;;
     --bin-dir) BIN_DIR=$2; shift ;;
     --out) OUT=$2; shift ;;
@@ -43,6 +51,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || { echo "thesis_bench: --repeat needs a positive integer" >&2; exit 2; }
 case $ONLY in ""|incumbent|hafs) ;; *) echo "thesis_bench: --only incumbent|hafs" >&2; exit 2 ;; esac
 [ "$(id -u)" -eq 0 ] || { echo "thesis_bench: must run as root" >&2; exit 2; }
 if [ $QUICK = 1 ]; then NS=(1000); CS=(1 5 20); else NS=(1000 5000 10000 20000); CS=(1 3 5 10 20); fi
@@ -54,7 +63,7 @@ BR=hincbr0
 VIP_EXT=$SUB.100
 VIP_INT=$SUB.101
 HAFS_PREFIX=hthb-       # hafs-cluster namespaces of this bench (not the demo's hafs-)
-HAFS_PORT=18180
+HAFS_PORT=18180          # + 10 per round: a fresh loopback port set each time (hafs-cluster refuses one in TIME_WAIT)
 
 W=$(mktemp -d /tmp/hafs-thesis.XXXXXX)
 chmod 755 "$W"          # nginx and php-fpm workers (www-data) traverse it to the docroot
@@ -406,6 +415,7 @@ EOF
 
 incumbent_up() {
   log "building the incumbent cluster (namespaces ${P}*, subnet $SUB.0/24)"
+  rm -rf "$W"/s[123] "$W"/w[123] "$W"/d[123] "$W/client" "$W/site"   # a previous round's bricks and state
   NETNS+=("${P}sw")
   [ -e "/run/netns/${P}sw" ] && die "namespace ${P}sw exists (another run? delete it with ip netns del ${P}sw)"
   ip netns add "${P}sw" || die "ip netns add ${P}sw"
@@ -424,8 +434,8 @@ incumbent_up() {
 
 # ---- the ab matrix -----------------------------------------------------------------------------
 ab_field() { sed -n "s/^$1:[[:space:]]*\([0-9.]*\).*/\1/p" "$2" | head -1; }
-run_matrix() {  # run_matrix SYSTEM CLIENT_NETNS VIP
-  local sys=$1 cns=$2 vip=$3 page n c out url
+run_matrix() {  # run_matrix SYSTEM CLIENT_NETNS VIP ROUND
+  local sys=$1 cns=$2 vip=$3 round=$4 page n c out url
   for page in "${PAGES[@]}"; do
     url="http://$vip$page"
     code=$(ip netns exec "$cns" curl -s -m 10 -o /dev/null -w '%{http_code}' "$url")
@@ -438,15 +448,16 @@ run_matrix() {  # run_matrix SYSTEM CLIENT_NETNS VIP
         out=$W/ab-$sys-$n-$c.txt
         url="http://$vip$page"
         timeout 3600 ip netns exec "$cns" ab -r -s 30 -n "$n" -c "$c" "$url" >"$out" 2>&1
-        local rps tpr failed complete non2xx
+        local rps tpr failed complete non2xx doclen
+        doclen=$(ab_field "Document Length" "$out")
         rps=$(ab_field "Requests per second" "$out")
         tpr=$(sed -n 's/^Time per request:[[:space:]]*\([0-9.]*\) \[ms\] (mean)$/\1/p' "$out" | head -1)
         failed=$(ab_field "Failed requests" "$out")
         complete=$(ab_field "Complete requests" "$out")
         non2xx=$(ab_field "Non-2xx responses" "$out")
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sys" "$page" "$n" "$c" "${rps:-0}" "${tpr:-0}" \
-          "${failed:-$n}" "${non2xx:-0}" "${complete:-0}" >>"$RESULTS"
-        log "$sys $page n=$n c=$c: ${rps:-?} req/s, ${tpr:-?} ms, failed ${failed:-?}${non2xx:+, non-2xx $non2xx}"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sys" "$page" "$n" "$c" "${rps:-0}" "${tpr:-0}" \
+          "${failed:-$n}" "${non2xx:-0}" "${complete:-0}" "${doclen:-0}" "$round" >>"$RESULTS"
+        log "round $round $sys $page n=$n c=$c: ${rps:-?} req/s, ${tpr:-?} ms, failed ${failed:-?}${non2xx:+, non-2xx $non2xx}, ${doclen:-?} B"
       done
     done
   done
@@ -457,29 +468,37 @@ need_packages
 log "mode: $([ $QUICK = 1 ] && echo quick || echo full) (n: ${NS[*]}; c: ${CS[*]}); pages: ${PAGES[*]}"
 log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
-if [ "$ONLY" != hafs ]; then
-  incumbent_up
-  run_matrix incumbent "${P}client" "$VIP_EXT"
-  log "stopping the incumbent cluster"
-  incumbent_down
-fi
+for round in $(seq "$REPEAT"); do
+  if [ "$ONLY" != hafs ]; then
+    incumbent_up
+    run_matrix incumbent "${P}client" "$VIP_EXT" "$round"
+    [ $DIRECT = 1 ] && run_matrix incumbent-direct "${P}client" "$SUB.21" "$round"
+    log "stopping the incumbent cluster"
+    incumbent_down
+  fi
 
-if [ "$ONLY" != incumbent ]; then
-  [ -x "$ROOT/tools/cluster/hafs-cluster" ] || die "tools/cluster/hafs-cluster is missing"
-  log "hafs-cluster up (binaries from $BIN_DIR, namespaces ${HAFS_PREFIX}*)"
-  HAFS_UP=1
-  timeout 300 "$ROOT/tools/cluster/hafs-cluster" --dir "$W/hafs" up --bin-dir "$BIN_DIR" \
-    --prefix "$HAFS_PREFIX" --port $HAFS_PORT >>"$W/hafs-cluster.log" 2>&1 \
-    || { tail -20 "$W/hafs-cluster.log" >&2; die "hafs-cluster up failed"; }
-  st=$("$ROOT/tools/cluster/hafs-cluster" --dir "$W/hafs" status --json) || die "hafs-cluster status"
-  read -r HCNS HVIP < <(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["client_netns"], d["vip_external"])' <<<"$st")
-  [ -n "$HVIP" ] || die "no client_netns/vip_external in hafs-cluster status --json"
-  log "hafs cluster up: client namespace $HCNS, VIP $HVIP"
-  run_matrix hafs "$HCNS" "$HVIP"
-  log "hafs-cluster down"
-  timeout 120 "$ROOT/tools/cluster/hafs-cluster" --dir "$W/hafs" down >>"$W/hafs-cluster.log" 2>&1 \
-    || log "hafs-cluster down failed"
-  HAFS_UP=0
-fi
+  if [ "$ONLY" != incumbent ]; then
+    [ -x "$ROOT/tools/cluster/hafs-cluster" ] || die "tools/cluster/hafs-cluster is missing"
+    log "hafs-cluster up (binaries from $BIN_DIR, namespaces ${HAFS_PREFIX}*)"
+    HAFS_UP=1
+    rm -rf "$W/hafs"
+    timeout 300 "$ROOT/tools/cluster/hafs-cluster" --dir "$W/hafs" up --bin-dir "$BIN_DIR" \
+      --prefix "$HAFS_PREFIX" --port $((HAFS_PORT + 10 * round)) >>"$W/hafs-cluster.log" 2>&1 \
+      || { tail -20 "$W/hafs-cluster.log" >&2; die "hafs-cluster up failed"; }
+    st=$("$ROOT/tools/cluster/hafs-cluster" --dir "$W/hafs" status --json) || die "hafs-cluster status"
+    read -r HCNS HVIP < <(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["client_netns"], d["vip_external"])' <<<"$st")
+    [ -n "$HVIP" ] || die "no client_netns/vip_external in hafs-cluster status --json"
+    log "hafs cluster up: client namespace $HCNS, VIP $HVIP"
+    run_matrix hafs "$HCNS" "$HVIP" "$round"
+    if [ $DIRECT = 1 ]; then
+      HW1=$(python3 -c 'import json,sys; print([n["address"] for n in json.load(sys.stdin)["nodes"] if n["name"] == "w1"][0])' <<<"$st")
+      run_matrix hafs-direct "$HCNS" "$HW1" "$round"
+    fi
+    log "hafs-cluster down"
+    timeout 120 "$ROOT/tools/cluster/hafs-cluster" --dir "$W/hafs" down >>"$W/hafs-cluster.log" 2>&1 \
+      || log "hafs-cluster down failed"
+    HAFS_UP=0
+  fi
+done
 
 python3 "$HERE/thesis_report.py" "$RESULTS"
