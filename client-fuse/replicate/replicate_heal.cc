@@ -43,20 +43,27 @@ Status ReplicateLayer::Heal(const Gfid& gfid) {
   return Status(ENOENT, "nothing to heal");
 }
 
-Status ReplicateLayer::HealFile(const Gfid& gfid, const std::vector<size_t>& up) {
+Status ReplicateLayer::HealFile(const Gfid& gfid, const std::vector<size_t>& up, bool try_only) {
   uint64_t owner = g_heal_owner.fetch_add(1);
-  auto lock = [&](const char* domain, const std::vector<size_t>& who, proto::LockType type) {
+  auto lock = [&](const char* domain, const std::vector<size_t>& who, proto::LockType type, bool wait = true) {
     return FanOut<proto::ErrReply>(n(), who, [&](size_t i) {
       proto::InodelkRequest r;
       r.set_gfid(gfid.Bytes());
       r.set_domain(domain);
       r.set_type(type);
       r.set_owner(owner);
-      r.set_blocking(type != proto::UNLOCK);
+      r.set_blocking(wait && type != proto::UNLOCK);
       return children_[i]->Inodelk(r, options_.lock_wait);
     });
   };
-  auto locked = Succeeded(up, lock("data", up, proto::WRITE));
+  auto first = lock("data", up, proto::WRITE, !try_only);
+  auto locked = Succeeded(up, first);
+  if (try_only && locked.size() < up.size()) {
+    // Someone holds it: a transaction (or an eager lock) is in flight, so the counters are
+    // not settled and there is nothing to decide now.
+    lock("data", locked, proto::UNLOCK);
+    return Status::Ok();
+  }
   auto locked_m = Succeeded(locked, lock("metadata", locked, proto::WRITE));
   auto unlock = [&] {
     lock("metadata", locked_m, proto::UNLOCK);

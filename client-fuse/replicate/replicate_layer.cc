@@ -640,6 +640,28 @@ Future<proto::EntryReply> ReplicateLayer::Lookup(proto::EntryRequest req) {
       (void)split_e;
       bool dirty = missing > 0 || split_d || split_m;
       for (size_t i = 0; i < n(); ++i) dirty = dirty || (answered[i] && (acc_d[i] || acc_m[i]));
+      // Every brick accusing itself for a file's data: a write in flight (another client's, or
+      // an eager lock), or a client that died in the middle of one. If this layer does not hold
+      // the lock itself, try to heal without waiting: the lock is free only in the second case.
+      size_t answering = 0, data_fools = 0;
+      for (size_t i = 0; i < n(); ++i) {
+        if (!answered[i]) continue;
+        ++answering;
+        auto own = counters[i].find(CounterName(Kind::kData, i));
+        if (own != counters[i].end() && own->second > 0) ++data_fools;
+      }
+      if (!dir && !dirty && round == 0 && answering >= 2 && data_fools == answering) {
+        bool ours;
+        {
+          std::lock_guard lk(eager_mu_);
+          ours = eager_.count(gfid) > 0;
+        }
+        if (!ours) {
+          Status h = HealFile(gfid, up, /*try_only=*/true);
+          if (h.err() == EIO) return h;
+          continue;
+        }
+      }
       if (dirty && round == 0) {
         // Heal under locks, then look again: the locked view decides, not this racy one.
         if (missing > 0) (void)Heal(GfidOf(req.parent()));

@@ -125,7 +125,8 @@ class ReplicateLayer final : public Layer {
   void OnContended(const proto::LockContended& c);
   void ReleaserLoop();
 
-  Status HealFile(const Gfid& gfid, const std::vector<size_t>& up);
+  // try_only: give up (OK) if another owner holds the data lock instead of waiting for it.
+  Status HealFile(const Gfid& gfid, const std::vector<size_t>& up, bool try_only = false);
   Status HealDirectory(const Gfid& gfid, const std::vector<size_t>& up);
   Status CopyEntry(size_t source, size_t sink, const Gfid& dir, const proto::DirEntry& e);
   Status RemoveTree(size_t child, const Gfid& dir, const std::string& name, const Gfid& gfid, bool is_dir, int depth);
