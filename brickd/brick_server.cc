@@ -9,6 +9,14 @@ Result<std::unique_ptr<BrickServer>> BrickServer::Start(const BrickServerOptions
   auto colon = o.listen.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == o.listen.size())
     return Status(EINVAL, fmt::format("--listen {}: expected ADDR:PORT", o.listen));
+  b->auth_file_ = o.auth_file;
+  if (!o.auth_file.empty()) {
+    if (Status st = b->ReloadAuth(); !st.ok()) return st;
+  } else {
+    auto policy = AuthPolicy::Make(o.auth);
+    if (!policy.ok()) return policy.status();
+    b->auth_.Set(*policy);
+  }
   auto storage = Storage::Open(Storage::Options{o.brick_path, o.volume_id, o.brick_id});
   if (!storage.ok()) return storage.status();
   b->storage_ = std::move(storage).value();
@@ -18,6 +26,7 @@ Result<std::unique_ptr<BrickServer>> BrickServer::Start(const BrickServerOptions
   BrickService::Options so;
   so.brick_id = o.brick_id;
   so.max_io = o.max_io;
+  so.auth = &b->auth_;
   b->service_ = std::make_unique<BrickService>(*b->storage_, *b->locks_, *b->sessions_, *b->stats_, so);
 
   grpc::ServerBuilder builder;
@@ -36,6 +45,23 @@ Result<std::unique_ptr<BrickServer>> BrickServer::Start(const BrickServerOptions
   if (!b->server_ || b->port_ == 0) return Status(EADDRINUSE, fmt::format("cannot listen on {}", o.listen));
   b->address_ = o.listen.substr(0, colon) + ":" + std::to_string(b->port_);
   return b;
+}
+
+Status BrickServer::ReloadAuth() {
+  if (auth_file_.empty()) return Status(EINVAL, "no --auth-file to reload");
+  auto rules = AuthPolicy::ReadFile(auth_file_);
+  if (!rules.ok()) return rules.status();
+  auto policy = AuthPolicy::Make(*rules);
+  if (!policy.ok()) return Status(policy.status().err(), auth_file_ + ": " + policy.status().message());
+  auth_.Set(*policy);
+  HAFS_LOG_INFO("auth: allow '{}' reject '{}'{}", (*rules).allow, (*rules).reject,
+                (*rules).internal_key.empty() ? "" : " (pool-internal clients always served)");
+  return Status::Ok();
+}
+
+std::string BrickServer::DumpState() const {
+  const auto& r = auth_.Get()->rules();
+  return fmt::format("auth: allow '{}' reject '{}'\n{}", r.allow, r.reject, service_->DumpState());
 }
 
 void BrickServer::Shutdown() {

@@ -23,6 +23,8 @@ struct BrickServerOptions {
   std::string listen = "127.0.0.1:0";      // ADDR:PORT, port 0 = pick one
   size_t max_io = 4u << 20;
   std::chrono::milliseconds max_lease{10000};
+  AuthRules auth;                          // --auth-allow, --auth-reject (and the internal key)
+  std::string auth_file;                   // if set, replaces `auth` at start and on ReloadAuth()
 };
 
 class BrickServer {
@@ -33,7 +35,9 @@ class BrickServer {
   // "ADDR:PORT" actually bound (with the port chosen when 0 was asked).
   const std::string& address() const { return address_; }
   int port() const { return port_; }
-  std::string DumpState() const { return service_->DumpState(); }
+  std::string DumpState() const;
+  // Re-reads the auth file (SIGHUP). A bad file keeps the previous rules and is an error.
+  Status ReloadAuth();
   void Shutdown();
 
  private:
@@ -43,6 +47,8 @@ class BrickServer {
   std::unique_ptr<SessionRegistry> sessions_;
   std::unique_ptr<OpStats> stats_;
   std::unique_ptr<BrickService> service_;
+  AuthGate auth_;
+  std::string auth_file_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
   int port_ = 0;

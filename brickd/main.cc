@@ -1,8 +1,12 @@
 // hafs-brickd: serves one brick (an export directory) over gRPC. See docs/brickd.md.
+#include <pthread.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstdio>
+#include <thread>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -33,6 +37,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(64, 65536));
   app.add_option("--max-lease-ms", lease_ms, "longest client lease; locks of a silent client die after it")
       ->default_val(10000)->check(CLI::Range(200, 600000));
+  app.add_option("--auth-allow", o.auth.allow,
+                 "client addresses served: comma list of addresses, CIDR prefixes, globs (auth.allow)")
+      ->default_val("*");
+  app.add_option("--auth-reject", o.auth.reject, "client addresses refused; wins over --auth-allow (auth.reject)");
+  app.add_option("--auth-file", o.auth_file,
+                 "file with allow=LIST, reject=LIST, internal-key=KEY lines; replaces the two flags, re-read on SIGHUP");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->default_val("info");
   app.add_option("--log-file", log_file, "log to this file instead of stderr");
   CLI11_PARSE(app, argc, argv);
@@ -55,6 +65,11 @@ int main(int argc, char** argv) {
     ::setrlimit(RLIMIT_NOFILE, &rl);
   }
   hafs::shutdown::Install();
+  // SIGHUP re-reads --auth-file; blocked here (before any thread) and taken by one thread.
+  sigset_t hup;
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &hup, nullptr);
 
   auto server = hafs::brick::BrickServer::Start(o);
   if (!server.ok()) {
@@ -68,7 +83,25 @@ int main(int argc, char** argv) {
   std::printf("listening on %s\n", (*server)->address().c_str());
   std::fflush(stdout);
 
+  std::atomic<bool> stopping{false};
+  std::thread reloader([&] {
+    for (;;) {
+      int s = 0;
+      if (sigwait(&hup, &s) != 0) continue;
+      if (stopping) return;
+      if (o.auth_file.empty()) {
+        HAFS_LOG_INFO("SIGHUP: no --auth-file, nothing to reload");
+        continue;
+      }
+      if (auto st = (*server)->ReloadAuth(); !st.ok())
+        HAFS_LOG_ERROR("SIGHUP: keeping the previous auth rules: {}", st.ToString());
+    }
+  });
+
   int sig = hafs::shutdown::Wait(DumpState);
+  stopping = true;
+  pthread_kill(reloader.native_handle(), SIGHUP);
+  reloader.join();
   HAFS_LOG_INFO("signal {}: shutting down", sig);
   (*server)->Shutdown();
   g_server = nullptr;

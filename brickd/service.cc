@@ -84,6 +84,12 @@ class OpTimer {
   int err_ = 0;
 };
 
+// Every handler starts by checking the caller against auth.allow/auth.reject (auth.h).
+#define AUTHORIZE(ctx)                                                  \
+  if (options_.auth) {                                                  \
+    if (auto _auth = options_.auth->Check(ctx); !_auth.ok()) return _auth; \
+  }
+
 #define PARSE_GFID(var, raw)                                          \
   Gfid var;                                                           \
   if (auto _st = ParseGfid(raw, &var, #var); !_st.ok()) {             \
@@ -158,7 +164,8 @@ std::chrono::milliseconds BrickService::LockTimeout(uint32_t asked_ms) const {
   return std::min(asked, options_.lock_timeout_cap);
 }
 
-grpc::Status BrickService::Lookup(ServerContext*, const proto::EntryRequest* req, proto::EntryReply* rep) {
+grpc::Status BrickService::Lookup(ServerContext* ctx, const proto::EntryRequest* req, proto::EntryReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kLookup);
   PARSE_GFID(parent, req->parent());
   Gfid gfid_req;
@@ -173,7 +180,8 @@ grpc::Status BrickService::Lookup(ServerContext*, const proto::EntryRequest* req
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Getattr(ServerContext*, const proto::GfidRequest* req, proto::AttrReply* rep) {
+grpc::Status BrickService::Getattr(ServerContext* ctx, const proto::GfidRequest* req, proto::AttrReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kGetattr);
   PARSE_GFID(gfid, req->gfid());
   auto r = storage_.Getattr(gfid);
@@ -186,6 +194,7 @@ grpc::Status BrickService::Getattr(ServerContext*, const proto::GfidRequest* req
 }
 
 grpc::Status BrickService::Setattr(ServerContext* ctx, const proto::SetattrRequest* req, proto::AttrReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kSetattr);
   PARSE_GFID(gfid, req->gfid());
   using V = proto::SetattrRequest;
@@ -229,30 +238,35 @@ grpc::Status BrickService::NewEntry(ServerContext* ctx, Op op, const Req* req, p
 }
 
 grpc::Status BrickService::Mkdir(ServerContext* ctx, const proto::MkdirRequest* req, proto::EntryReply* rep) {
+  AUTHORIZE(ctx);
   return NewEntry(ctx, Op::kMkdir, req, rep, [&](const Gfid& parent, const Gfid& gfid) {
     return storage_.Mkdir(parent, req->name(), gfid, req->mode(), ToCreds(req->caller()));
   });
 }
 
 grpc::Status BrickService::Create(ServerContext* ctx, const proto::CreateRequest* req, proto::EntryReply* rep) {
+  AUTHORIZE(ctx);
   return NewEntry(ctx, Op::kCreate, req, rep, [&](const Gfid& parent, const Gfid& gfid) {
     return storage_.Create(parent, req->name(), gfid, req->mode(), req->exclusive(), ToCreds(req->caller()));
   });
 }
 
 grpc::Status BrickService::Mknod(ServerContext* ctx, const proto::MknodRequest* req, proto::EntryReply* rep) {
+  AUTHORIZE(ctx);
   return NewEntry(ctx, Op::kMknod, req, rep, [&](const Gfid& parent, const Gfid& gfid) {
     return storage_.Mknod(parent, req->name(), gfid, req->mode(), req->rdev(), ToCreds(req->caller()));
   });
 }
 
 grpc::Status BrickService::Symlink(ServerContext* ctx, const proto::SymlinkRequest* req, proto::EntryReply* rep) {
+  AUTHORIZE(ctx);
   return NewEntry(ctx, Op::kSymlink, req, rep, [&](const Gfid& parent, const Gfid& gfid) {
     return storage_.Symlink(parent, req->name(), gfid, req->target(), ToCreds(req->caller()));
   });
 }
 
-grpc::Status BrickService::Readlink(ServerContext*, const proto::GfidRequest* req, proto::ReadlinkReply* rep) {
+grpc::Status BrickService::Readlink(ServerContext* ctx, const proto::GfidRequest* req, proto::ReadlinkReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kReadlink);
   PARSE_GFID(gfid, req->gfid());
   auto r = storage_.Readlink(gfid);
@@ -262,6 +276,7 @@ grpc::Status BrickService::Readlink(ServerContext*, const proto::GfidRequest* re
 }
 
 grpc::Status BrickService::Link(ServerContext* ctx, const proto::LinkRequest* req, proto::EntryReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kLink);
   PARSE_GFID(gfid, req->gfid());
   PARSE_GFID(new_parent, req->new_parent());
@@ -276,6 +291,7 @@ grpc::Status BrickService::Link(ServerContext* ctx, const proto::LinkRequest* re
 }
 
 grpc::Status BrickService::Unlink(ServerContext* ctx, const proto::NameRequest* req, proto::EntryReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kUnlink);
   PARSE_GFID(parent, req->parent());
   auto r = storage_.Unlink(parent, req->name());
@@ -286,6 +302,7 @@ grpc::Status BrickService::Unlink(ServerContext* ctx, const proto::NameRequest* 
 }
 
 grpc::Status BrickService::Rmdir(ServerContext* ctx, const proto::NameRequest* req, proto::EntryReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kRmdir);
   PARSE_GFID(parent, req->parent());
   auto r = storage_.Rmdir(parent, req->name());
@@ -296,6 +313,7 @@ grpc::Status BrickService::Rmdir(ServerContext* ctx, const proto::NameRequest* r
 }
 
 grpc::Status BrickService::Rename(ServerContext* ctx, const proto::RenameRequest* req, proto::RenameReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kRename);
   PARSE_GFID(old_parent, req->old_parent());
   PARSE_GFID(new_parent, req->new_parent());
@@ -312,7 +330,8 @@ grpc::Status BrickService::Rename(ServerContext* ctx, const proto::RenameRequest
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Opendir(ServerContext*, const proto::GfidRequest* req, proto::AttrReply* rep) {
+grpc::Status BrickService::Opendir(ServerContext* ctx, const proto::GfidRequest* req, proto::AttrReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kOpendir);
   PARSE_GFID(gfid, req->gfid());
   auto r = storage_.Getattr(gfid);
@@ -322,7 +341,8 @@ grpc::Status BrickService::Opendir(ServerContext*, const proto::GfidRequest* req
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Readdir(ServerContext*, const proto::ReaddirRequest* req, proto::ReaddirReply* rep) {
+grpc::Status BrickService::Readdir(ServerContext* ctx, const proto::ReaddirRequest* req, proto::ReaddirReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kReaddir);
   PARSE_GFID(gfid, req->gfid());
   size_t max = req->max_entries() == 0 ? 512 : std::min<size_t>(req->max_entries(), 4096);
@@ -341,7 +361,8 @@ grpc::Status BrickService::Readdir(ServerContext*, const proto::ReaddirRequest* 
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Open(ServerContext*, const proto::OpenRequest* req, proto::OpenReply* rep) {
+grpc::Status BrickService::Open(ServerContext* ctx, const proto::OpenRequest* req, proto::OpenReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kOpen);
   PARSE_GFID(gfid, req->gfid());
   if (!sessions_.Alive(req->session_id()))
@@ -356,13 +377,15 @@ grpc::Status BrickService::Open(ServerContext*, const proto::OpenRequest* req, p
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Release(ServerContext*, const proto::ReleaseRequest* req, proto::ErrReply* rep) {
+grpc::Status BrickService::Release(ServerContext* ctx, const proto::ReleaseRequest* req, proto::ErrReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kRelease);
   SetErr(timer, rep, sessions_.ReleaseOpen(req->session_id(), req->handle()));
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Read(ServerContext*, const proto::ReadRequest* req, proto::ReadReply* rep) {
+grpc::Status BrickService::Read(ServerContext* ctx, const proto::ReadRequest* req, proto::ReadReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kRead);
   PARSE_GFID(gfid, req->gfid());
   if (req->size() > options_.max_io) {
@@ -377,6 +400,7 @@ grpc::Status BrickService::Read(ServerContext*, const proto::ReadRequest* req, p
 }
 
 grpc::Status BrickService::Write(ServerContext* ctx, const proto::WriteRequest* req, proto::WriteReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kWrite);
   PARSE_GFID(gfid, req->gfid());
   if (req->data().size() > options_.max_io) {
@@ -397,6 +421,7 @@ grpc::Status BrickService::Write(ServerContext* ctx, const proto::WriteRequest* 
 }
 
 grpc::Status BrickService::Truncate(ServerContext* ctx, const proto::TruncateRequest* req, proto::AttrReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kTruncate);
   PARSE_GFID(gfid, req->gfid());
   auto r = storage_.Truncate(gfid, req->size());
@@ -409,6 +434,7 @@ grpc::Status BrickService::Truncate(ServerContext* ctx, const proto::TruncateReq
 }
 
 grpc::Status BrickService::Fallocate(ServerContext* ctx, const proto::FallocateRequest* req, proto::AttrReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kFallocate);
   PARSE_GFID(gfid, req->gfid());
   auto r = storage_.Fallocate(gfid, static_cast<int>(req->mode()), req->offset(), req->length());
@@ -421,14 +447,16 @@ grpc::Status BrickService::Fallocate(ServerContext* ctx, const proto::FallocateR
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Fsync(ServerContext*, const proto::FsyncRequest* req, proto::ErrReply* rep) {
+grpc::Status BrickService::Fsync(ServerContext* ctx, const proto::FsyncRequest* req, proto::ErrReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kFsync);
   PARSE_GFID(gfid, req->gfid());
   SetErr(timer, rep, storage_.Fsync(gfid, req->datasync()));
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Statfs(ServerContext*, const proto::GfidRequest*, proto::StatfsReply* rep) {
+grpc::Status BrickService::Statfs(ServerContext* ctx, const proto::GfidRequest*, proto::StatfsReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kStatfs);
   auto r = storage_.Statfs();
   SetErr(timer, rep, r.status());
@@ -446,6 +474,7 @@ grpc::Status BrickService::Statfs(ServerContext*, const proto::GfidRequest*, pro
 }
 
 grpc::Status BrickService::Setxattr(ServerContext* ctx, const proto::SetxattrRequest* req, proto::ErrReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kSetxattr);
   PARSE_GFID(gfid, req->gfid());
   Status s = storage_.Setxattr(gfid, req->name(), req->value(), static_cast<int>(req->flags()));
@@ -455,7 +484,8 @@ grpc::Status BrickService::Setxattr(ServerContext* ctx, const proto::SetxattrReq
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Getxattr(ServerContext*, const proto::GetxattrRequest* req, proto::XattrReply* rep) {
+grpc::Status BrickService::Getxattr(ServerContext* ctx, const proto::GetxattrRequest* req, proto::XattrReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kGetxattr);
   PARSE_GFID(gfid, req->gfid());
   auto r = storage_.Getxattr(gfid, req->name());
@@ -464,7 +494,8 @@ grpc::Status BrickService::Getxattr(ServerContext*, const proto::GetxattrRequest
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Listxattr(ServerContext*, const proto::GfidRequest* req, proto::ListxattrReply* rep) {
+grpc::Status BrickService::Listxattr(ServerContext* ctx, const proto::GfidRequest* req, proto::ListxattrReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kListxattr);
   PARSE_GFID(gfid, req->gfid());
   auto r = storage_.Listxattr(gfid);
@@ -475,6 +506,7 @@ grpc::Status BrickService::Listxattr(ServerContext*, const proto::GfidRequest* r
 }
 
 grpc::Status BrickService::Removexattr(ServerContext* ctx, const proto::RemovexattrRequest* req, proto::ErrReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kRemovexattr);
   PARSE_GFID(gfid, req->gfid());
   Status s = storage_.Removexattr(gfid, req->name());
@@ -484,7 +516,8 @@ grpc::Status BrickService::Removexattr(ServerContext* ctx, const proto::Removexa
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Access(ServerContext*, const proto::AccessRequest* req, proto::ErrReply* rep) {
+grpc::Status BrickService::Access(ServerContext* ctx, const proto::AccessRequest* req, proto::ErrReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kAccess);
   PARSE_GFID(gfid, req->gfid());
   SetErr(timer, rep, storage_.Access(gfid, req->mask(), ToCreds(req->caller())));
@@ -499,7 +532,8 @@ static LockKind ToKind(proto::LockType t) {
   }
 }
 
-grpc::Status BrickService::Inodelk(ServerContext*, const proto::InodelkRequest* req, proto::ErrReply* rep) {
+grpc::Status BrickService::Inodelk(ServerContext* ctx, const proto::InodelkRequest* req, proto::ErrReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kInodelk);
   PARSE_GFID(gfid, req->gfid());
   if (!sessions_.Alive(req->session_id()))
@@ -532,7 +566,8 @@ grpc::Status BrickService::Inodelk(ServerContext*, const proto::InodelkRequest* 
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Entrylk(ServerContext*, const proto::EntrylkRequest* req, proto::ErrReply* rep) {
+grpc::Status BrickService::Entrylk(ServerContext* ctx, const proto::EntrylkRequest* req, proto::ErrReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kEntrylk);
   PARSE_GFID(parent, req->parent());
   if (!sessions_.Alive(req->session_id()))
@@ -561,7 +596,8 @@ grpc::Status BrickService::Entrylk(ServerContext*, const proto::EntrylkRequest* 
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Xattrop(ServerContext*, const proto::XattropRequest* req, proto::XattropReply* rep) {
+grpc::Status BrickService::Xattrop(ServerContext* ctx, const proto::XattropRequest* req, proto::XattropReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kXattrop);
   PARSE_GFID(gfid, req->gfid());
   for (auto& [name, delta] : req->deltas()) {
@@ -581,7 +617,8 @@ grpc::Status BrickService::Xattrop(ServerContext*, const proto::XattropRequest* 
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::HealIndex(ServerContext*, const proto::HealIndexRequest* req, proto::HealIndexReply* rep) {
+grpc::Status BrickService::HealIndex(ServerContext* ctx, const proto::HealIndexRequest* req, proto::HealIndexReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kHealIndex);
   Gfid start;
   if (!req->start_after().empty()) {
@@ -597,6 +634,7 @@ grpc::Status BrickService::HealIndex(ServerContext*, const proto::HealIndexReque
 
 grpc::Status BrickService::Session(ServerContext* ctx,
                                    grpc::ServerReaderWriter<proto::SessionEvent, proto::SessionMessage>* stream) {
+  AUTHORIZE(ctx);
   proto::SessionMessage first;
   if (!stream->Read(&first) || !first.has_hello())
     return grpc::Status(StatusCode::INVALID_ARGUMENT, "the first session message must be a hello");
@@ -636,7 +674,15 @@ grpc::Status BrickService::Session(ServerContext* ctx,
     }
   });
   proto::SessionMessage msg;
+  grpc::Status refused = grpc::Status::OK;
+  uint64_t auth_gen = options_.auth ? options_.auth->generation() : 0;
   while (stream->Read(&msg)) {
+    // A changed auth.allow/auth.reject also ends the open sessions it now refuses.
+    if (options_.auth && options_.auth->generation() != auth_gen) {
+      auth_gen = options_.auth->generation();
+      refused = options_.auth->Check(ctx);
+      if (!refused.ok()) break;
+    }
     sessions_.Touch(id);
     if (msg.has_heartbeat()) {
       proto::SessionEvent ack;
@@ -644,17 +690,20 @@ grpc::Status BrickService::Session(ServerContext* ctx,
       outbox->Push(std::move(ack));
     }
   }
-  sessions_.Close(id, ctx->IsCancelled() ? "stream cancelled" : "client disconnected");
+  sessions_.Close(id, !refused.ok()          ? "refused by auth.allow/auth.reject"
+                      : ctx->IsCancelled() ? "stream cancelled"
+                                           : "client disconnected");
   outbox->Close();
   writer.join();
   {
     std::lock_guard lk(token->mu);
     token->ctx = nullptr;
   }
-  return grpc::Status::OK;
+  return refused;
 }
 
-grpc::Status BrickService::Ping(ServerContext*, const proto::PingRequest*, proto::PingReply* rep) {
+grpc::Status BrickService::Ping(ServerContext* ctx, const proto::PingRequest*, proto::PingReply* rep) {
+  AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kPing);
   rep->set_volume_id(storage_.volume_id());
   rep->set_brick_id(options_.brick_id);
@@ -664,7 +713,8 @@ grpc::Status BrickService::Ping(ServerContext*, const proto::PingRequest*, proto
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Stats(ServerContext*, const proto::PingRequest*, proto::StatsReply* rep) {
+grpc::Status BrickService::Stats(ServerContext* ctx, const proto::PingRequest*, proto::StatsReply* rep) {
+  AUTHORIZE(ctx);
   for (uint64_t b : OpStats::kBoundsUs) rep->add_bucket_bounds_us(b);
   for (int i = 0; i < static_cast<int>(Op::kCount); ++i) {
     const auto& c = stats_.Get(static_cast<Op>(i));

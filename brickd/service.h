@@ -10,6 +10,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "brickd/auth.h"
 #include "brickd/lock_table.h"
 #include "brickd/op_stats.h"
 #include "brickd/sessions.h"
@@ -24,6 +25,7 @@ class BrickService final : public proto::Brick::Service {
     uint32_t brick_id = 0;
     size_t max_io = 4u << 20;                               // largest read/write per call
     std::chrono::milliseconds lock_timeout_cap{60000};      // longest a blocking lock may wait
+    const AuthGate* auth = nullptr;                         // client address rules (none: all served)
   };
   BrickService(Storage& storage, LockTable& locks, SessionRegistry& sessions, OpStats& stats, Options options);
 

@@ -12,8 +12,25 @@ int64_t NowMs() {
 }
 
 constexpr const char* kSessionHeader = "hafs-session";
+constexpr const char* kInternalKeyHeader = "hafs-internal";
+
+std::mutex g_key_mu;
+std::string g_internal_key;
+std::atomic<bool> g_have_key{false};  // the FUSE client never has one: no lock on its calls
 
 }  // namespace
+
+void SetInternalKey(const std::string& key) {
+  std::lock_guard lk(g_key_mu);
+  g_internal_key = key;
+  g_have_key = !key.empty();
+}
+
+void AddInternalKey(grpc::ClientContext* ctx) {
+  if (!g_have_key.load(std::memory_order_relaxed)) return;
+  std::lock_guard lk(g_key_mu);
+  if (!g_internal_key.empty()) ctx->AddMetadata(kInternalKeyHeader, g_internal_key);
+}
 
 Status FromGrpc(const grpc::Status& st, std::string_view what) {
   int err;
@@ -30,6 +47,9 @@ Status FromGrpc(const grpc::Status& st, std::string_view what) {
       break;
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       err = E2BIG;
+      break;
+    case grpc::StatusCode::PERMISSION_DENIED:  // auth.allow / auth.reject
+      err = EACCES;
       break;
     default:
       err = EIO;
@@ -145,6 +165,7 @@ BrickClient::InFlight::~InFlight() { c_->Unregister(ctx_); }
 
 void BrickClient::Prepare(grpc::ClientContext* ctx, std::chrono::milliseconds extra) {
   ctx->set_deadline(std::chrono::system_clock::now() + options_.ping_timeout + extra);
+  AddInternalKey(ctx);
   std::lock_guard lk(mu_);
   if (!session_id_.empty()) ctx->AddMetadata(kSessionHeader, session_id_);
 }
@@ -184,6 +205,7 @@ void BrickClient::SessionLoop() {
     grpc::ClientContext ctx;
     std::string id = Gfid::Random().ToString();
     last_heard_ms_ = NowMs();
+    AddInternalKey(&ctx);
     auto stub = Stub();
     auto stream = stub->Session(&ctx);
     {

@@ -33,8 +33,15 @@
 
 namespace hafs::client {
 
-// gRPC transport failures as the errno a POSIX caller understands.
+// gRPC transport failures as the errno a POSIX caller understands (a brick's auth.allow /
+// auth.reject refusal, PERMISSION_DENIED, is EACCES).
 Status FromGrpc(const grpc::Status& st, std::string_view what);
+
+// The pool's internal key (mgmtd's own clients only: heal daemon, heal info): bricks serve a
+// call carrying it whatever auth.allow/auth.reject say. Process-wide; empty = none.
+void SetInternalKey(const std::string& key);
+// Adds the key (if any) to a call's metadata.
+void AddInternalKey(grpc::ClientContext* ctx);
 
 class BrickClient {
  public:
