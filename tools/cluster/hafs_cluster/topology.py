@@ -111,7 +111,51 @@ def isolate_port(state, node, on):
             run(["bridge", "-n", sw, "fdb", "del", mac, "dev", node["name"], "master"], check=False)
 
 
+def processes_in(state):
+    """Every process inside one of the cluster's network namespaces, plus its agent: what a
+    killed `up` may have started without recording it."""
+    inodes = set()
+    for ns in state.data.get("netns", []):
+        try:
+            inodes.add(os.stat(f"/run/netns/{ns}").st_ino)
+        except OSError:
+            pass
+    me = os.getpid()
+    out = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit() or int(p) == me:
+            continue
+        try:
+            if os.stat(f"/proc/{p}/ns/net").st_ino in inodes:
+                out.append(int(p))
+                continue
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+            if b"hafs_cluster.agent" in args and state.dir.encode() in args:
+                out.append(int(p))
+        except OSError:
+            pass
+    return out
+
+
+def sweep(state):
+    """SIGTERM, then SIGKILL, to every process processes_in() finds (bounded: 3 s)."""
+    for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 1.0)):
+        pids = processes_in(state)
+        if not pids:
+            return
+        for p in pids:
+            try:
+                os.kill(p, sig)
+            except OSError:
+                pass
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and any(proc_start_time(p) is not None for p in pids):
+            time.sleep(0.02)
+
+
 def destroy(state):
+    sweep(state)
     for node in state.data.get("nodes", {}).values():
         if node.get("holder"):
             stop_process(node["holder"], signal.SIGKILL)
