@@ -228,7 +228,10 @@ void BrickClient::SessionLoop() {
       ok = stream->Write(hello);
     }
     proto::SessionEvent ev;
-    if (ok && stream->Read(&ev) && ev.has_welcome()) {
+    bool refused = false;  // the brick ended the stream before its welcome (e.g. auth.allow)
+    if (ok && !stream->Read(&ev)) {
+      refused = true;
+    } else if (ok && ev.has_welcome()) {
       last_heard_ms_ = NowMs();
       if (ev.welcome().volume_id() != options_.volume_id) {
         MarkDown(fmt::format("brick serves volume {}, not {}", ev.welcome().volume_id(), options_.volume_id));
@@ -264,10 +267,11 @@ void BrickClient::SessionLoop() {
       std::lock_guard wl(write_mu_);
       session_stream_ = nullptr;
     }
-    ctx.TryCancel();
+    // (Finish after TryCancel says CANCELLED; a refusal's own status names the reason.)
+    if (!refused) ctx.TryCancel();
     grpc::Status st = stream->Finish();
     if (!stopping_) {
-      std::string why = last_error();
+      std::string why = refused && !st.ok() ? "" : last_error();
       MarkDown(why.empty() ? fmt::format("session ended: {}", st.error_message().empty() ? "connection lost"
                                                                                           : st.error_message())
                            : why);

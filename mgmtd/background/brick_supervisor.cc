@@ -12,6 +12,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "client-fuse/protocol/brick_client.h"
 #include "common/log.h"
 #include "proto/brick.grpc.pb.h"
 
@@ -44,7 +45,14 @@ void BrickSupervisor::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+// The key mgmtd's own clients present to bricks (see brickd/auth.h). Every peer of the pool
+// derives the same one from the replicated pool id.
+static std::string InternalKey(const mgmtpb::ClusterState& state) {
+  return state.pool_id().empty() ? "" : "hafs-pool-" + state.pool_id();
+}
+
 void BrickSupervisor::Update(const mgmtpb::ClusterState& state) {
+  client::SetInternalKey(InternalKey(state));
   std::lock_guard lock(mu_);
   state_ = state;
   have_state_ = true;
@@ -105,6 +113,11 @@ void BrickSupervisor::Reconcile(std::unique_lock<std::mutex>&) {
       w.port = b.port();
       auto it = v.options().find("diagnostics.brick-log-level");
       w.log_level = it == v.options().end() ? "info" : it->second;
+      auto allow = v.options().find("auth.allow");
+      auto reject = v.options().find("auth.reject");
+      w.auth = fmt::format("# written by hafs-mgmtd; applied by SIGHUP\nallow={}\nreject={}\ninternal-key={}\n",
+                           allow == v.options().end() ? "*" : allow->second,
+                           reject == v.options().end() ? "" : reject->second, InternalKey(state_));
       wanted[Key(v.name(), b.path())] = w;
     }
   }
@@ -122,7 +135,15 @@ void BrickSupervisor::Reconcile(std::unique_lock<std::mutex>&) {
   for (auto& [key, w] : wanted) {
     auto& p = procs_[key];
     bool fresh = p.want.volume.empty();
+    bool auth_changed = !fresh && p.want.auth != w.auth;
     p.want = w;
+    if (auth_changed && p.pid > 0) {
+      // Live change: new file, then SIGHUP (the brick re-reads it; no restart, no lost session).
+      if (WriteAuth(p)) {
+        HAFS_LOG_INFO("brick {}:{}: auth rules changed; signalling pid {}", options_.self_host, p.want.path, p.pid);
+        ::kill(p.pid, SIGHUP);
+      }
+    }
     if (fresh) p.next_start = now;
     if (p.pid > 0) {
       ReadOutput(p);
@@ -155,7 +176,14 @@ void BrickSupervisor::Spawn(Proc& p) {
   for (auto& c : name)
     if (c == '/') c = '-';
   std::string log_file = options_.log_dir + "/" + name + ".log";
+  if (!WriteAuth(p)) {
+    p.last_exit = "cannot write " + AuthFile(p);
+    p.backoff = std::clamp(p.backoff * 2, options_.backoff_min, options_.backoff_max);
+    p.next_start = Clock::now() + p.backoff;
+    return;
+  }
   std::vector<std::string> argv = {options_.brickd_path, "--brick-path", p.want.path,
+                                   "--auth-file",        AuthFile(p),
                                    "--volume-id",        p.want.volume_id,
                                    "--brick-id",         std::to_string(p.want.index),
                                    "--listen",           listen,
@@ -196,6 +224,24 @@ void BrickSupervisor::Spawn(Proc& p) {
   p.started = Clock::now();
   HAFS_LOG_INFO("started brick {}:{} of volume {} (pid {}, listen {})", options_.self_host, p.want.path, p.want.volume,
                 pid, listen);
+}
+
+std::string BrickSupervisor::AuthFile(const Proc& p) const {
+  std::string name = p.want.volume + "-" + p.want.path;
+  for (auto& c : name)
+    if (c == '/') c = '-';
+  return options_.log_dir + "/" + name + ".auth";
+}
+
+bool BrickSupervisor::WriteAuth(const Proc& p) {
+  // Written whole and renamed, so a brick re-reading it never sees half a file.
+  std::string path = AuthFile(p), tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  bool ok = fd >= 0 && ::write(fd, p.want.auth.data(), p.want.auth.size()) == static_cast<ssize_t>(p.want.auth.size());
+  if (fd >= 0) ::close(fd);
+  ok = ok && ::rename(tmp.c_str(), path.c_str()) == 0;
+  if (!ok) HAFS_LOG_ERROR("cannot write the auth file {}: {}", path, std::strerror(errno));
+  return ok;
 }
 
 void BrickSupervisor::ReadOutput(Proc& p) {
@@ -292,6 +338,7 @@ std::vector<BrickSupervisor::BrickStats> BrickSupervisor::LocalWithStats(const s
         grpc::CreateChannel(host + ":" + std::to_string(b.port()), grpc::InsecureChannelCredentials()));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + 1s);
+    client::AddInternalKey(&ctx);
     proto::PingRequest req;
     proto::StatsReply& rep = bs.stats;
     auto st = stub->Stats(&ctx, req, &rep);

@@ -5,6 +5,10 @@
 // restarted with exponential backoff (0.5 s doubling to 30 s, reset after a minute of good
 // health) and a log line, and bricks of stopped or deleted volumes are stopped (SIGTERM,
 // SIGKILL after 5 s). Bricks are children of mgmtd and die with it (PR_SET_PDEATHSIG, SIGKILL).
+// auth.allow/auth.reject and the pool's internal key reach a brick through its --auth-file
+// (LOG_DIR/<name>.auth, mode 0600); a change rewrites the file and sends SIGHUP, so the new
+// rules apply at once without restarting the brick. The same internal key is installed for
+// this process's own brick clients (client::SetInternalKey).
 //
 // Ownership: owns the child processes and one supervision thread. Thread-safety: all public
 // methods are safe from any thread; Update() only records the wanted state.
@@ -58,6 +62,7 @@ class BrickSupervisor {
  private:
   struct Wanted {
     std::string volume, volume_id, path, log_level;
+    std::string auth;                // content of the brick's auth file
     int index = 0;
     int port = 0;                    // port in the replicated state
   };
@@ -82,6 +87,8 @@ class BrickSupervisor {
   void Reap(Proc& p);
   void ReadOutput(Proc& p);
   void Terminate(Proc& p);
+  std::string AuthFile(const Proc& p) const;
+  bool WriteAuth(const Proc& p);
   static std::string Key(const std::string& volume, const std::string& path) { return volume + "\n" + path; }
 
   Options options_;

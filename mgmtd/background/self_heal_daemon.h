@@ -8,6 +8,19 @@
 // cluster.heal-timeout seconds, after every change of the volume, and on `volume heal NAME`.
 // Progress (healed, failed, split-brain, queued, rate) per brick for `heal info`/`status`.
 //
+// `volume heal NAME full` (TriggerFull) adds a full crawl: every directory of every replica
+// set this node crawls (the set's first brick that is up is the crawler's) is listed on
+// each up brick and the replicas are compared entry by entry — existence, gfid, type, and
+// for files size, mode, owner (not mtime: each brick stamps its own). What differs without
+// a record in the counters (a file removed on a brick behind hafs's back, a truncated copy)
+// is recorded as pending against the stale replicas (the source: for entries the replica
+// holding every entry; for a file the size a strict majority of replicas agree on, else the
+// biggest copy, then the latest mtime) and healed at once through the same
+// ReplicateLayer::Heal; entries whose counters already say pending are left to it (and to
+// the index crawl that follows).
+// Entries whose gfid or type differ between replicas, or a directory where no replica holds
+// every entry, are counted as failed and logged, never guessed at.
+//
 // Ownership: owns one crawl thread, the worker threads of a crawl, and one client graph per
 // volume. Thread-safety: public methods are safe from any thread.
 #pragma once
@@ -39,6 +52,8 @@ class SelfHealDaemon {
   void Update(const mgmtpb::ClusterState& state);
   // Crawls `volume` now (all volumes if empty).
   void Trigger(const std::string& volume);
+  // Runs a full crawl of `volume` (see above) on this node, then an index crawl.
+  void TriggerFull(const std::string& volume);
   // Fills the shd_* fields of this node's bricks of `volume`.
   void FillProgress(const std::string& volume, mgmtpb::BrickProcess* brick);
   std::string DumpState();
@@ -49,6 +64,12 @@ class SelfHealDaemon {
     double rate = 0;
     std::string state = "idle";
   };
+  struct FullProgress {
+    std::string state;   // running | done | failed: why
+    uint64_t crawled = 0, healed = 0, failed = 0;
+    double eta_s = 0;
+    std::chrono::steady_clock::time_point started{}, ended{};
+  };
   struct VolumeRun {
     std::unique_ptr<client::Graph> graph;
     std::string graph_key;                     // bricks+ports the graph was built for
@@ -58,6 +79,8 @@ class SelfHealDaemon {
 
   void Loop();
   void Crawl(const mgmtpb::Volume& v, VolumeRun& run);
+  void FullCrawl(const mgmtpb::Volume& v, VolumeRun& run);
+  bool Running();
 
   std::string self_host_;
   std::mutex mu_;
@@ -65,6 +88,8 @@ class SelfHealDaemon {
   bool running_ = false;
   mgmtpb::ClusterState state_;
   std::set<std::string> triggered_;
+  std::set<std::string> full_triggered_;
+  std::map<std::string, std::map<std::string, FullProgress>> full_;  // volume → crawler brick path
   bool trigger_all_ = false;
   std::map<std::string, VolumeRun> runs_;      // by volume name; touched by the crawl thread
   std::map<std::string, std::map<std::string, Progress>> progress_;  // copy for readers

@@ -273,7 +273,7 @@ void VolumeCmd(Invocation& inv, Client& c) {
     return Outcome(inv, "volume heal: " + w[2] + ": split-brain", rep);
   }
   if (verb == "heal" && (w.size() == 3 || (w.size() == 4 && w[3] != "info"))) {
-    const std::string usage = "volume heal NAME [info|enable|disable]";
+    const std::string usage = "volume heal NAME [full|info|enable|disable]";
     Need(w.size() >= 3, usage);
     if (w.size() == 4 && (w[3] == "enable" || w[3] == "disable")) {
       mgmtpb::VolumeSetRequest req;
@@ -283,17 +283,17 @@ void VolumeCmd(Invocation& inv, Client& c) {
       c.Call(&mgmtpb::Mgmt::Stub::VolumeSet, req, &rep);
       return Outcome(inv, "volume heal", rep);
     }
-    if (w.size() == 4 && w[3] == "full")
-      throw Failure{"volume heal: " + w[2] + ": failed: a full crawl is not implemented yet; 'volume heal " + w[2] +
-                        "' heals everything in the heal index",
-                    1};
-    Need(w.size() == 3, usage);
+    bool full = w.size() == 4 && w[3] == "full";
+    Need(w.size() == 3 || full, usage);
     mgmtpb::VolumeRequest req;
     req.set_name(w[2]);
+    req.set_full(full);
     mgmtpb::Reply rep;
     c.Call(&mgmtpb::Mgmt::Stub::Heal, req, &rep);
-    return Outcome(inv, "volume heal", rep, "Launching heal operation to perform index self heal on volume " + w[2] +
-                                               " has been successful");
+    return Outcome(inv, "volume heal", rep,
+                   std::string("Launching heal operation to perform ") + (full ? "full" : "index") +
+                       " self heal on volume " + w[2] + " has been successful" +
+                       (full ? "\nUse heal info commands to check status." : ""));
   }
   if (verb == "heal") {
     Need(w.size() == 4 && w[3] == "info", "volume heal NAME info");
@@ -348,6 +348,7 @@ Volumes:
   volume reset NAME [KEY|all]         back to the defaults
   volume heal NAME info               entries pending heal per brick, heal daemon progress
   volume heal NAME                    crawl the heal index now, on every node
+  volume heal NAME full               crawl the whole namespace, compare replicas, repair (progress in info)
   volume heal NAME enable|disable     resume/pause the heal daemon (cluster.self-heal-daemon)
   volume heal NAME info split-brain   entries whose replicas accuse each other
   volume heal NAME split-brain bigger-file|latest-mtime FILE

@@ -157,6 +157,10 @@ std::string HealInfoText(const mgmtpb::HealInfoReply& r) {
     out += fmt::format("  {}:{}: {} healed {} failed {} split-brain {} queued {} rate {:.1f}/s ETA {}\n", d.host(),
                        d.path(), d.shd_state().empty() ? "n/a" : d.shd_state(), d.shd_healed(), d.shd_failed(),
                        d.shd_split_brain(), d.shd_queued(), d.shd_rate(), eta);
+    if (!d.full_state().empty())
+      out += fmt::format("    full crawl: {} crawled {} healed {} failed {} elapsed {:.0f} s ETA {}\n", d.full_state(),
+                         d.full_crawled(), d.full_healed(), d.full_failed(), d.full_elapsed_s(),
+                         d.full_state() == "running" ? fmt::format("{:.0f} s", d.full_eta_s()) : "-");
   }
   return out;
 }
@@ -178,7 +182,13 @@ json HealInfoJson(const mgmtpb::HealInfoReply& r) {
                        {"split_brain", d.shd_split_brain()},
                        {"queued", d.shd_queued()},
                        {"rate", d.shd_rate()},
-                       {"eta_s", d.shd_rate() > 0 ? d.shd_queued() / d.shd_rate() : 0.0}});
+                       {"eta_s", d.shd_rate() > 0 ? d.shd_queued() / d.shd_rate() : 0.0},
+                       {"full", {{"state", d.full_state()},
+                                 {"crawled", d.full_crawled()},
+                                 {"healed", d.full_healed()},
+                                 {"failed", d.full_failed()},
+                                 {"eta_s", d.full_eta_s()},
+                                 {"elapsed_s", d.full_elapsed_s()}}}});
   return {{"bricks", bricks}, {"heal_daemon", daemons}};
 }
 

@@ -1,6 +1,7 @@
 // volume heal NAME info: the pending entries of every brick, read from each brick's heal
 // index (HealIndex RPC, paged). It costs in proportion to what is pending, never to the
 // size of the volume.
+#include "client-fuse/protocol/brick_client.h"
 #include "common/log.h"
 #include "mgmtd/background/self_heal_daemon.h"
 #include "mgmtd/ops/ops.h"
@@ -36,6 +37,7 @@ void HealInfo(const MgmtContext& ctx, const mgmtpb::VolumeRequest& req, mgmtpb::
     bool ok = true;
     while (true) {
       grpc::ClientContext cctx;
+      client::AddInternalKey(&cctx);
       cctx.set_deadline(std::chrono::system_clock::now() + 3s);
       proto::HealIndexRequest hreq;
       hreq.set_start_after(after);
@@ -75,7 +77,8 @@ void Heal(const MgmtContext& ctx, const mgmtpb::VolumeRequest& req, mgmtpb::Repl
                                      it->second == "no" || it->second == "0"))
     return FillReply(rep, Status(EPERM, "Self-heal-daemon is disabled. Heal will not be triggered on volume " +
                                             req.name()));
-  ctx.heal->Trigger(req.name());
+  if (req.full()) ctx.heal->TriggerFull(req.name());
+  else ctx.heal->Trigger(req.name());
   if (req.force()) return FillReply(rep, Status::Ok());  // a peer's fan-out: this node only
   std::set<std::string> hosts;
   for (const auto& b : vol->bricks()) hosts.insert(b.host());
@@ -87,6 +90,7 @@ void Heal(const MgmtContext& ctx, const mgmtpb::VolumeRequest& req, mgmtpb::Repl
     mgmtpb::VolumeRequest preq;
     preq.set_name(req.name());
     preq.set_force(true);
+    preq.set_full(req.full());
     mgmtpb::Reply prep;
     if (!ctx.Stub(peer->address())->Heal(&cctx, preq, &prep).ok())
       HAFS_LOG_WARN("heal trigger: peer {} did not answer", peer->address());

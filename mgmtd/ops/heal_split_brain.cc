@@ -53,6 +53,7 @@ std::vector<BrickConn> Connect(const mgmtpb::Volume& v) {
 // Attributes and counters of gfid on one brick; nullopt if it did not answer or lacks it.
 std::optional<proto::AttrReply> Examine(BrickConn& b, const Gfid& gfid) {
   grpc::ClientContext ctx;
+  client::AddInternalKey(&ctx);
   ctx.set_deadline(std::chrono::system_clock::now() + 3s);
   proto::GfidRequest req;
   req.set_gfid(gfid.Bytes());
@@ -91,6 +92,7 @@ std::vector<Gfid> HealIndexOf(BrickConn& b, size_t limit) {
   std::string after;
   while (out.size() < limit) {
     grpc::ClientContext ctx;
+    client::AddInternalKey(&ctx);
     ctx.set_deadline(std::chrono::system_clock::now() + 3s);
     proto::HealIndexRequest req;
     req.set_start_after(after);
@@ -107,6 +109,7 @@ std::vector<Gfid> HealIndexOf(BrickConn& b, size_t limit) {
 
 Status Xattrop(BrickConn& b, const Gfid& gfid, const std::string& counter, int64_t delta) {
   grpc::ClientContext ctx;
+  client::AddInternalKey(&ctx);
   ctx.set_deadline(std::chrono::system_clock::now() + 3s);
   proto::XattropRequest req;
   req.set_gfid(gfid.Bytes());
@@ -137,6 +140,7 @@ Result<Gfid> Resolve(std::vector<BrickConn>& bricks, const std::string& file) {
       i = j + 1;
       if (name.empty()) continue;
       grpc::ClientContext ctx;
+      client::AddInternalKey(&ctx);
       ctx.set_deadline(std::chrono::system_clock::now() + 3s);
       proto::EntryRequest req;
       req.set_parent(cur.Bytes());
