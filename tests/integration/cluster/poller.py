@@ -83,9 +83,32 @@ def procs(prefix, state_dir):
             print(p)
 
 
+def free_ports(seed):
+    """A base port B below the ephemeral range with B, B+1, B+2 free on 127.0.0.1."""
+    import socket
+    for i in range(2000):
+        base = 20000 + ((int(seed) * 7 + i * 3) % 12000)
+        socks = []
+        try:
+            for p in (base, base + 1, base + 2):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            print(base)
+            return
+        except OSError:
+            pass
+        finally:
+            for s in socks:
+                s.close()
+    sys.exit("no free loopback ports")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "poll":
         poll(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    elif sys.argv[1] == "ports":
+        free_ports(sys.argv[2])
     elif sys.argv[1] == "procs":
         procs(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "gaps":
