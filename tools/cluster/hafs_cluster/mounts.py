@@ -1,7 +1,6 @@
 """hafs volume mounts inside a node's own mount namespace (`mount -t hafs`)."""
 import os
 import signal
-import time
 
 from .common import ClusterError, alive, log, nsexec, run, stop_process, wait_until
 
