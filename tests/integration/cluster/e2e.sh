@@ -90,7 +90,7 @@ size=$(curl -s -m 5 "${site}image.png" | wc -c)
 
 status_url=$(jget 's["status_url"]')
 dom=$(timeout 90 chromium --headless --no-sandbox --disable-gpu --user-data-dir="$DIR/chromium" --dump-dom "$status_url" 2>/dev/null)
-if echo "$dom" | grep -q 'id="healthy">yes' && echo "$dom" | grep -q 'id="vip-10.213.0.100">d1' \
+if echo "$dom" | grep -q 'id="healthy"[^>]*>yes' && echo "$dom" | grep -q 'id="vip-10.213.0.100">d1' \
    && echo "$dom" | grep -q 'http-equiv="refresh"' && [ "$(echo "$dom" | grep -o "id=\"node-[a-z0-9]*\"" | wc -l)" -ge 10 ]; then
   pass "status page rendered by headless Chromium: healthy, 10 nodes, VIP on d1, refreshes itself"
 else

@@ -114,7 +114,7 @@ def html_page(st, refresh=2):
 <style>body{{font-family:sans-serif}} table{{border-collapse:collapse;margin-bottom:1em}}
 td,th{{border:1px solid #999;padding:2px 6px}} .ok{{background:#cfc}} .bad{{background:#f99}}</style></head>
 <body><h1>hafs-cluster status</h1>
-<p id="summary">Cluster healthy: <b id="healthy">{'yes' if st['healthy'] else 'NO'}</b> &middot; phase {e(str(st['phase']))}
+<p id="summary">Cluster healthy: <b id="healthy" class="{'ok' if st['healthy'] else 'bad'}">{'yes' if st['healthy'] else 'NO'}</b> &middot; phase {e(str(st['phase']))}
  &middot; {e(st['time'])} &middot; refreshes every {refresh} s</p>
 <p>Site: <a href="{e(st['site_url'])}">{e(st['site_url'])}</a> &middot; lb stats: <a href="{e(st['stats_url'])}">{e(st['stats_url'])}</a>
  &middot; <a href="status.json">status.json</a></p>
