@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
+#include <vector>
 #include <thread>
 
 namespace hafs::brick {
@@ -80,6 +82,43 @@ TEST(LockTable, EntryLocksByNameAndWholeDirectory) {
   ASSERT_EQ(t.Entrylk(kG, "e", "a", LockKind::kUnlock, kA, false, 0ms), 0);
   EXPECT_EQ(t.Entrylk(kG, "e", "", LockKind::kRead, kA, false, 0ms), EAGAIN);  // still "b" by B
   EXPECT_EQ(t.Entrylk(kG, "e", "", LockKind::kRead, kB, false, 0ms), 0);       // own lock never conflicts
+}
+
+// A blocked inodelk tells the holder's session at once and again every 500 ms (the eager-lock
+// release of docs/replication.md); non-blocking requests and the holder itself never do.
+TEST(LockTable, BlockedWaiterTellsTheHolder) {
+  LockTable t;
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> told;
+  t.SetContentionHook([&](const std::string& session, const Gfid&, const std::string& domain) {
+    std::lock_guard lk(mu);
+    told.emplace_back(session, domain);
+  });
+  Gfid g = Gfid::Random();
+  LockOwner a{"sa", 1}, b{"sb", 2};
+  ASSERT_EQ(t.Inodelk(g, "data", LockKind::kWrite, 0, 0, a, false, 0ms), 0);
+  EXPECT_EQ(t.Inodelk(g, "data", LockKind::kWrite, 0, 0, b, false, 0ms), EAGAIN);
+  EXPECT_EQ(t.Inodelk(g, "data", LockKind::kWrite, 0, 0, a, true, 100ms), 0);  // the holder re-locks
+  {
+    std::lock_guard lk(mu);
+    EXPECT_TRUE(told.empty());
+  }
+  auto start = std::chrono::steady_clock::now();
+  std::thread waiter([&] { EXPECT_EQ(t.Inodelk(g, "data", LockKind::kWrite, 0, 0, b, true, 5000ms), 0); });
+  std::this_thread::sleep_for(700ms);
+  {
+    std::lock_guard lk(mu);
+    ASSERT_GE(told.size(), 2u);  // at once, and after 500 ms
+    EXPECT_EQ(told[0], std::make_pair(std::string("sa"), std::string("data")));
+  }
+  ASSERT_EQ(t.Inodelk(g, "data", LockKind::kUnlock, 0, 0, a, false, 0ms), 0);
+  waiter.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2000ms);
+  // A lock on another range does not conflict, so it tells no one.
+  std::lock_guard lk(mu);
+  told.clear();
+  EXPECT_EQ(t.Inodelk(g, "other", LockKind::kWrite, 0, 0, a, true, 100ms), 0);
+  EXPECT_TRUE(told.empty());
 }
 
 }  // namespace

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Streaming writes of issue 3, before/after in one run: a sequential 1 GiB write (1 MiB
+# blocks, then fsync) and 4 parallel writers (4 x 256 MiB, each fsync'd), on
+#   the local disk · GlusterFS replica 3 · hafs replica 3 built from BEFORE_BIN · from AFTER_BIN
+# all on the same disk, interleaved ROUNDS times (the machine is shared: medians and ratios
+# from the same run are what count). Needs root; installs glusterfs-server from Debian.
+# Not run by CI.
+#
+#   sudo bench/client/write_bench.sh [--mib 1024] [--rounds 3] BEFORE_BIN AFTER_BIN
+set -euo pipefail
+MIB=1024; ROUNDS=3
+while [ $# -gt 2 ]; do
+  case $1 in
+    --mib) MIB=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[ $# -eq 2 ] || { sed -n 2,10p "$0" >&2; exit 2; }
+BEFORE=$(cd "$1" && pwd); AFTER=$(cd "$2" && pwd)
+W=/var/tmp/hafs-writebench-$$
+HOST=$(hostname)
+export DEBIAN_FRONTEND=noninteractive
+dpkg-query -W -f='${Status}' glusterfs-server 2>/dev/null | grep -q 'install ok installed' \
+  || apt-get install -y -qq glusterfs-server glusterfs-client >/dev/null
+
+PIDS=(); MOUNTS=(); GVOLS=(); GLUSTERD_PID=""
+cleanup() {
+  for m in "${MOUNTS[@]:-}"; do [ -n "$m" ] && umount -l "$m" 2>/dev/null || true; done
+  for v in "${GVOLS[@]:-}"; do
+    [ -n "$v" ] && { gluster --mode=script volume stop "$v" force >/dev/null 2>&1; gluster --mode=script volume delete "$v" >/dev/null 2>&1; } || true
+  done
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  [ -n "$GLUSTERD_PID" ] && kill "$GLUSTERD_PID" 2>/dev/null || true
+  sleep 0.5; rm -rf "$W"
+}
+trap cleanup EXIT
+mkdir -p "$W/local"
+
+if ! pgrep -x glusterd >/dev/null; then
+  /usr/sbin/glusterd -p "$W/glusterd.pid"; sleep 2; GLUSTERD_PID=$(cat "$W/glusterd.pid")
+fi
+mkdir -p "$W/gr3"; spec=""
+for i in 0 1 2; do mkdir -p "$W/gr3/g$i"; spec+=" $HOST:$W/gr3/g$i"; done
+gluster --mode=script volume create gwb$$ replica 3 $spec force >/dev/null
+GVOLS+=(gwb$$)
+gluster --mode=script volume start gwb$$ >/dev/null
+mkdir -p "$W/mnt-gr3"; mount -t glusterfs "$HOST:/gwb$$" "$W/mnt-gr3"; MOUNTS+=("$W/mnt-gr3")
+
+hafs_vol() {  # NAME BIN_DIR
+  local name=$1 bin=$2 bricks="" sep="" volid
+  volid=0b7e2c4d-6666-4777-8888-$(printf '%06d%06d' $$ ${#PIDS[@]})
+  for i in 0 1 2; do
+    mkdir -p "$W/$name/h$i"
+    "$bin/hafs-brickd" --brick-path "$W/$name/h$i" --volume-id "$volid" --brick-id $i --log-level warn \
+      > "$W/$name-h$i.out" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 100); do grep -q 'listening on' "$W/$name-h$i.out" 2>/dev/null && break; sleep 0.05; done
+    local port; port=$(grep -m1 'listening on' "$W/$name-h$i.out"); port=${port##*:}
+    bricks+="$sep{\"host\":\"127.0.0.1\",\"port\":$port,\"path\":\"$W/$name/h$i\"}"; sep=","
+  done
+  echo "{\"name\":\"$name\",\"id\":\"$volid\",\"type\":\"replicate\",\"replica\":3,\"bricks\":[$bricks]}" > "$W/$name.json"
+  mkdir -p "$W/mnt-$name"; "$bin/mount.hafs" "$W/$name.json" "$W/mnt-$name" -o "log-file=$W/$name-fuse.log"
+  MOUNTS+=("$W/mnt-$name")
+}
+hafs_vol before "$BEFORE"
+hafs_vol after "$AFTER"
+
+run() {  # DIR -> "seq_MBps par4_MBps"
+  python3 - "$1" "$MIB" <<'PY'
+import os, sys, threading, time
+d, mib = sys.argv[1], int(sys.argv[2])
+block = os.urandom(1 << 20)
+def write(path, n):
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+    for _ in range(n): os.write(fd, block)
+    os.fsync(fd); os.close(fd)
+t = time.monotonic(); write(f"{d}/seq.bin", mib); seq = mib * 1.048576 / (time.monotonic() - t)
+os.unlink(f"{d}/seq.bin")
+ts = [threading.Thread(target=write, args=(f"{d}/par{k}.bin", mib // 4)) for k in range(4)]
+t = time.monotonic(); [x.start() for x in ts]; [x.join() for x in ts]
+par = mib * 1.048576 / (time.monotonic() - t)
+for k in range(4): os.unlink(f"{d}/par{k}.bin")
+print(f"{seq:.1f} {par:.1f}")
+PY
+}
+declare -A SEQ PAR
+for r in $(seq "$ROUNDS"); do
+  for t in local gr3 before after; do
+    dir=$W/local; [ $t != local ] && dir=$W/mnt-$t
+    sync; echo 3 > /proc/sys/vm/drop_caches
+    read -r s p < <(run "$dir")
+    SEQ[$t]+="$s "; PAR[$t]+="$p "
+    echo "round $r $t: seq ${s} MB/s, 4 writers ${p} MB/s" >&2
+  done
+done
+python3 - <<PY
+import statistics as st
+seq = {k: [float(x) for x in v.split()] for k, v in {"local": "${SEQ[local]}", "gr3": "${SEQ[gr3]}", "before": "${SEQ[before]}", "after": "${SEQ[after]}"}.items()}
+par = {k: [float(x) for x in v.split()] for k, v in {"local": "${PAR[local]}", "gr3": "${PAR[gr3]}", "before": "${PAR[before]}", "after": "${PAR[after]}"}.items()}
+print(f"{'MB/s (median of $ROUNDS)':28} {'disk':>8} {'gluster r3':>10} {'hafs before':>11} {'hafs after':>10} {'after/gl':>8} {'before/gl':>9} {'after/(disk/3)':>14}")
+for name, res in (("sequential ${MIB} MiB write", seq), ("4 parallel writers", par)):
+    m = {k: st.median(v) for k, v in res.items()}
+    print(f"{name:28} {m['local']:8.1f} {m['gr3']:10.1f} {m['before']:11.1f} {m['after']:10.1f} "
+          f"{m['after']/m['gr3']:8.2f} {m['before']/m['gr3']:9.2f} {m['after']/(m['local']/3):14.2f}")
+PY
