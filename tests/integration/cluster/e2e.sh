@@ -10,10 +10,11 @@
 #  5. down leaves no process, mount or namespace behind; down twice is fine.
 # Needs root, /dev/fuse, nginx-light, php-fpm, apache2-utils, chromium (tools/deps/cluster.txt).
 set -u
-if [ -z "${HAFS_E2E_INNER:-}" ] && [ ! -e /sbin/mount.hafs ] && [ -n "${HAFS_BIN_DIR:-}" ]; then
-  # mount(8) runs /sbin/mount.hafs, which a build tree does not install. Give this test a private
-  # mount namespace whose /sbin is an overlay holding a link to the build's helper, so the web
-  # nodes mount with `mount -t hafs` exactly as on an installed machine (nothing changes outside).
+if [ -z "${HAFS_E2E_INNER:-}" ] && [ -n "${HAFS_BIN_DIR:-}" ]; then
+  # mount(8) runs /sbin/mount.hafs, which a build tree does not install (or which may belong to
+  # another install). Give this test a private mount namespace whose /sbin is an overlay holding
+  # a link to this build's helper, so the web nodes mount with `mount -t hafs` exactly as on an
+  # installed machine, with this build's client (nothing changes outside the test).
   export HAFS_E2E_INNER=1
   exec unshare -m --propagation private bash -c '
     sbin=$(readlink -f /sbin); ov=$(mktemp -d /tmp/hafs-e2e-sbin.XXXXXX)

@@ -92,7 +92,7 @@ def check_prerequisites(args):
         find_binary(b, args.bin_dir)
     web.nginx_binary()
     web.php_fpm_binary()
-    for tool in ("ip", "nsenter", "unshare", "curl"):
+    for tool in ("ip", "bridge", "nsenter", "unshare", "curl", "ping"):
         if not shutil.which(tool):
             raise ClusterError(f"{tool} is missing (tools/install-deps installs everything)")
     if not os.path.exists("/dev/fuse"):
