@@ -20,6 +20,7 @@ namespace hafs::mgmtd {
 
 class BrickSupervisor;
 class SelfHealDaemon;
+class Rebalancer;
 
 // Wakes volfile watchers when the replicated state changes.
 class StateChanges {
@@ -47,6 +48,7 @@ struct MgmtContext {
   PeerChannels* channels = nullptr;
   BrickSupervisor* supervisor = nullptr;
   SelfHealDaemon* heal = nullptr;
+  Rebalancer* rebalance = nullptr;
   StateChanges* changes = nullptr;
   std::chrono::milliseconds commit_timeout{5000};
   std::chrono::milliseconds peer_deadline{3000};

@@ -87,6 +87,21 @@ Status MgmtService::HealSplitBrain(ServerContext*, const mgmtpb::SplitBrainReque
   ops::HealSplitBrain(*ctx_, *r, o);
   return Status::OK;
 }
+Status MgmtService::VolumeAddBrick(ServerContext*, const mgmtpb::AddBrickRequest* r, mgmtpb::Reply* o) {
+  ctx_->SyncRead();
+  ops::VolumeAddBrick(*ctx_, *r, o);
+  return Status::OK;
+}
+Status MgmtService::VolumeRebalance(ServerContext*, const mgmtpb::RebalanceRequest* r, mgmtpb::RebalanceReply* o) {
+  ctx_->SyncRead();
+  ops::VolumeRebalance(*ctx_, *r, o);
+  return Status::OK;
+}
+Status MgmtService::VolumeRemoveBrick(ServerContext*, const mgmtpb::RemoveBrickRequest* r, mgmtpb::RebalanceReply* o) {
+  ctx_->SyncRead();
+  ops::VolumeRemoveBrick(*ctx_, *r, o);
+  return Status::OK;
+}
 Status MgmtService::GetVolfile(ServerContext*, const mgmtpb::VolfileRequest* r, mgmtpb::VolfileReply* o) {
   ctx_->SyncRead();
   ops::GetVolfile(*ctx_, *r, o);

@@ -35,6 +35,10 @@ class MgmtService final : public mgmtpb::Mgmt::Service {
   grpc::Status WatchVolfile(grpc::ServerContext*, const mgmtpb::VolfileRequest*,
                             grpc::ServerWriter<mgmtpb::VolfileReply>*) override;
   grpc::Status StateDump(grpc::ServerContext*, const mgmtpb::PoolRequest*, mgmtpb::StateDumpReply*) override;
+  grpc::Status VolumeAddBrick(grpc::ServerContext*, const mgmtpb::AddBrickRequest*, mgmtpb::Reply*) override;
+  grpc::Status VolumeRebalance(grpc::ServerContext*, const mgmtpb::RebalanceRequest*, mgmtpb::RebalanceReply*) override;
+  grpc::Status VolumeRemoveBrick(grpc::ServerContext*, const mgmtpb::RemoveBrickRequest*,
+                                 mgmtpb::RebalanceReply*) override;
   grpc::Status Ping(grpc::ServerContext*, const mgmtpb::PoolRequest*, mgmtpb::Reply*) override;
   grpc::Status Propose(grpc::ServerContext*, const mgmtpb::ProposeRequest*, mgmtpb::Reply*) override;
   grpc::Status Join(grpc::ServerContext*, const mgmtpb::JoinRequest*, mgmtpb::JoinReply*) override;

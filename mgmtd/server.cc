@@ -67,6 +67,8 @@ Result<std::unique_ptr<MgmtServer>> MgmtServer::Start(const MgmtServerOptions& o
   s->prober_ = std::make_unique<PeerProber>(&s->ctx_);
   s->heal_ = std::make_unique<SelfHealDaemon>(ctx.self_host);
   ctx.heal = s->heal_.get();
+  s->rebalance_ = std::make_unique<Rebalancer>(ctx.self_host, options.state_dir);
+  ctx.rebalance = s->rebalance_.get();
 
   MgmtServer* raw = s.get();
   s->mgmt_service_ = std::make_unique<MgmtService>(&s->ctx_, [raw] { return raw->DumpState(); });
@@ -83,9 +85,11 @@ Result<std::unique_ptr<MgmtServer>> MgmtServer::Start(const MgmtServerOptions& o
   BrickSupervisor* sup = s->supervisor_.get();
   StateChanges* changes = &s->changes_;
   SelfHealDaemon* heal = s->heal_.get();
-  s->raft_->AddObserver([sup, changes, heal](const mgmtpb::ClusterState& st) {
+  Rebalancer* rebal = s->rebalance_.get();
+  s->raft_->AddObserver([sup, changes, heal, rebal](const mgmtpb::ClusterState& st) {
     sup->Update(st);
     heal->Update(st);
+    rebal->Update(st);
     changes->Notify(st.version());
   });
   HAFS_RETURN_IF_ERROR(s->raft_->Start(/*bootstrap=*/true));
@@ -94,6 +98,8 @@ Result<std::unique_ptr<MgmtServer>> MgmtServer::Start(const MgmtServerOptions& o
   s->heal_->Update(s->raft_->State());
   s->supervisor_->Start();
   s->heal_->Start();
+  s->rebalance_->Update(s->raft_->State());
+  s->rebalance_->Start();
   s->prober_->Start();
   if (options.metrics_listen != "none") {
     std::string ml = options.metrics_listen;
@@ -125,6 +131,7 @@ void MgmtServer::Shutdown() {
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   if (prober_) prober_->Stop();
   if (heal_) heal_->Stop();
+  if (rebalance_) rebalance_->Stop();
   if (supervisor_) supervisor_->Stop();
   if (raft_) raft_->Stop();
   if (server_) server_->Wait();
@@ -135,6 +142,7 @@ std::string MgmtServer::DumpState() const {
   if (raft_) out += raft_->DumpState();
   if (supervisor_) out += supervisor_->DumpState();
   if (heal_) out += heal_->DumpState();
+  if (rebalance_) out += rebalance_->DumpState();
   return out;
 }
 

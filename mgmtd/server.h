@@ -13,6 +13,7 @@
 #include "common/status.h"
 #include "mgmtd/background/brick_supervisor.h"
 #include "mgmtd/background/peer_prober.h"
+#include "mgmtd/background/rebalancer.h"
 #include "mgmtd/background/self_heal_daemon.h"
 #include "mgmtd/context.h"
 #include "mgmtd/metrics.h"
@@ -52,6 +53,7 @@ class MgmtServer {
   std::unique_ptr<BrickSupervisor> supervisor_;
   std::unique_ptr<PeerProber> prober_;
   std::unique_ptr<SelfHealDaemon> heal_;
+  std::unique_ptr<Rebalancer> rebalance_;
   MgmtContext ctx_;
   std::unique_ptr<MgmtService> mgmt_service_;
   std::unique_ptr<RaftService> raft_service_;

@@ -1,5 +1,7 @@
 #include "mgmtd/state_machine.h"
 
+#include <set>
+
 #include "mgmtd/options.h"
 
 namespace hafs::mgmtd {
@@ -64,6 +66,15 @@ Status ClusterStateMachine::Apply(const mgmtpb::Command& c) {
     case mgmtpb::Command::kSetBrickPort:
       st = SetBrickPort(c.set_brick_port());
       break;
+    case mgmtpb::Command::kAddBricks:
+      st = AddBricks(c.add_bricks());
+      break;
+    case mgmtpb::Command::kSetRebalance:
+      st = SetRebalance(c.set_rebalance());
+      break;
+    case mgmtpb::Command::kRemoveBricks:
+      st = RemoveBricks(c.remove_bricks());
+      break;
     case mgmtpb::Command::KIND_NOT_SET:  // a new leader's no-op
       return Status::Ok();
   }
@@ -113,15 +124,7 @@ Status ClusterStateMachine::CreateVolume(const mgmtpb::Volume& volume) {
     bool known = false;
     for (const auto& p : state_.peers()) known |= HostOf(p.address()) == b.host();
     if (!known) return Status(ENOENT, fmt::format("Host {} is not in 'Peer in Cluster' state", b.host()));
-    for (const auto& v : state_.volumes())
-      for (const auto& o : v.bricks()) {
-        if (o.host() != b.host()) continue;
-        if (o.path() == b.path())
-          return Status(EEXIST, fmt::format("Brick: {}:{} is already part of volume {}", b.host(), b.path(), v.name()));
-        if (b.path().starts_with(o.path() + "/") || o.path().starts_with(b.path() + "/"))
-          return Status(EEXIST, fmt::format("Brick: {}:{} overlaps brick {}:{} of volume {}", b.host(), b.path(),
-                                            o.host(), o.path(), v.name()));
-      }
+    HAFS_RETURN_IF_ERROR(BrickFree(b));
   }
   mgmtpb::Volume v = volume;
   v.set_state(mgmtpb::CREATED);
@@ -183,6 +186,113 @@ Status ClusterStateMachine::SetBrickPort(const mgmtpb::SetBrickPort& c) {
     }
   }
   return Status(ENOENT, fmt::format("brick {}:{} is not part of volume {}", c.host(), c.path(), c.name()));
+}
+
+}  // namespace hafs::mgmtd
+
+namespace hafs::mgmtd {
+
+Status ClusterStateMachine::BrickFree(const mgmtpb::Brick& b) const {
+  for (const auto& v : state_.volumes())
+    for (const auto& o : v.bricks()) {
+      if (o.host() != b.host()) continue;
+      if (o.path() == b.path())
+        return Status(EEXIST, fmt::format("Brick: {}:{} is already part of volume {}", b.host(), b.path(), v.name()));
+      if (b.path().starts_with(o.path() + "/") || o.path().starts_with(b.path() + "/"))
+        return Status(EEXIST, fmt::format("Brick: {}:{} overlaps brick {}:{} of volume {}", b.host(), b.path(),
+                                          o.host(), o.path(), v.name()));
+    }
+  return Status::Ok();
+}
+
+Status ClusterStateMachine::AddBricks(const mgmtpb::AddBricks& c) {
+  auto* v = Find(c.name());
+  if (!v) return Status(ENOENT, fmt::format("Volume {} does not exist", c.name()));
+  if (c.bricks().empty()) return Status(EINVAL, "no bricks given");
+  int replica = std::max(1, v->replica());
+  if (c.bricks_size() % replica != 0)
+    return Status(EINVAL, fmt::format("number of bricks ({}) is not a multiple of replica count {}", c.bricks_size(),
+                                      replica));
+  if (!v->removing().empty()) return Status(EBUSY, fmt::format("Volume {}: a remove-brick is in progress", c.name()));
+  for (const auto& b : c.bricks()) {
+    bool known = false;
+    for (const auto& p : state_.peers()) known |= HostOf(p.address()) == b.host();
+    if (!known) return Status(ENOENT, fmt::format("Host {} is not in 'Peer in Cluster' state", b.host()));
+    HAFS_RETURN_IF_ERROR(BrickFree(b));
+  }
+  for (const auto& b : c.bricks()) {
+    auto* nb = v->add_bricks();
+    nb->set_host(b.host());
+    nb->set_path(b.path());
+    nb->set_port(0);
+  }
+  int sets = v->bricks_size() / replica;
+  v->set_type(replica == 1 ? "distribute" : sets == 1 ? "replicate" : "distributed-replicate");
+  v->set_version(v->version() + 1);
+  return Status::Ok();
+}
+
+Status ClusterStateMachine::SetRebalance(const mgmtpb::SetRebalance& c) {
+  auto* v = Find(c.name());
+  if (!v) return Status(ENOENT, fmt::format("Volume {} does not exist", c.name()));
+  const auto& want = c.control();
+  const auto& now = v->rebalance();
+  if (want.state() == "started" && want.id() != now.id() && v->state() != mgmtpb::STARTED)
+    return Status(EINVAL, fmt::format("Volume {} needs to be started to perform rebalance", c.name()));
+  if (want.state() == "paused" && now.state() != "started")
+    return Status(EINVAL, fmt::format("Rebalance of volume {} is not running", c.name()));
+  if (want.state() == "started" && want.id() == now.id() && now.state() != "paused")
+    return Status(EINVAL, fmt::format("Rebalance of volume {} is not paused", c.name()));
+  *v->mutable_rebalance() = want;
+  v->set_version(v->version() + 1);
+  return Status::Ok();
+}
+
+Status ClusterStateMachine::RemoveBricks(const mgmtpb::RemoveBricks& c) {
+  auto* v = Find(c.name());
+  if (!v) return Status(ENOENT, fmt::format("Volume {} does not exist", c.name()));
+  int replica = std::max(1, v->replica());
+  std::set<std::string> names(c.bricks().begin(), c.bricks().end());
+  for (const auto& n : names) {
+    bool found = false;
+    for (const auto& b : v->bricks()) found |= b.host() + ":" + b.path() == n;
+    if (!found) return Status(EINVAL, fmt::format("Incorrect brick {} for volume {}", n, c.name()));
+  }
+  if (c.phase() == "start") {
+    if (!v->removing().empty()) return Status(EBUSY, fmt::format("Volume {}: a remove-brick is in progress", c.name()));
+    // Whole replica sets only, and at least one set must stay.
+    int sets_removed = 0;
+    for (int s = 0; s * replica < v->bricks_size(); ++s) {
+      int in = 0;
+      for (int k = 0; k < replica; ++k) {
+        const auto& b = v->bricks(s * replica + k);
+        in += names.count(b.host() + ":" + b.path());
+      }
+      if (in != 0 && in != replica)
+        return Status(EINVAL, fmt::format("Bricks not from the same replica set: give all {} bricks of a set", replica));
+      sets_removed += in ? 1 : 0;
+    }
+    if (sets_removed * replica >= v->bricks_size()) return Status(EINVAL, "cannot remove every brick of a volume");
+    for (const auto& n : c.bricks()) v->add_removing(n);
+  } else if (c.phase() == "stop") {
+    if (v->removing().empty()) return Status(EINVAL, fmt::format("Volume {}: no remove-brick in progress", c.name()));
+    v->clear_removing();
+  } else if (c.phase() == "commit") {
+    std::set<std::string> removing(v->removing().begin(), v->removing().end());
+    if (removing != names)
+      return Status(EINVAL, "commit names exactly the bricks given to 'remove-brick ... start'");
+    google::protobuf::RepeatedPtrField<mgmtpb::Brick> keep;
+    for (const auto& b : v->bricks())
+      if (!names.count(b.host() + ":" + b.path())) *keep.Add() = b;
+    *v->mutable_bricks() = keep;
+    v->clear_removing();
+    int sets = v->bricks_size() / replica;
+    v->set_type(replica == 1 ? "distribute" : sets == 1 ? "replicate" : "distributed-replicate");
+  } else {
+    return Status(EINVAL, "remove-brick phase is start, stop or commit");
+  }
+  v->set_version(v->version() + 1);
+  return Status::Ok();
 }
 
 }  // namespace hafs::mgmtd

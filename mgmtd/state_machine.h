@@ -32,6 +32,11 @@ class ClusterStateMachine {
   Status SetState(const mgmtpb::SetVolumeState& c);
   Status SetOptions(const mgmtpb::SetOptions& c);
   Status SetBrickPort(const mgmtpb::SetBrickPort& c);
+  Status AddBricks(const mgmtpb::AddBricks& c);
+  Status SetRebalance(const mgmtpb::SetRebalance& c);
+  Status RemoveBricks(const mgmtpb::RemoveBricks& c);
+  // A brick host:path already used by a volume (or overlapping one): the refusal, else OK.
+  Status BrickFree(const mgmtpb::Brick& b) const;
   mgmtpb::Volume* Find(const std::string& name);
 
   mgmtpb::ClusterState state_;

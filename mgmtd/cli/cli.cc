@@ -154,6 +154,120 @@ void VolumeCreate(Invocation& inv, Client& c) {
   Outcome(inv, "volume create: " + w[2], rep, "please start the volume to access data");
 }
 
+// ---- add-brick, rebalance, remove-brick (docs/rebalance.md) ----
+
+void VolumeAddBrick(Invocation& inv, Client& c) {
+  const auto& w = inv.words;
+  const std::string usage = "volume add-brick NAME [replica N] HOST:/PATH... [force]";
+  Need(w.size() >= 4, usage);
+  mgmtpb::AddBrickRequest req;
+  req.set_name(w[2]);
+  size_t i = 3;
+  if (w[i] == "replica") {
+    Need(i + 2 < w.size(), usage);
+    int n = 0;
+    try {
+      size_t pos = 0;
+      n = std::stoi(w[i + 1], &pos);
+      if (pos != w[i + 1].size() || n < 1 || n > 16) throw std::invalid_argument("range");
+    } catch (const std::exception&) {
+      throw Failure{"volume add-brick: " + w[2] + ": failed: replica count must be a number 1..16, got '" + w[i + 1] +
+                        "'",
+                    1};
+    }
+    req.set_replica(n);
+    i += 2;
+  }
+  for (; i < w.size(); ++i) {
+    if (w[i] == "force" && i + 1 == w.size()) {
+      req.set_force(true);
+      break;
+    }
+    req.add_bricks(w[i]);
+  }
+  Need(req.bricks_size() > 0, usage);
+  mgmtpb::Reply rep;
+  c.Call(&mgmtpb::Mgmt::Stub::VolumeAddBrick, req, &rep);
+  Outcome(inv, "volume add-brick: " + w[2], rep, "run 'hafs volume rebalance " + w[2] + " start' to spread the data");
+}
+
+std::string Duration(double s) {
+  if (s < 0) return "unknown";
+  long t = static_cast<long>(s + 0.5);
+  return fmt::format("{}:{:02}:{:02}", t / 3600, (t / 60) % 60, t % 60);
+}
+
+void RebalanceStatusOut(Invocation& inv, const mgmtpb::RebalanceReply& rep) {
+  if (inv.json) {
+    json nodes = json::array();
+    for (const auto& n : rep.nodes())
+      nodes.push_back({{"node", n.node()},           {"status", n.status()},       {"id", n.id()},
+                       {"scanned", n.scanned()},     {"moved", n.moved()},         {"bytes", n.bytes()},
+                       {"failures", n.failures()},   {"skipped", n.skipped()},     {"elapsed_s", n.elapsed_s()},
+                       {"eta_s", n.eta_s()},         {"dirs", n.dirs()},           {"last_dir", n.last_dir()},
+                       {"fix_layout_only", n.fix_layout_only()}, {"error", n.error()}});
+    *inv.out << json{{"nodes", nodes}}.dump(2) << "\n";
+    return;
+  }
+  *inv.out << fmt::format("{:>16} {:>10} {:>12} {:>10} {:>10} {:>9} {:>14} {:>10} {:>10}\n", "Node", "scanned",
+                          "rebalanced", "size", "failures", "skipped", "status", "run time", "ETA");
+  *inv.out << fmt::format("{:>16} {:>10} {:>12} {:>10} {:>10} {:>9} {:>14} {:>10} {:>10}\n", "----", "-------",
+                          "----------", "----", "--------", "-------", "------", "--------", "---");
+  for (const auto& n : rep.nodes()) {
+    *inv.out << fmt::format("{:>16} {:>10} {:>12} {:>10} {:>10} {:>9} {:>14} {:>10} {:>10}\n", n.node(), n.scanned(),
+                            n.moved(), n.bytes(), n.failures(), n.skipped(), n.status(), Duration(n.elapsed_s()),
+                            n.status() == "completed" ? "-" : Duration(n.eta_s()));
+    if (!n.last_dir().empty())
+      *inv.out << "  directories done: " << n.dirs() << ", last: " << n.last_dir()
+               << (n.fix_layout_only() ? " (fix-layout only)" : "") << "\n";
+    if (!n.error().empty()) *inv.out << "  error: " << n.error() << "\n";
+  }
+}
+
+void VolumeRebalance(Invocation& inv, Client& c) {
+  const auto& w = inv.words;
+  const std::string usage = "volume rebalance NAME [fix-layout] start|status|pause|resume|stop";
+  Need(w.size() == 4 || (w.size() == 5 && w[3] == "fix-layout" && w[4] == "start"), usage);
+  mgmtpb::RebalanceRequest req;
+  req.set_name(w[2]);
+  req.set_action(w.back());
+  req.set_fix_layout(w.size() == 5);
+  const auto& a = req.action();
+  Need(a == "start" || a == "status" || a == "pause" || a == "resume" || a == "stop", usage);
+  mgmtpb::RebalanceReply rep;
+  c.Call(&mgmtpb::Mgmt::Stub::VolumeRebalance, req, &rep);
+  if (a == "status") {
+    Refused("volume rebalance: " + w[2], rep.reply());
+    return RebalanceStatusOut(inv, rep);
+  }
+  Outcome(inv, "volume rebalance: " + w[2] + ": " + a, rep.reply());
+}
+
+void VolumeRemoveBrick(Invocation& inv, Client& c) {
+  const auto& w = inv.words;
+  const std::string usage = "volume remove-brick NAME HOST:/PATH... start|status|stop|commit [force]";
+  Need(w.size() >= 5, usage);
+  mgmtpb::RemoveBrickRequest req;
+  req.set_name(w[2]);
+  size_t end = w.size();
+  if (w[end - 1] == "force") {
+    req.set_force(true);
+    --end;
+  }
+  Need(end >= 5, usage);
+  req.set_action(w[end - 1]);
+  for (size_t i = 3; i + 1 < end; ++i) req.add_bricks(w[i]);
+  const auto& a = req.action();
+  Need(a == "start" || a == "status" || a == "stop" || a == "commit", usage);
+  mgmtpb::RebalanceReply rep;
+  c.Call(&mgmtpb::Mgmt::Stub::VolumeRemoveBrick, req, &rep);
+  if (a == "status") {
+    Refused("volume remove-brick: " + w[2], rep.reply());
+    return RebalanceStatusOut(inv, rep);
+  }
+  Outcome(inv, "volume remove-brick " + a + ": " + w[2], rep.reply());
+}
+
 void VolumeCmd(Invocation& inv, Client& c) {
   const auto& w = inv.words;
   Need(w.size() >= 2, "volume create|start|stop|delete|info|status|set|get|reset|list|heal|volfile ...");
@@ -315,6 +429,9 @@ void VolumeCmd(Invocation& inv, Client& c) {
     *inv.out << rep.json() << "\n";
     return;
   }
+  if (verb == "add-brick") return VolumeAddBrick(inv, c);
+  if (verb == "rebalance") return VolumeRebalance(inv, c);
+  if (verb == "remove-brick") return VolumeRemoveBrick(inv, c);
   throw Failure{"unknown volume command '" + verb + "'; see 'hafs help'", 2};
 }
 
@@ -355,6 +472,12 @@ Volumes:
   volume heal NAME split-brain source-brick HOST:/PATH [FILE]
                                       resolve split-brain (FILE: /path or gfid:UUID)
   volume volfile NAME                 the volfile (JSON) clients mount from
+  volume add-brick NAME [replica N] HOST:/PATH... [force]
+                                      grow a volume (whole replica sets); clients follow live
+  volume rebalance NAME [fix-layout] start|status|pause|resume|stop
+                                      rewrite directory layouts and move files to where they hash
+  volume remove-brick NAME HOST:/PATH... start|status|stop|commit [force]
+                                      move every file off the bricks, then drop them
 Diagnosis:
   state-dump                          the mgmtd's internal state (raft, bricks)
 

@@ -19,6 +19,11 @@ void Join(const MgmtContext& ctx, const mgmtpb::JoinRequest& req, mgmtpb::JoinRe
 void Leave(const MgmtContext& ctx, mgmtpb::Reply* rep);
 
 // volume_create.cc
+struct BrickSpec {
+  std::string host, path;
+};
+// HOST:/PATH, normalised; a clear error for anything else.
+Result<BrickSpec> ParseBrick(const std::string& spec);
 void VolumeCreate(const MgmtContext& ctx, const mgmtpb::VolumeCreateRequest& req, mgmtpb::Reply* rep);
 void CheckBricks(const MgmtContext& ctx, const mgmtpb::CheckBricksRequest& req, mgmtpb::Reply* rep);
 // Checks of bricks on this node's disk (exposed for tests).
@@ -56,6 +61,11 @@ std::vector<mgmtpb::BrickProcess> AllBricks(const MgmtContext& ctx, const mgmtpb
 // heal_split_brain.cc
 void HealInfoSplitBrain(const MgmtContext& ctx, const mgmtpb::VolumeRequest& req, mgmtpb::HealInfoReply* rep);
 void HealSplitBrain(const MgmtContext& ctx, const mgmtpb::SplitBrainRequest& req, mgmtpb::Reply* rep);
+
+// volume_rebalance.cc: add-brick, rebalance, remove-brick (docs/rebalance.md).
+void VolumeAddBrick(const MgmtContext& ctx, const mgmtpb::AddBrickRequest& req, mgmtpb::Reply* rep);
+void VolumeRebalance(const MgmtContext& ctx, const mgmtpb::RebalanceRequest& req, mgmtpb::RebalanceReply* rep);
+void VolumeRemoveBrick(const MgmtContext& ctx, const mgmtpb::RemoveBrickRequest& req, mgmtpb::RebalanceReply* rep);
 
 // Shared lookups.
 const mgmtpb::Volume* FindVolume(const mgmtpb::ClusterState& state, const std::string& name);

@@ -25,6 +25,7 @@ Status BuildVolfile(const mgmtpb::ClusterState& state, const std::string& name, 
     f.bricks.push_back({b.host(), b.port(), b.path()});
   }
   for (const auto& [k, val] : v->options()) f.options[k] = val;
+  f.removing.assign(v->removing().begin(), v->removing().end());
   rep->set_json(f.ToJson());
   rep->set_version(v->version());
   return Status::Ok();

@@ -15,12 +15,6 @@
 
 namespace hafs::mgmtd::ops {
 
-namespace {
-
-struct BrickSpec {
-  std::string host, path;
-};
-
 Result<BrickSpec> ParseBrick(const std::string& spec) {
   auto bad = Status(EINVAL, fmt::format("wrong brick type: {}, use <HOSTNAME>:<export-dir-abs-path>", spec));
   auto pos = spec.find(":/");
@@ -43,8 +37,6 @@ Result<BrickSpec> ParseBrick(const std::string& spec) {
   b.path = norm;
   return b;
 }
-
-}  // namespace
 
 Status CheckLocalBricks(const std::string& host, const std::vector<std::string>& paths, bool force) {
   struct stat root;
