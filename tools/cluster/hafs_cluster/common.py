@@ -251,6 +251,9 @@ def spawn(state, node, pname, cmd, logfile=None, netns_only=False):
     in the state before returning."""
     logfile = logfile or os.path.join(state.node_dir(node["name"]), f"{pname}.log")
     argv = nsexec(state, node, cmd)
+    old = node.get("procs", {}).get(pname)
+    if old:
+        stop_process(old)  # never lose track of a running process by overwriting its record
     with open(logfile, "ab") as out:
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                              start_new_session=True, close_fds=True)
