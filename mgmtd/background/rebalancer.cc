@@ -389,6 +389,7 @@ Rebalancer::Verdict Rebalancer::Directory(const mgmtpb::Volume& v, client::Graph
 
   // 3. Every subvolume's entries: subdirectories to visit, files to move.
   std::set<std::string> seen_dirs;
+  std::set<std::pair<size_t, std::string>> arrived;  // files moved to a subvolume listed later
   uint64_t since_publish = 0;
   for (size_t i = 0; i < n; ++i) {
     uint64_t cookie = 0;
@@ -430,6 +431,7 @@ Rebalancer::Verdict Rebalancer::Directory(const mgmtpb::Volume& v, client::Graph
           (void)subs[i].layer->Unlink(u).get();
           continue;
         }
+        if (arrived.count({i, e.name()})) continue;
         run.node.set_scanned(run.node.scanned() + 1);
         int to = -1;
         std::string want = layout.Pick(e.name());
@@ -448,6 +450,7 @@ Rebalancer::Verdict Rebalancer::Directory(const mgmtpb::Volume& v, client::Graph
           } else {
             run.node.set_moved(run.node.moved() + 1);
             run.node.set_bytes(run.node.bytes() + bytes);
+            arrived.insert({static_cast<size_t>(to), e.name()});
           }
         }
         if (++since_publish % 32 == 0) publish(false);
@@ -469,7 +472,7 @@ Rebalancer::Verdict Rebalancer::Directory(const mgmtpb::Volume& v, client::Graph
   return Verdict::kContinue;
 }
 
-Status Rebalancer::MigrateFile(client::Graph&, const std::vector<client::Subvolume>& subs, size_t from, size_t to,
+Status Rebalancer::MigrateFile(client::Graph& graph, const std::vector<client::Subvolume>& subs, size_t from, size_t to,
                                const Gfid& dir, const std::string& name, const Gfid& gfid, uint64_t* bytes,
                                bool* skipped) {
   Layer* src = subs[from].layer;
@@ -582,6 +585,23 @@ Status Rebalancer::MigrateFile(client::Graph&, const std::vector<client::Subvolu
     u.set_name(name);
     auto ur = src->Unlink(u).get();
     if (!ur.ok()) return Status(ur.err(), "unlink of the source: " + ur.status().message());
+  }
+  // A replicated write refused while the file was frozen or gone may have left pending
+  // changelog counters on the source set's bricks: they describe a file that is not there
+  // any more, so they go (else heal info would list it forever).
+  if (graph.volfile().replica > 1) {
+    size_t r = static_cast<size_t>(graph.volfile().replica);
+    auto bricks = graph.bricks();
+    for (size_t k = from * r; k < (from + 1) * r && k < bricks.size(); ++k) {
+      proto::XattropRequest q;
+      q.set_gfid(gfid.Bytes());
+      auto cur = bricks[k]->Xattrop(q).get();
+      if (!cur.ok() || cur->values().empty()) continue;
+      proto::XattropRequest clear;
+      clear.set_gfid(gfid.Bytes());
+      for (const auto& [counter, value] : cur->values()) (*clear.mutable_deltas())[counter] = -value;
+      (void)bricks[k]->Xattrop(clear).get();
+    }
   }
   *bytes = bt.size();
   return Status::Ok();

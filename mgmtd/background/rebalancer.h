@@ -64,7 +64,7 @@ class Rebalancer {
   void Crawl(const mgmtpb::Volume& v);
   Verdict Directory(const mgmtpb::Volume& v, client::Graph& g, Run& run, const Gfid& parent, const std::string& name,
                     const Gfid& dir, const std::string& path, std::vector<std::tuple<Gfid, std::string, Gfid, std::string>>* queue);
-  // Moves `name` (gfid `gfid`) in `dir` from subvolume `from` to `to`. Returns bytes moved.
+  // Moves `name` (gfid `gfid`) in `dir` from subvolume `from` to `to`; `bytes` moved.
   Status MigrateFile(client::Graph& g, const std::vector<client::Subvolume>& subs, size_t from, size_t to,
                      const Gfid& dir, const std::string& name, const Gfid& gfid, uint64_t* bytes, bool* skipped);
   bool Interrupted(const std::string& volume, const std::string& id);
