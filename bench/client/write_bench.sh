@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
 # Streaming writes of issue 3, before/after in one run: a sequential 1 GiB write (1 MiB
 # blocks, then fsync) and 4 parallel writers (4 x 256 MiB, each fsync'd), on
-#   the local disk · GlusterFS replica 3 · hafs replica 3 built from BEFORE_BIN · from AFTER_BIN
+#   the local disk · GlusterFS replica 3 · hafs replica 3 "before" · hafs replica 3 "after"
 # all on the same disk, interleaved ROUNDS times (the machine is shared: medians and ratios
-# from the same run are what count). Needs root; installs glusterfs-server from Debian.
-# Not run by CI.
+# from the same run are what count). "after" is BIN; "before" is BEFORE_BIN if given, else
+# BIN with eager locking off (HAFS_EAGER_LOCK=0: one full transaction per write).
+# Needs root; installs glusterfs-server from Debian. Not run by CI.
 #
-#   sudo bench/client/write_bench.sh [--mib 1024] [--rounds 3] BEFORE_BIN AFTER_BIN
+#   sudo bench/client/write_bench.sh [--mib 1024] [--rounds 3] BIN [BEFORE_BIN]
 set -euo pipefail
 MIB=1024; ROUNDS=3
-while [ $# -gt 2 ]; do
+while [ $# -gt 0 ]; do
   case $1 in
     --mib) MIB=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 2 ;;
+    -*) echo "unknown option $1" >&2; exit 2 ;;
+    *) break ;;
   esac
 done
-[ $# -eq 2 ] || { sed -n 2,10p "$0" >&2; exit 2; }
-BEFORE=$(cd "$1" && pwd); AFTER=$(cd "$2" && pwd)
+[ $# -ge 1 ] && [ $# -le 2 ] || { sed -n 2,11p "$0" >&2; exit 2; }
+AFTER=$(cd "$1" && pwd); BEFORE=$(cd "${2:-$1}" && pwd); BEFORE_ENV=""
+[ $# = 1 ] && BEFORE_ENV="HAFS_EAGER_LOCK=0"
 W=/var/tmp/hafs-writebench-$$
 HOST=$(hostname)
 export DEBIAN_FRONTEND=noninteractive
@@ -26,6 +29,10 @@ dpkg-query -W -f='${Status}' glusterfs-server 2>/dev/null | grep -q 'install ok 
 
 PIDS=(); MOUNTS=(); GVOLS=(); GLUSTERD_PID=""
 cleanup() {
+  local rc=$?
+  if [ $rc != 0 ]; then  # say why before the evidence goes
+    for f in "$W"/*-fuse.log; do [ -f "$f" ] && { echo "== $f"; tail -5 "$f"; } >&2; done
+  fi
   for m in "${MOUNTS[@]:-}"; do [ -n "$m" ] && umount -l "$m" 2>/dev/null || true; done
   for v in "${GVOLS[@]:-}"; do
     [ -n "$v" ] && { gluster --mode=script volume stop "$v" force >/dev/null 2>&1; gluster --mode=script volume delete "$v" >/dev/null 2>&1; } || true
@@ -37,7 +44,8 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$W/local"
 
-if ! pgrep -x glusterd >/dev/null; then
+# (glusterd processes of other network namespaces do not count: ask this one's.)
+if ! gluster --mode=script volume list >/dev/null 2>&1; then
   /usr/sbin/glusterd -p "$W/glusterd.pid"; sleep 2; GLUSTERD_PID=$(cat "$W/glusterd.pid")
 fi
 mkdir -p "$W/gr3"; spec=""
@@ -47,8 +55,8 @@ GVOLS+=(gwb$$)
 gluster --mode=script volume start gwb$$ >/dev/null
 mkdir -p "$W/mnt-gr3"; mount -t glusterfs "$HOST:/gwb$$" "$W/mnt-gr3"; MOUNTS+=("$W/mnt-gr3")
 
-hafs_vol() {  # NAME BIN_DIR
-  local name=$1 bin=$2 bricks="" sep="" volid
+hafs_vol() {  # NAME BIN_DIR [VAR=VALUE for the client]
+  local name=$1 bin=$2 envset=${3:-} bricks="" sep="" volid
   volid=0b7e2c4d-6666-4777-8888-$(printf '%06d%06d' $$ ${#PIDS[@]})
   for i in 0 1 2; do
     mkdir -p "$W/$name/h$i"
@@ -60,10 +68,10 @@ hafs_vol() {  # NAME BIN_DIR
     bricks+="$sep{\"host\":\"127.0.0.1\",\"port\":$port,\"path\":\"$W/$name/h$i\"}"; sep=","
   done
   echo "{\"name\":\"$name\",\"id\":\"$volid\",\"type\":\"replicate\",\"replica\":3,\"bricks\":[$bricks]}" > "$W/$name.json"
-  mkdir -p "$W/mnt-$name"; "$bin/mount.hafs" "$W/$name.json" "$W/mnt-$name" -o "log-file=$W/$name-fuse.log"
+  mkdir -p "$W/mnt-$name"; env $envset "$bin/mount.hafs" "$W/$name.json" "$W/mnt-$name" -o "log-file=$W/$name-fuse.log"
   MOUNTS+=("$W/mnt-$name")
 }
-hafs_vol before "$BEFORE"
+hafs_vol before "$BEFORE" $BEFORE_ENV
 hafs_vol after "$AFTER"
 
 run() {  # DIR -> "seq_MBps par4_MBps"

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <random>
 
 #include "client-fuse/fan_out.h"
@@ -24,6 +25,9 @@ ReplicateLayer::ReplicateLayer(std::vector<ProtocolLayer*> children, Options opt
   }
   // Owners are unique per transaction; the high bits keep two client processes apart in logs.
   lock_owner_ = std::random_device{}();
+  // HAFS_EAGER_LOCK=0 turns eager locking off (one full transaction per change): for
+  // benchmarks (bench/client/write_bench.sh) and for comparing behaviour when debugging.
+  if (const char* env = std::getenv("HAFS_EAGER_LOCK"); env && std::string(env) == "0") options_.eager_lock = false;
   for (auto* c : children_)
     c->client().OnLockContended([this](const proto::LockContended& m) { OnContended(m); });
   releaser_ = std::thread([this] { ReleaserLoop(); });
