@@ -3,9 +3,9 @@
 // `hafs.migrate`, first *freezes* the file on the source brick (changes are refused with
 // EBUSY, which the client's distribute layer retries; the freeze waits for changes already in
 // progress to finish, and it expires by itself so a migrator that dies cannot wedge a file),
-// copies what is left, then marks the file *gone* (every data or attribute operation by gfid
-// answers ESTALE, so a client that still holds the old location looks the file up again and
-// finds the copy) and finally unlinks the source name.
+// copies what is left, then marks the file *gone* (getattr, reads and changes by gfid answer
+// ESTALE, so a client that still holds the old location looks the file up again and finds
+// the copy, and no changelog pre-op can mark it) and finally unlinks the source name.
 // Thread-safety: every method may be called from any thread.
 #pragma once
 

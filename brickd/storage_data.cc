@@ -9,11 +9,16 @@
 
 #include "brickd/storage.h"
 #include "brickd/storage_internal.h"
+#include "common/log.h"
 #include "common/uring_file.h"
 
 namespace hafs::brick {
 
 Result<Inode> Storage::Getattr(const Gfid& gfid) {
+  // A file moved away by rebalance answers ESTALE, so that no changelog pre-op (which checks
+  // the file exists with Getattr) lands on it and clients look for it elsewhere.
+  auto pass = gate_.Access(gfid);
+  if (pass.err()) return Status(pass.err(), "getattr: file has been migrated");
   std::shared_lock ns(rename_mu_);
   return StatObject(gfid);
 }
@@ -175,7 +180,16 @@ Status Storage::MigrationCommand(const Gfid& gfid, std::string_view value) {
   }
   if (value == "gone") {
     int err = gate_.MarkGone(gfid);
-    return err ? Status(err, "hafs.migrate: the freeze expired") : Status::Ok();
+    if (err) return Status(err, "hafs.migrate: the freeze expired");
+    // Changelog counters left by replicated changes refused during the freeze describe a
+    // file that is leaving this brick: drop them (else heal info would list it forever).
+    auto counters = meta_->Counters(gfid);
+    if (!counters.empty()) {
+      for (auto& [name, v] : counters) v = -v;
+      auto r = meta_->Xattrop(gfid, counters);
+      if (!r.ok()) HAFS_LOG_WARN("clearing counters of migrated {}: {}", gfid.ToString(), r.status().ToString());
+    }
+    return Status::Ok();
   }
   if (value == "live") {
     gate_.Revive(gfid);

@@ -472,7 +472,7 @@ Rebalancer::Verdict Rebalancer::Directory(const mgmtpb::Volume& v, client::Graph
   return Verdict::kContinue;
 }
 
-Status Rebalancer::MigrateFile(client::Graph& graph, const std::vector<client::Subvolume>& subs, size_t from, size_t to,
+Status Rebalancer::MigrateFile(client::Graph&, const std::vector<client::Subvolume>& subs, size_t from, size_t to,
                                const Gfid& dir, const std::string& name, const Gfid& gfid, uint64_t* bytes,
                                bool* skipped) {
   Layer* src = subs[from].layer;
@@ -585,23 +585,6 @@ Status Rebalancer::MigrateFile(client::Graph& graph, const std::vector<client::S
     u.set_name(name);
     auto ur = src->Unlink(u).get();
     if (!ur.ok()) return Status(ur.err(), "unlink of the source: " + ur.status().message());
-  }
-  // A replicated write refused while the file was frozen or gone may have left pending
-  // changelog counters on the source set's bricks: they describe a file that is not there
-  // any more, so they go (else heal info would list it forever).
-  if (graph.volfile().replica > 1) {
-    size_t r = static_cast<size_t>(graph.volfile().replica);
-    auto bricks = graph.bricks();
-    for (size_t k = from * r; k < (from + 1) * r && k < bricks.size(); ++k) {
-      proto::XattropRequest q;
-      q.set_gfid(gfid.Bytes());
-      auto cur = bricks[k]->Xattrop(q).get();
-      if (!cur.ok() || cur->values().empty()) continue;
-      proto::XattropRequest clear;
-      clear.set_gfid(gfid.Bytes());
-      for (const auto& [counter, value] : cur->values()) (*clear.mutable_deltas())[counter] = -value;
-      (void)bricks[k]->Xattrop(clear).get();
-    }
   }
   *bytes = bt.size();
   return Status::Ok();
