@@ -22,12 +22,14 @@ Status RaftNode::Start(bool bootstrap) {
   term_ = loaded->term;
   voted_for_ = loaded->voted_for;
   log_ = std::move(loaded->log);
+  snap_index_ = loaded->snap_index;
+  snap_term_ = loaded->snap_term;
   sm_ = ClusterStateMachine(loaded->state);
-  applied_ = commit_index_ = std::min<uint64_t>(loaded->applied, log_.size());
+  applied_ = commit_index_ = std::max(snap_index_, std::min<uint64_t>(loaded->applied, LastIndex()));
   pool_id_ = sm_.state().pool_id();
-  if (pool_id_.empty() && !log_.empty() && log_[0].command().has_bootstrap_pool_id())
+  if (pool_id_.empty() && snap_index_ == 0 && !log_.empty() && log_[0].command().has_bootstrap_pool_id())
     pool_id_ = log_[0].command().bootstrap_pool_id();
-  if (log_.empty() && bootstrap) HAFS_RETURN_IF_ERROR(BootstrapLocked());
+  if (LastIndex() == 0 && bootstrap) HAFS_RETURN_IF_ERROR(BootstrapLocked());
   running_ = true;
   RecomputeConfig();
   ResetElectionTimer();
@@ -82,6 +84,7 @@ Status RaftNode::WipeLocked() {
   term_ = 0;
   voted_for_.clear();
   log_.clear();
+  snap_index_ = snap_term_ = 0;
   commit_index_ = applied_ = 0;
   sm_ = ClusterStateMachine();
   role_ = RaftRole::kFollower;
@@ -134,7 +137,7 @@ Status RaftNode::AppendLocked(std::vector<mgmtpb::LogEntry> entries) {
 
 Status RaftNode::TruncateLocked(uint64_t from) {
   HAFS_RETURN_IF_ERROR(storage_->TruncateFrom(from));
-  if (from >= 1 && from <= log_.size()) log_.resize(from - 1);
+  if (from > snap_index_ && from <= LastIndex()) log_.resize(from - 1 - snap_index_);
   RecomputeConfig();
   return Status::Ok();
 }
@@ -144,7 +147,7 @@ Status RaftNode::TruncateLocked(uint64_t from) {
 void RaftNode::RecomputeConfig() {
   std::vector<mgmtpb::Peer> cfg(sm_.state().peers().begin(), sm_.state().peers().end());
   for (uint64_t i = applied_ + 1; i <= LastIndex(); ++i) {
-    const auto& c = log_[i - 1].command();
+    const auto& c = Entry(i).command();
     if (c.has_add_peer()) {
       auto it = std::find_if(cfg.begin(), cfg.end(), [&](auto& p) { return p.uuid() == c.add_peer().peer().uuid(); });
       if (it == cfg.end()) cfg.push_back(c.add_peer().peer());
@@ -327,12 +330,13 @@ void RaftNode::TickLoop() {
 void RaftNode::ApplyLoop() {
   std::unique_lock lock(mu_);
   while (running_) {
-    cv_.wait_for(lock, 200ms, [&] { return !running_ || commit_index_ > applied_; });
+    cv_.wait_for(lock, 200ms, [&] { return !running_ || commit_index_ > applied_ || publish_; });
     if (!running_) break;
-    if (commit_index_ <= applied_) continue;
+    if (commit_index_ <= applied_ && !publish_) continue;
+    publish_ = false;
     uint64_t gen = generation_;
-    while (applied_ < commit_index_ && applied_ < log_.size()) {
-      const auto& e = log_[applied_];
+    while (applied_ < commit_index_ && applied_ < LastIndex()) {
+      const auto& e = Entry(applied_ + 1);
       Status st = sm_.Apply(e.command());
       ++applied_;
       if (!st.ok()) HAFS_LOG_DEBUG("raft: entry {} refused by the state machine: {}", applied_, st.ToString());
@@ -341,6 +345,8 @@ void RaftNode::ApplyLoop() {
     if (pool_id_.empty()) pool_id_ = sm_.state().pool_id();
     if (Status st = storage_->SaveState(sm_.state(), applied_); !st.ok())
       HAFS_LOG_ERROR("raft: cannot save the applied state: {}", st.ToString());
+    else
+      MaybeCompactLocked();
     RecomputeConfig();
     if (role_ == RaftRole::kLeader && !InConfig(options_.self_id)) {
       HAFS_LOG_INFO("raft: this peer left the configuration; stepping down");
@@ -381,10 +387,19 @@ bool RaftNode::ReplicateTo(std::unique_lock<std::mutex>& lock, PeerProgress* p) 
   req.set_leader(options_.self_id);
   req.set_leader_address(options_.self_address);
   uint64_t prev = std::min(p->next_index - 1, LastIndex());
+  if (prev < snap_index_) {
+    // The entries this peer needs are compacted away: send the applied state instead.
+    *req.mutable_snapshot() = sm_.state();
+    req.set_snapshot_index(applied_);
+    req.set_snapshot_term(TermAt(applied_));
+    prev = applied_;
+    HAFS_LOG_INFO("raft: peer {} is behind the compacted log (needs {}); sending the state at {}", p->uuid,
+                  p->next_index, applied_);
+  }
   req.set_prev_log_index(prev);
   req.set_prev_log_term(TermAt(prev));
   for (uint64_t i = prev + 1; i <= LastIndex() && req.entries_size() < static_cast<int>(options_.max_batch); ++i)
-    *req.add_entries() = log_[i - 1];
+    *req.add_entries() = Entry(i);
   req.set_commit_index(commit_index_);
   req.set_pool_id(pool_id_);
   p->last_sent = Clock::now();
@@ -500,15 +515,16 @@ mgmtpb::AppendReply RaftNode::HandleAppendEntries(const mgmtpb::AppendRequest& r
   ResetElectionTimer();
   if (pool_id_.empty()) pool_id_ = req.pool_id();
 
+  if (req.snapshot_index() > 0 && !InstallSnapshotLocked(req)) return reply;
   uint64_t prev = req.prev_log_index();
-  if (prev > LastIndex()) {
+  // (prev before the compaction point: entries up to it are committed here, so they match.)
+  if (prev >= snap_index_ && prev > LastIndex()) {
     reply.set_hint_index(LastIndex() + 1);
     return reply;
-  }
-  if (TermAt(prev) != req.prev_log_term()) {
+  } else if (prev >= snap_index_ && TermAt(prev) != req.prev_log_term()) {
     uint64_t conflict_term = TermAt(prev);
     uint64_t first = prev;
-    while (first > 1 && TermAt(first - 1) == conflict_term) --first;
+    while (first > snap_index_ + 1 && TermAt(first - 1) == conflict_term) --first;
     reply.set_hint_index(std::max<uint64_t>(1, first));
     return reply;
   }
@@ -518,6 +534,7 @@ mgmtpb::AppendReply RaftNode::HandleAppendEntries(const mgmtpb::AppendRequest& r
       fresh.push_back(e);
       continue;
     }
+    if (e.index() <= snap_index_) continue;
     if (e.index() <= LastIndex()) {
       if (TermAt(e.index()) == e.term()) continue;
       if (e.index() <= commit_index_) {
@@ -529,14 +546,50 @@ mgmtpb::AppendReply RaftNode::HandleAppendEntries(const mgmtpb::AppendRequest& r
     fresh.push_back(e);
   }
   if (!fresh.empty() && !AppendLocked(std::move(fresh)).ok()) return reply;
-  uint64_t last_new = prev + req.entries_size();
+  uint64_t last_new = std::max<uint64_t>(req.prev_log_index() + req.entries_size(), snap_index_);
   if (req.commit_index() > commit_index_) {
-    commit_index_ = std::min(req.commit_index(), last_new);
+    commit_index_ = std::max(commit_index_, std::min(req.commit_index(), last_new));
     cv_.notify_all();
   }
   reply.set_success(true);
   reply.set_match_index(last_new);
   return reply;
+}
+
+// ---- log compaction (§7) ----
+
+void RaftNode::MaybeCompactLocked() {
+  if (options_.compact_every == 0 || applied_ < snap_index_ + options_.compact_every + options_.compact_keep) return;
+  uint64_t upto = applied_ - options_.compact_keep;
+  uint64_t term = TermAt(upto);
+  if (Status st = storage_->Compact(upto, term); !st.ok()) {
+    HAFS_LOG_ERROR("raft: cannot compact the log: {}", st.ToString());
+    return;
+  }
+  log_.erase(log_.begin(), log_.begin() + static_cast<long>(upto - snap_index_));
+  HAFS_LOG_INFO("raft: compacted the log: entries up to {} dropped ({} kept)", upto, log_.size());
+  snap_index_ = upto;
+  snap_term_ = term;
+}
+
+bool RaftNode::InstallSnapshotLocked(const mgmtpb::AppendRequest& req) {
+  uint64_t index = req.snapshot_index(), term = req.snapshot_term();
+  if (index <= commit_index_) return true;  // already have all of it
+  if (Status st = storage_->InstallSnapshot(req.snapshot(), index, term); !st.ok()) {
+    HAFS_LOG_ERROR("raft: cannot install the leader's snapshot: {}", st.ToString());
+    return false;
+  }
+  log_.clear();
+  snap_index_ = index;
+  snap_term_ = term;
+  sm_ = ClusterStateMachine(req.snapshot());
+  applied_ = commit_index_ = index;
+  if (pool_id_.empty()) pool_id_ = sm_.state().pool_id();
+  RecomputeConfig();
+  publish_ = true;
+  cv_.notify_all();
+  HAFS_LOG_INFO("raft: installed the leader's state at index {} (term {})", index, term);
+  return true;
 }
 
 // ---- proposals and reads ----
@@ -589,7 +642,7 @@ Status RaftNode::Propose(const mgmtpb::Command& command, std::chrono::millisecon
 
 RaftNode::Snapshot RaftNode::Info() const {
   std::lock_guard lock(mu_);
-  return Snapshot{role_, term_, commit_index_, applied_, LastIndex(), leader_id_, leader_address_, config_};
+  return Snapshot{role_, term_, commit_index_, applied_, LastIndex(), snap_index_, leader_id_, leader_address_, config_};
 }
 
 mgmtpb::ClusterState RaftNode::State() const {
@@ -615,7 +668,7 @@ std::string RaftNode::DumpState() const {
   std::ostringstream o;
   const char* role = role_ == RaftRole::kLeader ? "leader" : role_ == RaftRole::kCandidate ? "candidate" : "follower";
   o << "raft: self=" << options_.self_id << " role=" << role << " term=" << term_ << " pool=" << pool_id_
-    << " last_index=" << LastIndex() << " commit=" << commit_index_ << " applied=" << applied_
+    << " last_index=" << LastIndex() << " compacted_to=" << snap_index_ << " commit=" << commit_index_ << " applied=" << applied_
     << " leader=" << leader_address_ << "\n";
   auto now = Clock::now();
   for (const auto& [id, p] : peers_) {

@@ -4,6 +4,11 @@
 //   majority of the current term (§5.3, §5.4.2), persistence of term/vote/log before any
 //   reply (figure 2), catch-up of a returning peer by walking nextIndex back (§5.3, with the
 //   conflict-index optimisation).
+// - Log compaction (§7): once `compact_every` entries are applied beyond the last compaction
+//   point, the entries up to `applied - compact_keep` are dropped (the saved applied state
+//   stands for them). A peer that needs a dropped entry (a lagging or joining peer) gets the
+//   leader's applied state instead: an AppendEntries carrying `snapshot` (InstallSnapshot
+//   folded into AppendEntries; the state is a few KiB), after which ordinary entries follow.
 // - Membership is the pool's peer list: the configuration is the applied state's peers plus
 //   AddPeer/RemovePeer entries still in the log (single-server changes, thesis §4.1).
 // - Check-quorum: a leader that has not heard from a majority for an election timeout steps
@@ -52,6 +57,8 @@ struct RaftOptions {
   std::chrono::milliseconds election_min{1000};
   std::chrono::milliseconds election_max{2000};
   size_t max_batch = 64;                // entries per AppendEntries
+  uint64_t compact_every = 1000;        // applied entries beyond the compaction point that trigger one
+  uint64_t compact_keep = 100;          // recent entries kept (a briefly lagging peer needs no snapshot)
 };
 
 enum class RaftRole { kFollower, kCandidate, kLeader };
@@ -93,6 +100,7 @@ class RaftNode {
     uint64_t commit_index;
     uint64_t applied;
     uint64_t last_index;
+    uint64_t snap_index;
     std::string leader_id;
     std::string leader_address;
     std::vector<mgmtpb::Peer> config;
@@ -141,8 +149,15 @@ class RaftNode {
   void AdvanceCommit();
   bool HasQuorumContact() const;
   void ResetElectionTimer();
-  uint64_t LastIndex() const { return log_.size(); }
-  uint64_t TermAt(uint64_t index) const { return index == 0 || index > log_.size() ? 0 : log_[index - 1].term(); }
+  uint64_t LastIndex() const { return snap_index_ + log_.size(); }
+  // The term of entry `index`: 0 for 0, beyond the log, or before the compaction point.
+  uint64_t TermAt(uint64_t index) const {
+    if (index == snap_index_) return snap_term_;
+    return index < snap_index_ || index > LastIndex() ? 0 : log_[index - snap_index_ - 1].term();
+  }
+  const mgmtpb::LogEntry& Entry(uint64_t index) const { return log_[index - snap_index_ - 1]; }
+  void MaybeCompactLocked();
+  bool InstallSnapshotLocked(const mgmtpb::AppendRequest& req);
   Status WipeLocked();
   Status BootstrapLocked();
   std::string QuorumMessage() const;
@@ -157,7 +172,9 @@ class RaftNode {
   RaftRole role_ = RaftRole::kFollower;
   uint64_t term_ = 0;
   std::string voted_for_;
-  std::vector<mgmtpb::LogEntry> log_;
+  std::vector<mgmtpb::LogEntry> log_;  // entries snap_index_+1 .. LastIndex()
+  uint64_t snap_index_ = 0, snap_term_ = 0;
+  bool publish_ = false;               // a snapshot was installed: observers must hear of it
   uint64_t commit_index_ = 0;
   uint64_t applied_ = 0;
   ClusterStateMachine sm_;

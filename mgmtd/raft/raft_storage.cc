@@ -1,5 +1,7 @@
 #include "mgmtd/raft/raft_storage.h"
 
+#include <algorithm>
+
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
@@ -15,15 +17,34 @@ Status MemoryRaftStorage::SaveTermVote(uint64_t term, const std::string& voted_f
 
 Status MemoryRaftStorage::Append(const std::vector<mgmtpb::LogEntry>& entries) {
   for (const auto& e : entries) {
-    if (e.index() != p_.log.size() + 1) return Status(EINVAL, "raft log append out of order");
+    if (e.index() != p_.snap_index + p_.log.size() + 1) return Status(EINVAL, "raft log append out of order");
     p_.log.push_back(e);
   }
   return Status::Ok();
 }
 
 Status MemoryRaftStorage::TruncateFrom(uint64_t from) {
-  if (from == 0) from = 1;
-  if (from <= p_.log.size()) p_.log.resize(from - 1);
+  if (from <= p_.snap_index) from = p_.snap_index + 1;
+  if (from <= p_.snap_index + p_.log.size()) p_.log.resize(from - 1 - p_.snap_index);
+  return Status::Ok();
+}
+
+Status MemoryRaftStorage::Compact(uint64_t index, uint64_t term) {
+  if (index <= p_.snap_index) return Status::Ok();
+  size_t drop = std::min<size_t>(index - p_.snap_index, p_.log.size());
+  p_.log.erase(p_.log.begin(), p_.log.begin() + static_cast<long>(drop));
+  if (index > p_.snap_index + drop) p_.log.clear();
+  p_.snap_index = index;
+  p_.snap_term = term;
+  return Status::Ok();
+}
+
+Status MemoryRaftStorage::InstallSnapshot(const mgmtpb::ClusterState& state, uint64_t index, uint64_t term) {
+  p_.log.clear();
+  p_.snap_index = index;
+  p_.snap_term = term;
+  p_.state = state;
+  p_.applied = index;
   return Status::Ok();
 }
 
@@ -41,7 +62,7 @@ Status MemoryRaftStorage::Wipe() {
 // ---- RocksDB ----
 //
 // Keys: "t" term (decimal), "v" voted-for uuid, "s" serialized ClusterState, "a" applied
-// index, "l" + 8-byte big-endian index → serialized LogEntry (big-endian so keys sort by index),
+// index, "c" compaction point ("INDEX TERM"), "l" + 8-byte big-endian index → serialized LogEntry (big-endian so keys sort by index),
 // "m" + name → identity values.
 
 namespace {
@@ -50,6 +71,7 @@ constexpr char kTerm[] = "t";
 constexpr char kVote[] = "v";
 constexpr char kState[] = "s";
 constexpr char kApplied[] = "a";
+constexpr char kCompacted[] = "c";
 
 std::string LogKey(uint64_t index) {
   std::string k = "l";
@@ -93,15 +115,23 @@ Result<RaftPersistent> RocksRaftStorage::Load() {
   if (db_->Get(ro, kApplied, &v).ok()) p.applied = std::stoull(v);
   if (db_->Get(ro, kState, &v).ok() && !p.state.ParseFromString(v))
     return Status(EIO, "state store: the cluster state record is corrupt");
+  if (db_->Get(ro, kCompacted, &v).ok()) {
+    auto sp = v.find(' ');
+    if (sp == std::string::npos) return Status(EIO, "state store: the compaction record is corrupt");
+    p.snap_index = std::stoull(v.substr(0, sp));
+    p.snap_term = std::stoull(v.substr(sp + 1));
+  }
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
   for (it->Seek("l"); it->Valid() && it->key().starts_with("l"); it->Next()) {
     mgmtpb::LogEntry e;
     if (!e.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())))
       return Status(EIO, "state store: a raft log entry is corrupt");
-    if (e.index() != p.log.size() + 1) return Status(EIO, "state store: the raft log has a gap");
+    if (e.index() <= p.snap_index) continue;  // a compaction interrupted by a crash
+    if (e.index() != p.snap_index + p.log.size() + 1) return Status(EIO, "state store: the raft log has a gap");
     p.log.push_back(std::move(e));
   }
-  last_index_ = p.log.size();
+  last_index_ = p.snap_index + p.log.size();
+  compacted_ = p.snap_index;
   return p;
 }
 
@@ -127,6 +157,7 @@ Status RocksRaftStorage::Append(const std::vector<mgmtpb::LogEntry>& entries) {
 
 Status RocksRaftStorage::TruncateFrom(uint64_t from) {
   if (from == 0) from = 1;
+  if (from <= compacted_) from = compacted_ + 1;
   if (from > last_index_) return Status::Ok();
   rocksdb::WriteBatch b;
   b.DeleteRange(LogKey(from), LogKey(last_index_ + 1));
@@ -142,8 +173,32 @@ Status RocksRaftStorage::SaveState(const mgmtpb::ClusterState& state, uint64_t a
   return FromRocks(db_->Write(Synced(), &b), "save state");
 }
 
+Status RocksRaftStorage::Compact(uint64_t index, uint64_t term) {
+  if (index <= compacted_) return Status::Ok();
+  rocksdb::WriteBatch b;
+  b.Put(kCompacted, std::to_string(index) + " " + std::to_string(term));
+  b.DeleteRange(LogKey(0), LogKey(index + 1));
+  HAFS_RETURN_IF_ERROR(FromRocks(db_->Write(Synced(), &b), "compact log"));
+  compacted_ = index;
+  last_index_ = std::max(last_index_, index);
+  return Status::Ok();
+}
+
+Status RocksRaftStorage::InstallSnapshot(const mgmtpb::ClusterState& state, uint64_t index, uint64_t term) {
+  rocksdb::WriteBatch b;
+  b.DeleteRange(LogKey(0), "m");
+  b.Put(kCompacted, std::to_string(index) + " " + std::to_string(term));
+  b.Put(kState, state.SerializeAsString());
+  b.Put(kApplied, std::to_string(index));
+  HAFS_RETURN_IF_ERROR(FromRocks(db_->Write(Synced(), &b), "install snapshot"));
+  compacted_ = index;
+  last_index_ = index;
+  return Status::Ok();
+}
+
 Status RocksRaftStorage::Wipe() {
   rocksdb::WriteBatch b;
+  b.Delete(kCompacted);
   b.Delete(kTerm);
   b.Delete(kVote);
   b.Delete(kState);
@@ -151,6 +206,7 @@ Status RocksRaftStorage::Wipe() {
   b.DeleteRange(LogKey(0), "m");
   HAFS_RETURN_IF_ERROR(FromRocks(db_->Write(Synced(), &b), "wipe"));
   last_index_ = 0;
+  compacted_ = 0;
   return Status::Ok();
 }
 

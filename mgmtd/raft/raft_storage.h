@@ -25,7 +25,10 @@ namespace hafs::mgmtd {
 struct RaftPersistent {
   uint64_t term = 0;
   std::string voted_for;
-  std::vector<mgmtpb::LogEntry> log;   // log[i].index() == i + 1
+  // Log compaction (Raft paper §7): entries up to snap_index are dropped; `state` (applied
+  // at `applied` >= snap_index) stands for them. snap_term is the term of entry snap_index.
+  uint64_t snap_index = 0, snap_term = 0;
+  std::vector<mgmtpb::LogEntry> log;   // log[i].index() == snap_index + i + 1
   mgmtpb::ClusterState state;           // applied state machine
   uint64_t applied = 0;                 // last index applied to `state`
 };
@@ -40,6 +43,12 @@ class RaftStorage {
   // Drops every entry with index >= `from`.
   virtual Status TruncateFrom(uint64_t from) = 0;
   virtual Status SaveState(const mgmtpb::ClusterState& state, uint64_t applied) = 0;
+  // Drops the entries up to `index` (already applied and saved with SaveState); `term` is
+  // the term of entry `index`.
+  virtual Status Compact(uint64_t index, uint64_t term) = 0;
+  // A snapshot from the leader replaces everything, atomically: the state applied at
+  // `index`, no log entries, compaction point (index, term).
+  virtual Status InstallSnapshot(const mgmtpb::ClusterState& state, uint64_t index, uint64_t term) = 0;
   // Forgets everything (a peer joining another pool).
   virtual Status Wipe() = 0;
 };
@@ -51,6 +60,8 @@ class MemoryRaftStorage : public RaftStorage {
   Status Append(const std::vector<mgmtpb::LogEntry>& entries) override;
   Status TruncateFrom(uint64_t from) override;
   Status SaveState(const mgmtpb::ClusterState& state, uint64_t applied) override;
+  Status Compact(uint64_t index, uint64_t term) override;
+  Status InstallSnapshot(const mgmtpb::ClusterState& state, uint64_t index, uint64_t term) override;
   Status Wipe() override;
 
  private:
@@ -68,6 +79,8 @@ class RocksRaftStorage : public RaftStorage {
   Status Append(const std::vector<mgmtpb::LogEntry>& entries) override;
   Status TruncateFrom(uint64_t from) override;
   Status SaveState(const mgmtpb::ClusterState& state, uint64_t applied) override;
+  Status Compact(uint64_t index, uint64_t term) override;
+  Status InstallSnapshot(const mgmtpb::ClusterState& state, uint64_t index, uint64_t term) override;
   Status Wipe() override;
 
   // Small identity values outside Raft (the peer's own uuid).
@@ -78,6 +91,7 @@ class RocksRaftStorage : public RaftStorage {
   explicit RocksRaftStorage(rocksdb::DB* db);
   std::unique_ptr<rocksdb::DB> db_;
   uint64_t last_index_ = 0;
+  uint64_t compacted_ = 0;
 };
 
 }  // namespace hafs::mgmtd

@@ -126,8 +126,11 @@ class RaftTest : public ::testing::Test {
     o.heartbeat = 20ms;
     o.election_min = 150ms;
     o.election_max = 300ms;
+    o.compact_every = compact_every_;
+    o.compact_keep = compact_keep_;
     return o;
   }
+  uint64_t compact_every_ = 1000, compact_keep_ = 100;
 
   void Boot(TestNode& n, bool bootstrap) {
     n.transport = std::make_unique<FabricTransport>(&fabric_, n.address);
@@ -210,6 +213,54 @@ class RaftTest : public ::testing::Test {
   Fabric fabric_;
   std::vector<std::unique_ptr<TestNode>> nodes_;
 };
+
+// Log compaction (§7): the log stays short; a peer that missed compacted entries is brought
+// up to date with the leader's state; a restart keeps the state and the compaction point.
+TEST_F(RaftTest, CompactedLogCatchesUpALaggingPeerWithTheState) {
+  compact_every_ = 20;
+  compact_keep_ = 5;
+  Form(3);
+  std::string lagging;
+  RaftNode* lag = nullptr;
+  for (auto& n : nodes_) {
+    if (n->node->Info().role != RaftRole::kLeader) {
+      lagging = n->address;
+      lag = n->node.get();
+      break;
+    }
+  }
+  ASSERT_NE(lag, nullptr);
+  fabric_.SetDown(lagging, true);
+  for (int i = 0; i < 80; ++i) ASSERT_TRUE(ProposeAnywhere(CreateVol("v" + std::to_string(i)), 5s, {lagging}).ok());
+  RaftNode* leader = Leader({lagging});
+  ASSERT_NE(leader, nullptr);
+  ASSERT_TRUE(Within(3s, [&] { return leader->Info().snap_index > 50; })) << leader->DumpState();
+  EXPECT_LT(leader->Info().last_index - leader->Info().snap_index, 40u);
+  EXPECT_FALSE(HasVolume(lag, "v79"));
+  uint64_t lag_snap = lag->Info().snap_index;
+  fabric_.SetDown(lagging, false);
+  ASSERT_TRUE(Converged(10s));
+  EXPECT_TRUE(HasVolume(lag, "v0"));
+  EXPECT_TRUE(HasVolume(lag, "v79"));
+  EXPECT_GT(lag->Info().snap_index, lag_snap) << lag->DumpState();  // it got the state, not entries
+  EXPECT_EQ(lag->State().volumes_size(), 80);
+  // It follows ordinary entries after the snapshot.
+  ASSERT_TRUE(ProposeAnywhere(CreateVol("after-snapshot"), 5s).ok());
+  ASSERT_TRUE(Converged(5s));
+  EXPECT_TRUE(HasVolume(lag, "after-snapshot"));
+  // Restart: the state and the compaction point survive; the pool goes on.
+  for (auto& n : nodes_) n->node->Stop();
+  for (auto& n : nodes_) {
+    n->node.reset();
+    Boot(*n, true);
+    EXPECT_TRUE(HasVolume(n->node.get(), "v79"));
+    EXPECT_TRUE(HasVolume(n->node.get(), "after-snapshot"));
+    EXPECT_GT(n->node->Info().snap_index, 0u);
+  }
+  ASSERT_TRUE(ProposeAnywhere(CreateVol("after-restart"), 5s).ok());
+  ASSERT_TRUE(Converged(5s));
+  for (auto& n : nodes_) EXPECT_EQ(n->node->State().volumes_size(), 82);
+}
 
 TEST_F(RaftTest, SingleNodeBootstrapsAndApplies) {
   Form(1);
