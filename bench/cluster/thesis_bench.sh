@@ -56,6 +56,10 @@ case $ONLY in ""|incumbent|hafs) ;; *) echo "thesis_bench: --only incumbent|hafs
 [ "$(id -u)" -eq 0 ] || { echo "thesis_bench: must run as root" >&2; exit 2; }
 if [ $QUICK = 1 ]; then NS=(1000); CS=(1 5 20); else NS=(1000 5000 10000 20000); CS=(1 3 5 10 20); fi
 PAGES=("/static.html" "/pi.php?n=100000" "/image.png")
+# To re-measure a corner of the matrix: THESIS_N="20000" THESIS_C="3 5" THESIS_PAGES="/static.html"
+[ -n "${THESIS_N:-}" ] && read -r -a NS <<<"$THESIS_N"
+[ -n "${THESIS_C:-}" ] && read -r -a CS <<<"$THESIS_C"
+[ -n "${THESIS_PAGES:-}" ] && read -r -a PAGES <<<"$THESIS_PAGES"
 
 P=hinc-                 # incumbent namespace prefix
 SUB=10.214.0            # incumbent subnet (hafs-cluster uses its own)
