@@ -31,7 +31,7 @@ PIDS=(); MOUNTS=(); GVOLS=(); GLUSTERD_PID=""
 cleanup() {
   local rc=$?
   if [ $rc != 0 ]; then  # say why before the evidence goes
-    for f in "$W"/*-fuse.log; do [ -f "$f" ] && { echo "== $f"; tail -5 "$f"; } >&2; done
+    for f in "$W"/*-fuse.log "$W"/*-h?.out; do [ -f "$f" ] && { echo "== $f"; tail -5 "$f"; } >&2; done
   fi
   for m in "${MOUNTS[@]:-}"; do [ -n "$m" ] && umount -l "$m" 2>/dev/null || true; done
   for v in "${GVOLS[@]:-}"; do
@@ -71,8 +71,13 @@ hafs_vol() {  # NAME BIN_DIR [VAR=VALUE for the client]
   mkdir -p "$W/mnt-$name"; env $envset "$bin/mount.hafs" "$W/$name.json" "$W/mnt-$name" -o "log-file=$W/$name-fuse.log"
   MOUNTS+=("$W/mnt-$name")
 }
-hafs_vol before "$BEFORE" $BEFORE_ENV
-hafs_vol after "$AFTER"
+# hafs volumes are made fresh for each run (bricks, mount) and torn down after it.
+hafs_down() {  # NAME
+  umount "$W/mnt-$1" 2>/dev/null || umount -l "$W/mnt-$1" 2>/dev/null || true
+  local pid
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  PIDS=(); rm -rf "${W:?}/$1"
+}
 
 run() {  # DIR -> "seq_MBps par4_MBps"
   python3 - "$1" "$MIB" <<'PY'
@@ -84,11 +89,12 @@ def write(path, n):
     for _ in range(n): os.write(fd, block)
     os.fsync(fd); os.close(fd)
 t = time.monotonic(); write(f"{d}/seq.bin", mib); seq = mib * 1.048576 / (time.monotonic() - t)
-os.unlink(f"{d}/seq.bin")
 ts = [threading.Thread(target=write, args=(f"{d}/par{k}.bin", mib // 4)) for k in range(4)]
 t = time.monotonic(); [x.start() for x in ts]; [x.join() for x in ts]
 par = mib * 1.048576 / (time.monotonic() - t)
-for k in range(4): os.unlink(f"{d}/par{k}.bin")
+for k in range(4):  # a writer that failed (its exception stays in its thread) must not count
+    size = os.stat(f"{d}/par{k}.bin").st_size
+    if size != (mib // 4) << 20: sys.exit(f"{d}/par{k}.bin has {size} bytes: a writer failed")
 print(f"{seq:.1f} {par:.1f}")
 PY
 }
@@ -96,10 +102,15 @@ declare -A SEQ PAR
 for r in $(seq "$ROUNDS"); do
   for t in local gr3 before after; do
     dir=$W/local; [ $t != local ] && dir=$W/mnt-$t
+    [ $t = before ] && hafs_vol before "$BEFORE" $BEFORE_ENV
+    [ $t = after ] && hafs_vol after "$AFTER"
     sync; echo 3 > /proc/sys/vm/drop_caches
-    read -r s p < <(run "$dir")
-    SEQ[$t]+="$s "; PAR[$t]+="$p "
-    echo "round $r $t: seq ${s} MB/s, 4 writers ${p} MB/s" >&2
+    read -r seq_mbps par_mbps < <(run "$dir")
+    # (Files are removed with the volume, not by unlink through it: on a busy shared disk a
+    # brick's unlink of 1 GiB can outlast the client's ping-timeout deadline.)
+    case $t in before|after) hafs_down $t ;; local) rm -f "$W"/local/*.bin ;; gr3) rm -f "$W"/mnt-gr3/*.bin ;; esac
+    SEQ[$t]+="$seq_mbps "; PAR[$t]+="$par_mbps "
+    echo "round $r $t: seq ${seq_mbps} MB/s, 4 writers ${par_mbps} MB/s" >&2
   done
 done
 python3 - <<PY

@@ -2,8 +2,8 @@
 # Eager locking and the delayed post-op on a replica-3 volume (docs/client.md, "Eager locking"):
 # (a) two mounts writing one file: while mount A keeps writing (so its eager lock is never
 #     idle), each write of mount B goes through within 0.8 s (the brick tells A, which
-#     releases); strictly alternating writes end with correct, identical replicas and no
-#     pending changelog;
+#     releases); strictly alternating writes end with correct, identical replicas; 1 s idle
+#     with the files still open sends the delayed post-op (nothing pending);
 # (b) kill -9 of the client (hafs-fuse) in the middle of a write stream leaves the changelog
 #     pending on every brick; a lookup from another mount heals the copies to identical;
 # (c) a brick killed during an eagerly locked stream is accused by the others in the post-op
@@ -24,9 +24,10 @@ index_empty() { for n in 0 1 2; do [ -z "$(heal_index $n)" ] || return 1; done; 
 same3() { cmp -s "$WORK/b0/$1" "$WORK/b1/$1" && cmp -s "$WORK/b0/$1" "$WORK/b2/$1"; }
 
 log "(a) mount B writes while mount A streams into the same file, then strictly alternating"
-timeout 120 python3 - "$A/shared.bin" "$B/shared.bin" <<'PY' || fail "contended writes were slow or wrong"
-import os, sys, time, threading
-a_path, b_path = sys.argv[1], sys.argv[2]
+timeout 120 python3 - "$A/shared.bin" "$B/shared.bin" "$INSPECT" "${BRICK_PORT[0]}" "${BRICK_PORT[1]}" "${BRICK_PORT[2]}" \
+  <<'PY' || fail "contended writes were slow or wrong"
+import os, subprocess, sys, time, threading
+a_path, b_path, inspect, ports = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 fa = os.open(a_path, os.O_CREAT | os.O_WRONLY, 0o644)
 for off in range(0, 32 << 20, 1 << 20):
     os.pwrite(fa, b"A" * (1 << 20), off)
@@ -64,6 +65,12 @@ for i in range(20):
         worst = max(worst, time.monotonic() - t0)
 print(f"alternating writes: worst {worst*1000:.0f} ms")
 assert worst < 0.8, f"an alternating write waited {worst:.2f} s"
+# Idle for longer than the eager-lock delay (1 s) with both files still open: the delayed
+# post-op has been sent, so no brick lists anything pending.
+time.sleep(2.5)
+for port in ports:
+    out = subprocess.run([inspect, f"127.0.0.1:{port}", "heal-index"], capture_output=True, text=True).stdout
+    assert out.strip().startswith("total 0"), f"pending on a brick after 2.5 s idle with the file open: {out}"
 os.close(fa); os.close(fb)
 PY
 python3 - "$WORK/expect.bin" <<'PY'
