@@ -77,7 +77,10 @@ def main(argv):
 # ---- up ---------------------------------------------------------------------------------
 
 def port_free(port):
+    # SO_REUSEADDR as the agent's listeners use it: a port left in TIME_WAIT by the
+    # previous cluster is free for them, only a live listener is not.
     s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         s.bind(("127.0.0.1", port))
         return True
