@@ -228,9 +228,26 @@ void BrickClient::SessionLoop() {
       ok = stream->Write(hello);
     }
     proto::SessionEvent ev;
-    bool refused = false;  // the brick ended the stream before its welcome (e.g. auth.allow)
+    std::string denied;  // why the brick refused this client (auth.allow / auth.reject)
+    std::shared_ptr<grpc::Channel> channel;
+    {
+      std::lock_guard lk(mu_);
+      channel = channel_;
+    }
     if (ok && !stream->Read(&ev)) {
-      refused = true;
+      // The stream ended before the welcome. A brick that is up but refuses this client's
+      // address (the connection is READY) says so to every call; ask with a ping (the
+      // stream's own status is lost to the cancel below). A brick that is down is not asked.
+      if (channel->GetState(false) == GRPC_CHANNEL_READY) {
+        grpc::ClientContext pctx;
+        pctx.set_deadline(std::chrono::system_clock::now() +
+                          std::min<std::chrono::milliseconds>(options_.ping_timeout, std::chrono::milliseconds(500)));
+        AddInternalKey(&pctx);
+        proto::PingRequest preq;
+        proto::PingReply prep;
+        grpc::Status ps = stub->Ping(&pctx, preq, &prep);
+        if (ps.error_code() == grpc::StatusCode::PERMISSION_DENIED) denied = ps.error_message();
+      }
     } else if (ok && ev.has_welcome()) {
       last_heard_ms_ = NowMs();
       if (ev.welcome().volume_id() != options_.volume_id) {
@@ -267,11 +284,12 @@ void BrickClient::SessionLoop() {
       std::lock_guard wl(write_mu_);
       session_stream_ = nullptr;
     }
-    // (Finish after TryCancel says CANCELLED; a refusal's own status names the reason.)
-    if (!refused) ctx.TryCancel();
+    ctx.TryCancel();
     grpc::Status st = stream->Finish();
-    if (!stopping_) {
-      std::string why = refused && !st.ok() ? "" : last_error();
+    if (!stopping_ && !denied.empty()) {
+      MarkDown("session refused: " + denied);
+    } else if (!stopping_) {
+      std::string why = last_error();
       MarkDown(why.empty() ? fmt::format("session ended: {}", st.error_message().empty() ? "connection lost"
                                                                                           : st.error_message())
                            : why);
