@@ -43,8 +43,6 @@ log "auth.allow without the client's address: the bricks refuse it"
 $H volume set gv0 auth.allow 127.0.0.2 > /dev/null || fail "volume set auth.allow"
 refused() { ! cat "$M/a.txt" > /dev/null 2> "$WORK/err" && grep -q "Permission denied" "$WORK/err"; }
 within 15 refused || fail "the open mount is still served after auth.allow 127.0.0.2: $(cat "$M/a.txt" 2>&1)"
-grep -q "auth: allow '127.0.0.2'" "$WORK/state/logs/"*.log 2>/dev/null \
-  || ls "$WORK/state" > /dev/null  # (the brick logs where the supervisor puts them; informative only)
 if fuse_mount "$WORK/mnt-refused"; then fail "a refused client mounted the volume"; fi
 grep -q "auth.allow '127.0.0.2'" "$WORK/fuse-mnt-refused.out" "$WORK/fuse-mnt-refused.log" 2>/dev/null \
   || fail "the mount error does not name the rule: $(cat "$WORK/fuse-mnt-refused.out")"
@@ -77,7 +75,9 @@ sync
 # Behind hafs's back on brick 1: no counter, no heal index entry records any of this.
 rm -f "$WORK/b1/d1/f"{1..20} "$WORK/b1/top.txt"
 truncate -s 1000 "$WORK/b1/d1/d2/big"
-$H volume heal gv0 info | grep -q "Number of entries: 0" || true
+# Nothing recorded it: the index heal has nothing to do.
+$H volume heal gv0 info > "$WORK/info"
+[ "$(grep -c 'Number of entries: 0' "$WORK/info")" = 3 ] || fail "unexpected heal index entries: $(cat "$WORK/info")"
 [ ! -e "$WORK/b1/d1/f1" ] || fail "setup"
 $H volume heal gv0 full | grep -q "full self heal" || fail "heal full was refused: $($H volume heal gv0 full 2>&1)"
 full_done() { $H volume heal gv0 info > "$WORK/info" 2>&1; grep -q "full crawl: done" "$WORK/info"; }
