@@ -147,9 +147,39 @@ std::map<std::string, int64_t> MetadataStore::Counters(const Gfid& gfid) const {
   return DecodeCounters(v);
 }
 
+void MetadataStore::Retire(const Gfid& gfid) {
+  std::lock_guard lk(StripeFor(gfid));
+  {
+    std::lock_guard rl(retired_mu_);
+    if (retired_.size() > (1u << 20)) retired_.clear();
+    retired_.insert(gfid);
+    any_retired_ = true;
+  }
+  auto values = Counters(gfid);
+  if (values.empty()) return;
+  for (auto& [k, v] : values) v = -v;
+  (void)ApplyLocked(gfid, values);
+}
+
+void MetadataStore::Revive(const Gfid& gfid) {
+  if (!any_retired_) return;
+  std::lock_guard lk(StripeFor(gfid));
+  std::lock_guard rl(retired_mu_);
+  retired_.erase(gfid);
+}
+
 Result<std::map<std::string, int64_t>> MetadataStore::Xattrop(const Gfid& gfid,
                                                                const std::map<std::string, int64_t>& deltas) {
   std::lock_guard lk(StripeFor(gfid));
+  if (any_retired_) {
+    std::lock_guard rl(retired_mu_);
+    if (retired_.count(gfid)) return std::map<std::string, int64_t>();
+  }
+  return ApplyLocked(gfid, deltas);
+}
+
+Result<std::map<std::string, int64_t>> MetadataStore::ApplyLocked(const Gfid& gfid,
+                                                                   const std::map<std::string, int64_t>& deltas) {
   auto values = Counters(gfid);
   bool was_pending = !values.empty();
   for (const auto& [name, delta] : deltas) {

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <unordered_set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -50,6 +51,11 @@ class MetadataStore {
   Result<std::map<std::string, int64_t>> Xattrop(const Gfid& gfid, const std::map<std::string, int64_t>& deltas);
   std::map<std::string, int64_t> Counters(const Gfid& gfid) const;
 
+  // A file moved away by rebalance: its counters go, and later changelog updates for it
+  // (a delayed post-op of a client that wrote before the move) are ignored until Revive.
+  void Retire(const Gfid& gfid);
+  void Revive(const Gfid& gfid);
+
   // Gfids with non-zero counters, in order, after `start_after` (null gfid = from the start).
   std::vector<Gfid> HealIndex(const Gfid& start_after, size_t limit, bool* complete) const;
   uint64_t HealPending() const { return heal_pending_.load(); }
@@ -57,10 +63,15 @@ class MetadataStore {
  private:
   explicit MetadataStore(rocksdb::DB* db) : db_(db) {}
   std::mutex& StripeFor(const Gfid& g) { return stripes_[g.Hash() % stripes_.size()]; }
+  // Xattrop's work; the caller holds the gfid's stripe.
+  Result<std::map<std::string, int64_t>> ApplyLocked(const Gfid& gfid, const std::map<std::string, int64_t>& deltas);
 
   std::unique_ptr<rocksdb::DB> db_;
   std::array<std::mutex, 64> stripes_;
   std::atomic<uint64_t> heal_pending_{0};
+  mutable std::mutex retired_mu_;
+  std::unordered_set<Gfid, GfidHash> retired_;
+  std::atomic<bool> any_retired_{false};
 };
 
 }  // namespace hafs::brick

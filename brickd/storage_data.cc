@@ -181,18 +181,15 @@ Status Storage::MigrationCommand(const Gfid& gfid, std::string_view value) {
   if (value == "gone") {
     int err = gate_.MarkGone(gfid);
     if (err) return Status(err, "hafs.migrate: the freeze expired");
-    // Changelog counters left by replicated changes refused during the freeze describe a
-    // file that is leaving this brick: drop them (else heal info would list it forever).
-    auto counters = meta_->Counters(gfid);
-    if (!counters.empty()) {
-      for (auto& [name, v] : counters) v = -v;
-      auto r = meta_->Xattrop(gfid, counters);
-      if (!r.ok()) HAFS_LOG_WARN("clearing counters of migrated {}: {}", gfid.ToString(), r.status().ToString());
-    }
+    // Changelog counters of a file leaving this brick (pre-ops of changes refused during the
+    // freeze, delayed post-ops of clients that wrote before it) describe nothing any more:
+    // drop them and ignore later ones, else heal info would list the file forever.
+    meta_->Retire(gfid);
     return Status::Ok();
   }
   if (value == "live") {
     gate_.Revive(gfid);
+    meta_->Revive(gfid);
     return Status::Ok();
   }
   return Status(EINVAL, "hafs.migrate: unknown command");

@@ -95,17 +95,17 @@ umount "$W/hafs/mnt"; MOUNTS=()
 pgrep -x glusterd >/dev/null || { /usr/sbin/glusterd -p "$W/glusterd.pid"; STARTED_GLUSTERD=1; sleep 2; }
 mkdir -p "$W/g"
 GHOST=$(hostname)
-gluster --mode=script volume create "$GVOL" $GHOST:$W/g/b0 $GHOST:$W/g/b1 force >/dev/null || exit 1
+gluster --mode=script volume create "$GVOL" $GHOST:$W/g/b0 $GHOST:$W/g/b1 force > "$W/g/out" 2>&1 || { log "gluster volume create: $(cat "$W/g/out")"; exit 1; }
 GLUSTER_CREATED=1
 gluster --mode=script volume start "$GVOL" >/dev/null || exit 1
 mkdir -p "$W/g/mnt"
 mount -t glusterfs "$GHOST:/$GVOL" "$W/g/mnt" || { log "gluster mount failed"; exit 1; }
 MOUNTS+=("$W/g/mnt")
 log "GlusterFS: writing the same load"
-write_load "$W/g/mnt" || { log "gluster write failed"; exit 1; }
-gluster --mode=script volume add-brick "$GVOL" $GHOST:$W/g/b2 force >/dev/null || exit 1
+write_load "$W/g/mnt" 2> "$W/g/out" || { log "gluster write failed: $(tail -3 "$W/g/out")"; exit 1; }
+gluster --mode=script volume add-brick "$GVOL" $GHOST:$W/g/b2 force > "$W/g/out" 2>&1 || { log "gluster add-brick: $(cat "$W/g/out")"; exit 1; }
 t0=$(now)
-gluster --mode=script volume rebalance "$GVOL" start >/dev/null || exit 1
+gluster --mode=script volume rebalance "$GVOL" start > "$W/g/out" 2>&1 || { log "gluster rebalance start: $(cat "$W/g/out")"; exit 1; }
 gluster_done() { gluster --mode=script volume rebalance "$GVOL" status 2>/dev/null | grep -q "completed" && ! gluster --mode=script volume rebalance "$GVOL" status 2>/dev/null | grep -q "in progress"; }
 wait_until 3600 gluster_done || { log "GlusterFS rebalance did not finish within an hour"; exit 1; }
 G_T=$(python3 -c "print(f'{$(now) - $t0:.2f}')")

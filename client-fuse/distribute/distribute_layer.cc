@@ -186,7 +186,16 @@ Result<Rep> DistributeLayer::OnFile(const Topology& t, const Gfid& gfid, Call ca
       pause = std::min(pause * 2, std::chrono::milliseconds(50));
       continue;
     }
-    if (r.err() != ESTALE && r.err() != ENOENT) return r;
+    if (r.err() == EROFS) {
+      // A replica set refuses a change when its bricks refused the lock; if that is because
+      // the file has moved away (getattr: ESTALE), follow it like an ESTALE.
+      proto::GfidRequest g;
+      g.set_gfid(gfid.Bytes());
+      auto here = t.s[*where].layer->Getattr(g).get();
+      if (here.ok() || (here.err() != ESTALE && here.err() != ENOENT)) return r;
+    } else if (r.err() != ESTALE && r.err() != ENOENT) {
+      return r;
+    }
     // Moved away (or never here): look everywhere else.
     Forget(gfid);
     exclude.insert(*where);

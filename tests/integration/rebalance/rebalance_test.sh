@@ -17,6 +17,7 @@ fail() {
 }
 cleanup() {
   local rc=$?
+  set +e  # every step of the cleanup runs, whatever the previous one returned
   [ -n "$WRITER_PID" ] && kill "$WRITER_PID" 2>/dev/null
   if mountpoint -q "$M" 2>/dev/null; then fusermount3 -u "$M" 2>/dev/null || umount -l "$M" 2>/dev/null || true; fi
   for p in $(pgrep -f "hafs-fuse.*$WORK" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
