@@ -1,5 +1,7 @@
 #include "client-fuse/protocol/brick_client.h"
 
+#include <vector>
+
 #include "common/gfid.h"
 #include "common/log.h"
 
@@ -131,9 +133,10 @@ std::string BrickClient::session_id() const {
   return session_id_;
 }
 
-void BrickClient::OnLockContended(std::function<void(const proto::LockContended&)> fn) {
+void BrickClient::OnLockContended(const void* listener, std::function<void(const proto::LockContended&)> fn) {
   std::lock_guard lk(mu_);
-  on_contended_ = std::move(fn);
+  if (fn) on_contended_[listener] = std::move(fn);
+  else on_contended_.erase(listener);
 }
 
 void BrickClient::OnInvalidate(std::function<void(const proto::Invalidate&)> fn) {
@@ -266,12 +269,12 @@ void BrickClient::SessionLoop() {
             }
             if (cb) cb(ev.invalidate());
           } else if (ev.has_contended()) {
-            std::function<void(const proto::LockContended&)> cb;
+            std::vector<std::function<void(const proto::LockContended&)>> cbs;
             {
               std::lock_guard lk(mu_);
-              cb = on_contended_;
+              for (auto& [who, fn] : on_contended_) cbs.push_back(fn);
             }
-            if (cb) cb(ev.contended());
+            for (auto& cb : cbs) cb(ev.contended());
           }
         }
       }

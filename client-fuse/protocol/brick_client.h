@@ -19,6 +19,7 @@
 #include <condition_variable>
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -76,7 +77,8 @@ class BrickClient {
   void OnInvalidate(std::function<void(const proto::Invalidate&)> fn);
   void OnStateChange(std::function<void(bool up)> fn);
   // Another lock owner waits for an inode lock this client's session holds (LockContended).
-  void OnLockContended(std::function<void(const proto::LockContended&)> fn);
+  // Every listener (keyed by its owner, e.g. a replicate layer) gets it; nullptr removes.
+  void OnLockContended(const void* listener, std::function<void(const proto::LockContended&)> fn);
 
   // A unary call with the brick's deadline rules. A non-zero POSIX `err` in the reply is
   // returned as a Status with that errno; transport trouble as ENOTCONN (or EINVAL/EIO for a
@@ -181,7 +183,7 @@ class BrickClient {
   std::set<grpc::ClientContext*> in_flight_;
   std::function<void(const proto::Invalidate&)> on_invalidate_;
   std::function<void(bool)> on_state_;
-  std::function<void(const proto::LockContended&)> on_contended_;
+  std::map<const void*, std::function<void(const proto::LockContended&)>> on_contended_;
 
   std::mutex write_mu_;  // guards session_stream_: one writer at a time
   grpc::ClientReaderWriter<proto::SessionMessage, proto::SessionEvent>* session_stream_ = nullptr;

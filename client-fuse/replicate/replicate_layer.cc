@@ -29,12 +29,12 @@ ReplicateLayer::ReplicateLayer(std::vector<ProtocolLayer*> children, Options opt
   // benchmarks (bench/client/write_bench.sh) and for comparing behaviour when debugging.
   if (const char* env = std::getenv("HAFS_EAGER_LOCK"); env && std::string(env) == "0") options_.eager_lock = false;
   for (auto* c : children_)
-    c->client().OnLockContended([this](const proto::LockContended& m) { OnContended(m); });
+    c->client().OnLockContended(this, [this](const proto::LockContended& m) { OnContended(m); });
   releaser_ = std::thread([this] { ReleaserLoop(); });
 }
 
 ReplicateLayer::~ReplicateLayer() {
-  for (auto* c : children_) c->client().OnLockContended(nullptr);
+  for (auto* c : children_) c->client().OnLockContended(this, nullptr);
   {
     std::lock_guard lk(eager_mu_);
     stopping_ = true;
