@@ -32,4 +32,16 @@ std::vector<bool> ComputeAccused(const std::vector<std::map<std::string, int64_t
   return accused;
 }
 
+bool AllFools(const std::vector<std::map<std::string, int64_t>>& counters, const std::vector<bool>& answered,
+              const std::vector<std::string>& names) {
+  size_t answering = 0, fools = 0;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (!answered[i]) continue;
+    ++answering;
+    auto own = counters[i].find(names[i]);
+    if (own != counters[i].end() && own->second > 0) ++fools;
+  }
+  return answering >= 2 && fools == answering;
+}
+
 }  // namespace hafs::client

@@ -22,4 +22,11 @@ std::vector<bool> ComputeAccused(const std::vector<std::map<std::string, int64_t
                                  const std::vector<bool>& answered, const std::vector<std::string>& names,
                                  bool* split);
 
+// True when at least two bricks answered and every one of them accuses itself: the state
+// of a transaction (or an eager lock) in flight, or of a client that died inside one. Only
+// a caller holding the lock can tell the two apart; then heal takes the biggest (then
+// newest) copy as the source.
+bool AllFools(const std::vector<std::map<std::string, int64_t>>& counters, const std::vector<bool>& answered,
+              const std::vector<std::string>& names);
+
 }  // namespace hafs::client

@@ -96,14 +96,7 @@ Status ReplicateLayer::HealFile(const Gfid& gfid, const std::vector<size_t>& up,
   // Every answering brick accusing itself for data (a client died between pre-op and post-op,
   // e.g. with writes of an eager lock in flight): the copies may differ, so the biggest
   // (then newest) becomes the source of the others rather than trusting any one of them.
-  size_t answering = 0, data_fools = 0;
-  for (size_t i = 0; i < n(); ++i) {
-    if (!answered[i]) continue;
-    ++answering;
-    auto own = counters[i].find(CounterName(Kind::kData, i));
-    if (own != counters[i].end() && own->second > 0) ++data_fools;
-  }
-  bool all_data_fools = answering >= 2 && data_fools == answering;
+  bool all_data_fools = AllDataFools(counters, answered);
   int src = -1;
   for (size_t i = 0; i < n(); ++i)
     if (!all_data_fools && answered[i] && !acc_d[i] && !acc_m[i] && src < 0) src = static_cast<int>(i);

@@ -77,6 +77,13 @@ std::vector<bool> ReplicateLayer::Accused(const std::vector<std::map<std::string
   return ComputeAccused(counters, answered, names, split);
 }
 
+bool ReplicateLayer::AllDataFools(const std::vector<std::map<std::string, int64_t>>& counters,
+                                  const std::vector<bool>& answered) const {
+  std::vector<std::string> names;
+  for (size_t j = 0; j < n(); ++j) names.push_back(CounterName(Kind::kData, j));
+  return AllFools(counters, answered, names);
+}
+
 void ReplicateLayer::RememberHealth(const Gfid& gfid, const std::vector<bool>& readable) {
   std::lock_guard lk(health_mu_);
   if (readable_.size() > 100000) readable_.clear();  // a hint cache, not state
@@ -647,14 +654,7 @@ Future<proto::EntryReply> ReplicateLayer::Lookup(proto::EntryRequest req) {
       // Every brick accusing itself for a file's data: a write in flight (another client's, or
       // an eager lock), or a client that died in the middle of one. If this layer does not hold
       // the lock itself, try to heal without waiting: the lock is free only in the second case.
-      size_t answering = 0, data_fools = 0;
-      for (size_t i = 0; i < n(); ++i) {
-        if (!answered[i]) continue;
-        ++answering;
-        auto own = counters[i].find(CounterName(Kind::kData, i));
-        if (own != counters[i].end() && own->second > 0) ++data_fools;
-      }
-      if (!dir && !dirty && round == 0 && answering >= 2 && data_fools == answering) {
+      if (!dir && !dirty && round == 0 && AllDataFools(counters, answered)) {
         bool ours;
         {
           std::lock_guard lk(eager_mu_);

@@ -84,6 +84,8 @@ class ReplicateLayer final : public Layer {
   // accusation. counters[i] empty means the child did not answer.
   std::vector<bool> Accused(const std::vector<std::map<std::string, int64_t>>& counters,
                             const std::vector<bool>& answered, Kind kind, bool* split) const;
+  bool AllDataFools(const std::vector<std::map<std::string, int64_t>>& counters,
+                    const std::vector<bool>& answered) const;
   // The child to read gfid from (healthy, spread by gfid), skipping `tried`.
   int ReadChild(const Gfid& gfid, const std::vector<bool>& tried) const;
   void RememberHealth(const Gfid& gfid, const std::vector<bool>& readable);

@@ -66,5 +66,35 @@ TEST(Changelog, SilentBricksStayAccusedButDoNotAnswer) {
   EXPECT_EQ(a, std::vector<bool>({false, false, true}));
 }
 
+// A client that died with an eager lock (pre-op applied everywhere, no post-op): every brick
+// accuses itself and the others. Nobody is singled out (ComputeAccused), and AllFools tells
+// the heal to pick the biggest copy instead of trusting the first brick.
+TEST(Changelog, ClientDiedUnderEagerLockMakesEveryBrickAFool) {
+  Counters c(3, {{"pending.data.0", 1}, {"pending.data.1", 1}, {"pending.data.2", 1}});
+  bool split;
+  EXPECT_EQ(Judge(c, kAll, &split), std::vector<bool>({false, false, false}));
+  EXPECT_FALSE(split);
+  EXPECT_TRUE(AllFools(c, kAll, kNames));
+  // One brick down: the two that answer are still all fools.
+  EXPECT_TRUE(AllFools(c, {true, false, true}, kNames));
+  // A single answering brick decides nothing.
+  EXPECT_FALSE(AllFools(c, {false, true, false}, kNames));
+}
+
+TEST(Changelog, EagerPostOpAccusesOnlyTheBrickThatFailed) {
+  // Brick 1 failed a write under the eager lock: bricks 0 and 2 sent the post-op for each
+  // other only, so they keep accusing 1; brick 1 got no post-op and keeps its own +1.
+  Counters c = {{{"pending.data.1", 1}},
+                {{"pending.data.0", 1}, {"pending.data.1", 1}, {"pending.data.2", 1}},
+                {{"pending.data.1", 1}}};
+  bool split;
+  EXPECT_EQ(Judge(c, kAll, &split), std::vector<bool>({false, true, false}));
+  EXPECT_FALSE(split);
+  EXPECT_FALSE(AllFools(c, kAll, kNames));
+  // While brick 1 is still down only 0 and 2 answer: clean between themselves, 1 accused.
+  EXPECT_EQ(Judge(c, {true, false, true}, &split), std::vector<bool>({false, true, false}));
+  EXPECT_FALSE(AllFools(c, {true, false, true}, kNames));
+}
+
 }  // namespace
 }  // namespace hafs::client
