@@ -49,19 +49,26 @@ int LockTable::Inodelk(const Gfid& gfid, const std::string& domain, LockKind kin
   RangeLock want{who, kind, start, end};
   auto deadline = std::chrono::steady_clock::now() + timeout;
   auto next_notice = std::chrono::steady_clock::time_point::min();
+  std::vector<LockOwner> told;  // holders told so far in this round
   while (RangeConflicts(inode_locks_[key], want)) {
     if (!blocking) return EAGAIN;
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) return EAGAIN;
-    if (now >= next_notice && contention_hook_) {
+    // Who stands in the way; a holder not told yet (the lock changed hands) is told at once.
+    std::vector<LockOwner> in_way;
+    for (const auto& h : inode_locks_[key]) {
+      bool overlap = h.start < want.end && want.start < h.end;
+      if (!(h.who == who) && overlap && (h.kind == LockKind::kWrite || kind == LockKind::kWrite))
+        in_way.push_back(h.who);
+    }
+    bool someone_new = false;
+    for (const auto& o : in_way) someone_new = someone_new || std::find(told.begin(), told.end(), o) == told.end();
+    if ((now >= next_notice || someone_new) && contention_hook_) {
       // Tell the holders someone waits (outside the lock: the hook takes other locks).
       std::vector<std::string> holders;
-      for (const auto& h : inode_locks_[key]) {
-        bool overlap = h.start < want.end && want.start < h.end;
-        if (!(h.who == who) && overlap && (h.kind == LockKind::kWrite || kind == LockKind::kWrite) &&
-            std::find(holders.begin(), holders.end(), h.who.session) == holders.end())
-          holders.push_back(h.who.session);
-      }
+      for (const auto& o : in_way)
+        if (std::find(holders.begin(), holders.end(), o.session) == holders.end()) holders.push_back(o.session);
+      told = in_way;
       auto hook = contention_hook_;
       next_notice = now + std::chrono::milliseconds(500);
       lk.unlock();
@@ -77,7 +84,8 @@ int LockTable::Inodelk(const Gfid& gfid, const std::string& domain, LockKind kin
   // Re-locking by the same owner replaces its old coverage of the range (POSIX semantics).
   RemoveRange(held, who, start, end);
   held.push_back(want);
-  if (kind == LockKind::kRead) released_.notify_all();  // a downgrade may unblock readers
+  // A downgrade may unblock readers; a new holder must be told by those still waiting.
+  if (kind == LockKind::kRead || contention_hook_) released_.notify_all();
   return 0;
 }
 
