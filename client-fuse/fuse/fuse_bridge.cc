@@ -349,12 +349,13 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
   fuse_reply_write(req, res->written());
 }
 
-// close(): the replicate layers send the delayed post-op of the file's eager lock (if any)
-// and unlock it, so the changelog is settled and other clients need not ask for the lock.
+// close(): the replicate layers release the file's eager lock (if any): its delayed post-op
+// and unlock go out at once, without close waiting for them (ReplicateLayer::CloseEager), so
+// the changelog settles within a round trip and other clients need not ask for the lock.
 void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   auto* h = reinterpret_cast<FileHandle*>(fi->fh);
   if (h)
-    for (ReplicateLayer* set : B(req)->graph().replica_sets()) set->FlushEager(h->gfid);
+    for (ReplicateLayer* set : B(req)->graph().replica_sets()) set->CloseEager(h->gfid);
   fuse_reply_err(req, 0);
 }
 

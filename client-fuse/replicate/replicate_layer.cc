@@ -28,6 +28,10 @@ ReplicateLayer::ReplicateLayer(std::vector<ProtocolLayer*> children, Options opt
   // HAFS_EAGER_LOCK=0 turns eager locking off (one full transaction per change): for
   // benchmarks (bench/client/write_bench.sh) and for comparing behaviour when debugging.
   if (const char* env = std::getenv("HAFS_EAGER_LOCK"); env && std::string(env) == "0") options_.eager_lock = false;
+  // HAFS_CLOSE_RELEASE_SYNC=1: close waits for the eager lock's post-op + unlock (as before
+  // the asynchronous release), for comparison.
+  if (const char* env = std::getenv("HAFS_CLOSE_RELEASE_SYNC"); env && std::string(env) == "1")
+    options_.close_release_async = false;
   for (auto* c : children_)
     c->client().OnLockContended(this, [this](const proto::LockContended& m) { OnContended(m); });
   releaser_ = std::thread([this] { ReleaserLoop(); });
@@ -452,6 +456,22 @@ void ReplicateLayer::FlushEager(const Gfid& gfid) {
   auto it = eager_.find(gfid);
   if (it != eager_.end() && it->second == e) eager_.erase(it);
   eager_cv_.notify_all();
+}
+
+void ReplicateLayer::CloseEager(const Gfid& gfid) {
+  if (!options_.close_release_async) return FlushEager(gfid);
+  std::lock_guard lk(eager_mu_);
+  auto it = eager_.find(gfid);
+  if (it == eager_.end()) return;
+  Eager& e = *it->second;
+  if (e.want_release || e.claimed) return;  // already on its way out
+  // No new change rides on it any more (a change after this close waits for the release and
+  // takes a lock of its own); the releaser sends the post-op + unlock once the changes in
+  // flight are done.
+  e.want_release = true;
+  ++stats_.closed;
+  if (e.state == Eager::State::kHeld) release_q_.push_back(gfid);  // else queued once it is taken
+  releaser_cv_.notify_all();
 }
 
 void ReplicateLayer::MarkBad(const Gfid& gfid, const std::vector<size_t>& failed) {
