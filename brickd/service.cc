@@ -246,9 +246,34 @@ grpc::Status BrickService::Mkdir(ServerContext* ctx, const proto::MkdirRequest* 
 
 grpc::Status BrickService::Create(ServerContext* ctx, const proto::CreateRequest* req, proto::EntryReply* rep) {
   AUTHORIZE(ctx);
-  return NewEntry(ctx, Op::kCreate, req, rep, [&](const Gfid& parent, const Gfid& gfid) {
+  auto st = NewEntry(ctx, Op::kCreate, req, rep, [&](const Gfid& parent, const Gfid& gfid) {
     return storage_.Create(parent, req->name(), gfid, req->mode(), req->exclusive(), ToCreds(req->caller()));
   });
+  // The create carries the file's first data lock (replicate's eager lock): only on a file
+  // this request made (its gfid), never on one that existed under the name.
+  if (st.ok() && rep->err() == 0 && req->has_data_lock() && req->data_lock().type() == proto::WRITE &&
+      rep->attr().gfid() == req->gfid() && req->data_lock().gfid() == req->gfid()) {
+    rep->set_data_locked(CreateLock(req->data_lock(), req->tail().session_id()) == 0);
+  }
+  return st;
+}
+
+int BrickService::CreateLock(const proto::InodelkRequest& l, const std::string& session) {
+  auto gfid = Gfid::FromBytes(l.gfid());
+  if (!gfid || !sessions_.Alive(session)) return ENOTCONN;
+  LockOwner who{session, l.owner()};
+  int err = locks_.Inodelk(*gfid, l.domain(), LockKind::kWrite, l.start(), l.length(), who, false,
+                           std::chrono::milliseconds(0));
+  if (err == 0 && !sessions_.Alive(session)) {
+    locks_.ReleaseSession(session);
+    return ENOTCONN;
+  }
+  if (err == 0 && l.pre_op_size() > 0) {
+    err = ApplyPreOp(l.pre_op());
+    if (err != 0)
+      locks_.Inodelk(*gfid, l.domain(), LockKind::kUnlock, l.start(), l.length(), who, false, std::chrono::milliseconds(0));
+  }
+  return err;
 }
 
 grpc::Status BrickService::Mknod(ServerContext* ctx, const proto::MknodRequest* req, proto::EntryReply* rep) {

@@ -76,6 +76,8 @@ class BrickService final : public proto::Brick::Service {
   void ApplyTail(const proto::TxnTail& tail, bool op_ok);
   // The pre-op attached to a lock request; returns an errno.
   int ApplyPreOp(const google::protobuf::RepeatedPtrField<proto::CounterDelta>& pre_op);
+  // Create's data_lock: a non-blocking write inodelk + its pre-op for `session`; errno or 0.
+  int CreateLock(const proto::InodelkRequest& l, const std::string& session);
 
   Storage& storage_;
   LockTable& locks_;

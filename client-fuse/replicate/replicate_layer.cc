@@ -30,6 +30,8 @@ ReplicateLayer::ReplicateLayer(std::vector<ProtocolLayer*> children, Options opt
   if (const char* env = std::getenv("HAFS_EAGER_LOCK"); env && std::string(env) == "0") options_.eager_lock = false;
   // HAFS_CLOSE_RELEASE_SYNC=1: close waits for the eager lock's post-op + unlock (as before
   // the asynchronous release), for comparison.
+  // HAFS_CREATE_LOCK=0: a create does not take the new file's eager data lock with it.
+  if (const char* env = std::getenv("HAFS_CREATE_LOCK"); env && std::string(env) == "0") options_.create_lock = false;
   if (const char* env = std::getenv("HAFS_CLOSE_RELEASE_SYNC"); env && std::string(env) == "1")
     options_.close_release_async = false;
   for (auto* c : children_)
@@ -785,7 +787,6 @@ Future<proto::AttrReply> ReplicateLayer::Setattr(proto::SetattrRequest req) {
   }
 
 HAFS_ENTRY_TXN(Mkdir, MkdirRequest, EntryReply, One(GfidOf(req.parent()), req.name()))
-HAFS_ENTRY_TXN(Create, CreateRequest, EntryReply, One(GfidOf(req.parent()), req.name()))
 HAFS_ENTRY_TXN(Mknod, MknodRequest, EntryReply, One(GfidOf(req.parent()), req.name()))
 HAFS_ENTRY_TXN(Symlink, SymlinkRequest, EntryReply, One(GfidOf(req.parent()), req.name()))
 HAFS_ENTRY_TXN(Link, LinkRequest, EntryReply, One(GfidOf(req.new_parent()), req.new_name()))
@@ -794,6 +795,83 @@ HAFS_ENTRY_TXN(Rmdir, NameRequest, EntryReply, One(GfidOf(req.parent()), req.nam
 HAFS_ENTRY_TXN(Rename, RenameRequest, RenameReply,
                (std::vector<std::pair<Gfid, std::string>>{{GfidOf(req.old_parent()), req.old_name()},
                                                           {GfidOf(req.new_parent()), req.new_name()}}))
+
+// A create takes the new file's eager data lock with it (CreateRequest.data_lock): the
+// bricks lock the file and apply the pre-op once it exists, so its first write goes out alone
+// (one round trip instead of two). Where the lock was not granted on a quorum, it is undone
+// and the first write takes the lock as usual.
+Future<proto::EntryReply> ReplicateLayer::Create(proto::CreateRequest req) {
+  return Deferred([this, req = std::move(req)]() mutable -> Result<proto::EntryReply> {
+    const Gfid gfid = GfidOf(req.gfid());
+    const bool carry = options_.eager_lock && options_.create_lock && !gfid.IsNull();
+    const uint64_t owner = carry ? lock_owner_ ^ NewOwner() : 0;
+    if (carry) {
+      auto* dl = req.mutable_data_lock();
+      dl->set_gfid(gfid.Bytes());
+      dl->set_domain("data");
+      dl->set_type(proto::WRITE);
+      dl->set_owner(owner);
+      auto* pre = dl->add_pre_op();  // +1 pending for every brick, on every brick
+      pre->set_gfid(gfid.Bytes());
+      for (size_t j = 0; j < n(); ++j) (*pre->mutable_deltas())[CounterName(Kind::kData, j)] = 1;
+    }
+    std::vector<std::string> sessions(n());
+    std::vector<char> locked(n(), 0);
+    auto res = EntryTxn<proto::EntryReply>(
+        One(GfidOf(req.parent()), req.name()), [&](ProtocolLayer* c, const proto::TxnTail& tail) {
+          size_t i = 0;
+          while (i < n() && children_[i] != c) ++i;
+          proto::CreateRequest r = req;
+          *r.mutable_tail() = tail;
+          if (i < n()) sessions[i] = c->client().session_id();
+          auto f = c->Create(std::move(r));
+          return Future<proto::EntryReply>(
+              Deferred([f = std::move(f), i, &locked]() mutable -> Result<proto::EntryReply> {
+                auto out = f.get();
+                if (out.ok() && out->data_locked() && i < locked.size()) locked[i] = 1;
+                return out;
+              }));
+        });
+    std::vector<size_t> got;
+    for (size_t i = 0; i < n(); ++i)
+      if (locked[i]) got.push_back(i);
+    if (got.empty()) return res;
+    bool keep = res.ok() && GfidOf(res->attr().gfid()) == gfid && HasQuorum(got);
+    if (keep) {
+      std::lock_guard lk(eager_mu_);
+      if (eager_.count(gfid)) {
+        keep = false;
+      } else {
+        auto e = std::make_shared<Eager>();
+        e->owner = owner;
+        e->sessions = sessions;
+        e->bad.assign(n(), false);
+        e->part = got;
+        e->state = Eager::State::kHeld;
+        e->last_use = std::chrono::steady_clock::now();
+        eager_.emplace(gfid, std::move(e));
+        ++stats_.acquired;
+        ++stats_.with_create;
+        releaser_cv_.notify_all();
+      }
+    }
+    if (!keep) {
+      // Take the pre-op back and unlock, in one round trip.
+      FanOut<proto::ErrReply>(n(), got, [&](size_t i) {
+        proto::InodelkRequest r;
+        r.set_gfid(gfid.Bytes());
+        r.set_domain("data");
+        r.set_type(proto::UNLOCK);
+        r.set_owner(owner);
+        auto* post = r.add_post_op();
+        post->set_gfid(gfid.Bytes());
+        for (size_t j = 0; j < n(); ++j) (*post->mutable_deltas())[CounterName(Kind::kData, j)] = -1;
+        return children_[i]->Inodelk(r, options_.lock_wait);
+      });
+    }
+    return res;
+  });
+}
 
 Future<proto::ErrReply> ReplicateLayer::Fsync(proto::FsyncRequest req) {
   return Deferred([this, req = std::move(req)]() -> Result<proto::ErrReply> {

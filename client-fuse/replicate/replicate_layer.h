@@ -47,6 +47,7 @@ class ReplicateLayer final : public Layer {
     std::string owner_name = "hafs";   // for logs
     bool eager_lock = true;            // keep data locks across changes (see above)
     std::chrono::milliseconds eager_idle{1000};  // release an eager lock this long after the last change
+    bool create_lock = true;           // a create takes the new file's eager data lock with it
     bool close_release_async = true;   // close hands the release to the releaser thread (see CloseEager)
   };
   ReplicateLayer(std::vector<ProtocolLayer*> children, Options options);
@@ -74,6 +75,7 @@ class ReplicateLayer final : public Layer {
     size_t folded = 0;     // changes that rode on an eager lock taken by an earlier one
     size_t contended = 0;  // releases asked for by another lock owner
     size_t held = 0;       // held right now
+    size_t with_create = 0;  // eager locks that came with the file's create
     size_t closed = 0;     // releases handed to the releaser thread by close
   };
   EagerStats eager_stats() const;

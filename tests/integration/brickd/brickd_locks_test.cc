@@ -132,6 +132,51 @@ TEST_F(BrickLocksTest, ContentionBetweenClients) {
   EXPECT_EQ(b.Entrylk(Gfid::Root(), "y", proto::WRITE), 0);
 }
 
+// A create may carry the new file's data lock with its pre-op (replicate's eager lock): it is
+// granted to the tail's session once the file exists, never on a name that existed already.
+TEST_F(BrickLocksTest, CreateCarriesTheDataLock) {
+  Session a(brick_, "client-a"), b(brick_, "client-b");
+  auto create = [&](const std::string& name, const Gfid& g) {
+    proto::CreateRequest req;
+    req.set_parent(G(Gfid::Root()));
+    req.set_name(name);
+    req.set_gfid(G(g));
+    req.set_mode(0644);
+    req.mutable_tail()->set_session_id("client-a");
+    auto* dl = req.mutable_data_lock();
+    dl->set_gfid(G(g));
+    dl->set_domain("data");
+    dl->set_type(proto::WRITE);
+    dl->set_owner(7);
+    auto* pre = dl->add_pre_op();
+    pre->set_gfid(G(g));
+    (*pre->mutable_deltas())["pending.data.0"] = 1;
+    proto::EntryReply rep;
+    ClientContext ctx;
+    EXPECT_TRUE(a.stub().Create(&ctx, req, &rep).ok());
+    return rep;
+  };
+  Gfid g = Gfid::Random();
+  auto rep = create("carried", g);
+  ASSERT_EQ(rep.err(), 0);
+  EXPECT_TRUE(rep.data_locked());
+  EXPECT_EQ(b.Inodelk(g, proto::WRITE, 0, 0), EAGAIN);  // held for client-a
+  proto::XattropRequest x;
+  x.set_gfid(G(g));
+  proto::XattropReply xr;
+  ClientContext c1;
+  ASSERT_TRUE(brick_.stub().Xattrop(&c1, x, &xr).ok());
+  EXPECT_EQ(xr.values().at("pending.data.0"), 1);  // the pre-op came with it
+  ASSERT_EQ(a.Inodelk(g, proto::UNLOCK, 0, 0, false, 0, 7), 0);
+  EXPECT_EQ(b.Inodelk(g, proto::WRITE, 0, 0), 0);
+  // The name exists (another gfid): created nothing, locked nothing.
+  Gfid other = Gfid::Random();
+  auto again = create("carried", other);
+  ASSERT_EQ(again.err(), 0);
+  EXPECT_FALSE(again.data_locked());
+  EXPECT_EQ(Gfid::FromBytes(again.attr().gfid()), g);
+}
+
 TEST_F(BrickLocksTest, LocksDieWithTheClientConnection) {
   Gfid f = NewFile("f");
   Session b(brick_, "client-b");
