@@ -174,6 +174,16 @@ grpc::Status BrickService::Lookup(ServerContext* ctx, const proto::EntryRequest*
   }
   auto r = storage_.Lookup(parent, req->name(), gfid_req);
   ReplyEntry(timer, rep, r);
+  // Quick read: a small file's content rides on its lookup (one round trip for open + read).
+  if (r.ok() && req->want_data() > 0 && S_ISREG(r->inode.st.st_mode) &&
+      static_cast<uint64_t>(r->inode.st.st_size) <= req->want_data()) {
+    std::string data;
+    auto n = storage_.Read(r->inode.gfid, 0, static_cast<size_t>(r->inode.st.st_size), &data);
+    if (n.ok() && data.size() == static_cast<size_t>(r->inode.st.st_size)) {
+      rep->set_has_data(true);
+      rep->set_data(std::move(data));
+    }
+  }
   if (r.ok() && req->want_pending()) {
     for (auto& [k, v] : storage_.metadata().Counters(r->inode.gfid)) (*rep->mutable_pending())[k] = v;
   }

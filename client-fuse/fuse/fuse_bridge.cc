@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "common/log.h"
@@ -114,6 +115,7 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   r.set_parent(p.Bytes());
   r.set_name(name);
   r.set_gfid_req(Gfid::Random().Bytes());
+  r.set_want_data(B(req)->options().quick_read_max);
   auto res = B(req)->graph().top().Lookup(r).get();
   if (!res.ok()) {
     if (res.err() == ENOENT && B(req)->options().negative_timeout > 0) {
@@ -125,6 +127,8 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     }
     return ReplyErr(req, res.status());
   }
+  if (res->has_data() && S_ISREG(res->attr().mode()))
+    B(req)->QuickPut(GfidOf(res->attr().gfid()), std::move(*res->mutable_data()));
   ReplyEntry(req, res->attr());
 }
 
@@ -168,6 +172,7 @@ void Setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
     r.set_mtime_ns(attr->st_mtim.tv_sec * 1000000000LL + attr->st_mtim.tv_nsec);
   }
   r.set_valid(v);
+  B(req)->QuickDrop(g);
   auto res = B(req)->graph().top().Setattr(r).get();
   if (!res.ok()) return ReplyErr(req, res.status());
   ReplyAttr(req, ino, res->attr());
@@ -326,6 +331,11 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
 
 void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   GFID_OR_REPLY(g, ino);
+  std::string quick;
+  if (B(req)->QuickRead(g, static_cast<uint64_t>(off), size, &quick)) {
+    fuse_reply_buf(req, quick.data(), quick.size());
+    return;
+  }
   proto::ReadRequest r;
   r.set_gfid(g.Bytes());
   r.set_offset(static_cast<uint64_t>(off));
@@ -344,6 +354,7 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
   r.set_data(buf, size);
   auto* h = reinterpret_cast<FileHandle*>(fi->fh);
   if (h && h->append) r.set_append(true);
+  B(req)->QuickDrop(g);
   auto res = B(req)->graph().top().Write(r).get();
   if (!res.ok()) return ReplyErr(req, res.status());
   fuse_reply_write(req, res->written());
@@ -361,7 +372,10 @@ void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 
 void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   auto* h = reinterpret_cast<FileHandle*>(fi->fh);
-  if (h) B(req)->NoteRelease(h->gfid);
+  if (h) {
+    B(req)->QuickDrop(h->gfid);
+    B(req)->NoteRelease(h->gfid);
+  }
   delete h;
   fuse_reply_err(req, 0);
 }
@@ -568,6 +582,7 @@ void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t len
   r.set_mode(static_cast<uint32_t>(mode));
   r.set_offset(static_cast<uint64_t>(offset));
   r.set_length(static_cast<uint64_t>(length));
+  B(req)->QuickDrop(g);
   auto res = B(req)->graph().top().Fallocate(r).get();
   fuse_reply_err(req, res.ok() ? 0 : (res.err() ? res.err() : EIO));
 }
@@ -620,7 +635,9 @@ FuseBridge::FuseBridge(Graph& graph, Options options) : graph_(graph), options_(
   Shard& s = ShardOfIno(FUSE_ROOT_ID);
   s.by_ino[FUSE_ROOT_ID] = Node{Gfid::Root(), 1};
   ShardOfGfid(Gfid::Root()).by_gfid[Gfid::Root()] = FUSE_ROOT_ID;
+  if (const char* env = std::getenv("HAFS_QUICK_READ"); env && std::string(env) == "0") options_.quick_read_max = 0;
   graph_.OnInvalidate([this](const proto::Invalidate& inv) {
+    if (auto g = Gfid::FromBytes(inv.gfid())) QuickDrop(*g);
     {
       std::lock_guard lk(notify_mu_);
       if (notify_q_.size() < 100000) notify_q_.push_back(inv);
@@ -745,6 +762,56 @@ void FuseBridge::PinIfOpen(const Gfid& parent, const std::string& name) {
   std::lock_guard lk(open_mu_);
   auto it = open_.find(g);
   if (it != open_.end() && !it->second.pin) it->second.pin = *ref;
+}
+
+void FuseBridge::QuickPut(const Gfid& gfid, std::string data) {
+  constexpr size_t kMaxBytes = 32u << 20;
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard lk(quick_mu_);
+  if (auto it = quick_.find(gfid); it != quick_.end()) {
+    quick_bytes_ -= it->second.data.size();
+    quick_.erase(it);
+  }
+  if (quick_bytes_ + data.size() > kMaxBytes) {
+    for (auto it = quick_.begin(); it != quick_.end();) {
+      if (it->second.until <= now) {
+        quick_bytes_ -= it->second.data.size();
+        it = quick_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (quick_bytes_ + data.size() > kMaxBytes) return;
+  }
+  quick_bytes_ += data.size();
+  auto ttl = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(options_.attr_timeout));
+  quick_[gfid] = Quick{std::move(data), now + ttl};
+}
+
+bool FuseBridge::QuickRead(const Gfid& gfid, uint64_t off, size_t size, std::string* out) {
+  std::lock_guard lk(quick_mu_);
+  if (quick_.empty()) return false;
+  auto it = quick_.find(gfid);
+  if (it == quick_.end()) return false;
+  if (it->second.until <= std::chrono::steady_clock::now()) {
+    quick_bytes_ -= it->second.data.size();
+    quick_.erase(it);
+    return false;
+  }
+  const std::string& d = it->second.data;
+  if (off < d.size()) out->assign(d, static_cast<size_t>(off), size);
+  else out->clear();
+  return true;
+}
+
+void FuseBridge::QuickDrop(const Gfid& gfid) {
+  std::lock_guard lk(quick_mu_);
+  if (quick_.empty()) return;
+  auto it = quick_.find(gfid);
+  if (it == quick_.end()) return;
+  quick_bytes_ -= it->second.data.size();
+  quick_.erase(it);
 }
 
 void FuseBridge::NotifyLoop() {

@@ -17,8 +17,10 @@
 
 #include <array>
 #include <condition_variable>
+#include <chrono>
 #include <deque>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <unordered_map>
 
@@ -34,6 +36,9 @@ class FuseBridge {
     double negative_timeout = 0.0;
     bool read_only = false;
     uint32_t max_write = 1u << 20;
+    // Quick read: a lookup brings the content of a regular file up to this size, and the
+    // first reads of it within attr_timeout are answered from it (0 = off; HAFS_QUICK_READ=0).
+    uint32_t quick_read_max = 64u << 10;
   };
   FuseBridge(Graph& graph, Options options);
   ~FuseBridge();
@@ -53,6 +58,12 @@ class FuseBridge {
   void NoteOpen(const Gfid& gfid);
   void NoteRelease(const Gfid& gfid);
   void PinIfOpen(const Gfid& parent, const std::string& name);
+
+  // Quick read (see Options): content brought by a lookup, dropped on any change this client
+  // makes or is told of (brick invalidation), on release, and after attr_timeout.
+  void QuickPut(const Gfid& gfid, std::string data);
+  bool QuickRead(const Gfid& gfid, uint64_t off, size_t size, std::string* out);
+  void QuickDrop(const Gfid& gfid);
 
   Graph& graph() { return graph_; }
   const Options& options() const { return options_; }
@@ -84,6 +95,14 @@ class FuseBridge {
   };
   std::mutex open_mu_;
   std::unordered_map<Gfid, OpenState, GfidHash> open_;
+
+  struct Quick {
+    std::string data;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::mutex quick_mu_;
+  std::unordered_map<Gfid, Quick, GfidHash> quick_;
+  size_t quick_bytes_ = 0;
 
   fuse_session* se_ = nullptr;
   std::mutex notify_mu_;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <functional>
 #include <random>
 
 #include "client-fuse/fan_out.h"
@@ -634,10 +635,20 @@ static std::vector<std::pair<Gfid, std::string>> One(const Gfid& parent, const s
 Future<proto::EntryReply> ReplicateLayer::Lookup(proto::EntryRequest req) {
   return Deferred([this, req = std::move(req)]() mutable -> Result<proto::EntryReply> {
     req.set_want_pending(true);
+    // Quick read: one brick (spread by name) sends a small file's content with its answer;
+    // it is passed up only if every brick's changelog is clean and that brick is readable.
+    const uint32_t want_data = req.want_data();
+    req.set_want_data(0);
     for (int round = 0; round < 2; ++round) {
       auto up = UpChildren();
       if (up.empty()) return Status(ENOTCONN, "no brick of the replica set is up");
-      auto res = FanOut<proto::EntryReply>(n(), up, [&](size_t i) { return children_[i]->Lookup(req); });
+      const size_t qr = want_data ? up[std::hash<std::string>{}(req.name()) % up.size()] : n();
+      auto res = FanOut<proto::EntryReply>(n(), up, [&](size_t i) {
+        if (i != qr) return children_[i]->Lookup(req);
+        proto::EntryRequest q = req;
+        q.set_want_data(want_data);
+        return children_[i]->Lookup(std::move(q));
+      });
       std::vector<bool> answered(n(), false);
       std::vector<std::map<std::string, int64_t>> counters(n());
       size_t missing = 0;
@@ -705,8 +716,17 @@ Future<proto::EntryReply> ReplicateLayer::Lookup(proto::EntryRequest req) {
         for (size_t i : up)
           if (answered[i]) pick = static_cast<int>(i);
       }
+      bool clean = true;
+      for (size_t i = 0; i < n(); ++i) clean = clean && counters[i].empty();
+      std::string qdata;
+      bool qhave = qr < n() && answered[qr] && readable[qr] && clean && res[qr]->value().has_data() &&
+                   res[qr]->value().attr().size() == res[pick]->value().attr().size();
+      if (qhave) qdata = std::move(*res[qr]->value().mutable_data());
       auto out = std::move(res[pick]->value());
       out.clear_pending();
+      out.clear_data();
+      out.set_has_data(qhave);
+      if (qhave) out.set_data(std::move(qdata));
       return out;
     }
     return Status(EIO, "lookup did not settle");
