@@ -146,6 +146,7 @@ void Getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   GFID_OR_REPLY(g, ino);
   proto::GfidRequest r;
   r.set_gfid(g.Bytes());
+  if (proto::Attr a; B(req)->ParentGet(g, &a)) return ReplyAttr(req, ino, a);
   auto res = B(req)->graph().top().Getattr(r).get();
   if (!res.ok()) return ReplyErr(req, res.status());
   ReplyAttr(req, ino, res->attr());
@@ -173,6 +174,7 @@ void Setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
   }
   r.set_valid(v);
   B(req)->QuickDrop(g);
+  B(req)->ParentDrop(g);
   auto res = B(req)->graph().top().Setattr(r).get();
   if (!res.ok()) return ReplyErr(req, res.status());
   ReplyAttr(req, ino, res->attr());
@@ -199,6 +201,7 @@ void Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev
   *r.mutable_caller() = CallerOf(req);
   auto res = B(req)->graph().top().Mknod(r).get();
   if (!res.ok()) return ReplyErr(req, res.status());
+  B(req)->ParentPut(res->parent_attr());
   ReplyEntry(req, res->attr());
 }
 
@@ -213,6 +216,7 @@ void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   *r.mutable_caller() = CallerOf(req);
   auto res = B(req)->graph().top().Mkdir(r).get();
   if (!res.ok()) return ReplyErr(req, res.status());
+  B(req)->ParentPut(res->parent_attr());
   ReplyEntry(req, res->attr());
 }
 
@@ -227,6 +231,7 @@ void Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* na
   *r.mutable_caller() = CallerOf(req);
   auto res = B(req)->graph().top().Symlink(r).get();
   if (!res.ok()) return ReplyErr(req, res.status());
+  B(req)->ParentPut(res->parent_attr());
   ReplyEntry(req, res->attr());
 }
 
@@ -240,6 +245,7 @@ void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newn
   r.set_new_name(newname);
   auto res = B(req)->graph().top().Link(r).get();
   if (!res.ok()) return ReplyErr(req, res.status());
+  B(req)->ParentPut(res->parent_attr());
   ReplyEntry(req, res->attr());
 }
 
@@ -251,6 +257,7 @@ void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   r.set_parent(p.Bytes());
   r.set_name(name);
   auto res = B(req)->graph().top().Unlink(r).get();
+  if (res.ok()) B(req)->ParentPut(res->parent_attr());
   fuse_reply_err(req, res.ok() ? 0 : (res.err() ? res.err() : EIO));
 }
 
@@ -261,6 +268,7 @@ void Rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   r.set_parent(p.Bytes());
   r.set_name(name);
   auto res = B(req)->graph().top().Rmdir(r).get();
+  if (res.ok()) B(req)->ParentPut(res->parent_attr());
   fuse_reply_err(req, res.ok() ? 0 : (res.err() ? res.err() : EIO));
 }
 
@@ -310,6 +318,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   *r.mutable_caller() = CallerOf(req);
   auto res = B(req)->graph().top().Create(r).get();
   if (!res.ok()) return ReplyErr(req, res.status());
+  B(req)->ParentPut(res->parent_attr());
   Gfid created = GfidOf(res->attr().gfid());
   auto* h = new FileHandle{created, (fi->flags & O_APPEND) != 0};
   fi->fh = reinterpret_cast<uint64_t>(h);
@@ -636,8 +645,13 @@ FuseBridge::FuseBridge(Graph& graph, Options options) : graph_(graph), options_(
   s.by_ino[FUSE_ROOT_ID] = Node{Gfid::Root(), 1};
   ShardOfGfid(Gfid::Root()).by_gfid[Gfid::Root()] = FUSE_ROOT_ID;
   if (const char* env = std::getenv("HAFS_QUICK_READ"); env && std::string(env) == "0") options_.quick_read_max = 0;
+  if (const char* env = std::getenv("HAFS_PARENT_ATTR"); env && std::string(env) == "0") options_.parent_attr = false;
   graph_.OnInvalidate([this](const proto::Invalidate& inv) {
-    if (auto g = Gfid::FromBytes(inv.gfid())) QuickDrop(*g);
+    if (auto g = Gfid::FromBytes(inv.gfid())) {
+      QuickDrop(*g);
+      ParentDrop(*g);
+    }
+    if (auto p = Gfid::FromBytes(inv.parent())) ParentDrop(*p);
     {
       std::lock_guard lk(notify_mu_);
       if (notify_q_.size() < 100000) notify_q_.push_back(inv);
@@ -812,6 +826,35 @@ void FuseBridge::QuickDrop(const Gfid& gfid) {
   if (it == quick_.end()) return;
   quick_bytes_ -= it->second.data.size();
   quick_.erase(it);
+}
+
+void FuseBridge::ParentPut(const proto::Attr& a) {
+  if (!options_.parent_attr) return;
+  auto g = Gfid::FromBytes(a.gfid());
+  if (!g || g->IsNull() || !S_ISDIR(a.mode())) return;
+  auto ttl = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(options_.attr_timeout));
+  std::lock_guard lk(parent_mu_);
+  if (parent_attr_.size() >= 4096) parent_attr_.clear();
+  parent_attr_[*g] = ParentAttr{a, std::chrono::steady_clock::now() + ttl};
+}
+
+bool FuseBridge::ParentGet(const Gfid& gfid, proto::Attr* out) {
+  std::lock_guard lk(parent_mu_);
+  if (parent_attr_.empty()) return false;
+  auto it = parent_attr_.find(gfid);
+  if (it == parent_attr_.end()) return false;
+  if (it->second.until <= std::chrono::steady_clock::now()) {
+    parent_attr_.erase(it);
+    return false;
+  }
+  *out = it->second.attr;
+  return true;
+}
+
+void FuseBridge::ParentDrop(const Gfid& gfid) {
+  std::lock_guard lk(parent_mu_);
+  if (!parent_attr_.empty()) parent_attr_.erase(gfid);
 }
 
 void FuseBridge::NotifyLoop() {

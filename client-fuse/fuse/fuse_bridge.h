@@ -39,6 +39,9 @@ class FuseBridge {
     // Quick read: a lookup brings the content of a regular file up to this size, and the
     // first reads of it within attr_timeout are answered from it (0 = off; HAFS_QUICK_READ=0).
     uint32_t quick_read_max = 64u << 10;
+    // Answer a directory's getattr from the attributes its last entry change returned
+    // (see ParentPut; HAFS_PARENT_ATTR=0 turns it off).
+    bool parent_attr = true;
   };
   FuseBridge(Graph& graph, Options options);
   ~FuseBridge();
@@ -64,6 +67,14 @@ class FuseBridge {
   void QuickPut(const Gfid& gfid, std::string data);
   bool QuickRead(const Gfid& gfid, uint64_t off, size_t size, std::string* out);
   void QuickDrop(const Gfid& gfid);
+
+  // A directory's attributes as the bricks returned them with an entry change in it (the
+  // kernel drops its cached ones after every create/mkdir/unlink and asks again at the next
+  // permission check): answered from here within attr_timeout, dropped on setattr and on
+  // invalidations from the bricks.
+  void ParentPut(const proto::Attr& a);
+  bool ParentGet(const Gfid& gfid, proto::Attr* out);
+  void ParentDrop(const Gfid& gfid);
 
   Graph& graph() { return graph_; }
   const Options& options() const { return options_; }
@@ -103,6 +114,13 @@ class FuseBridge {
   std::mutex quick_mu_;
   std::unordered_map<Gfid, Quick, GfidHash> quick_;
   size_t quick_bytes_ = 0;
+
+  struct ParentAttr {
+    proto::Attr attr;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::mutex parent_mu_;
+  std::unordered_map<Gfid, ParentAttr, GfidHash> parent_attr_;
 
   fuse_session* se_ = nullptr;
   std::mutex notify_mu_;

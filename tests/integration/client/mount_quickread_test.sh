@@ -2,6 +2,8 @@
 # Quick read (docs/client.md, "Quick read"): a cold read of a small file is answered from the
 # content its lookup brought (no read call on any brick); another mount's change of a file is
 # seen at once all the same; a file above the limit (64 KiB) is read from the bricks.
+# The parent's attributes that bricks return with a create/mkdir answer the kernel's next
+# getattr of the directory (no brick asked), and another mount's change still shows at once.
 source "$(dirname "$0")/lib.sh"
 INSPECT="$BIN/hafs-brick-inspect"
 
@@ -79,3 +81,24 @@ with open(p, "r+b") as f:
     f.seek(0)
     assert f.read() == b"Z" * 4000, "own write not read back"
 PY
+
+log "creates and mkdirs: the parent's attributes come with the change"
+getattrs() {
+  local t=0 c
+  for n in 0 1 2; do
+    c=$("$INSPECT" "127.0.0.1:${BRICK_PORT[$n]}" stats | awk '$1 == "getattr" {print $3}')
+    t=$((t + ${c:-0}))
+  done
+  echo $t
+}
+mkdir "$A/p"
+before=$(getattrs)
+for i in $(seq 30); do mkdir "$A/p/d$i"; echo x > "$A/p/f$i"; done
+after=$(getattrs)
+log "getattr calls on the bricks for 30 mkdirs + 30 creates: $((after - before))"
+[ $((after - before)) -le 10 ] || fail "$((after - before)) getattr calls: the parent's attributes were asked for again"
+[ "$(stat -c %h "$A/p")" = 32 ] || fail "mount A: nlink of p is $(stat -c %h "$A/p"), not 32"
+within 3 sh -c "[ \$(stat -c %h '$B/p') = 32 ]" || fail "mount B: nlink of p is $(stat -c %h "$B/p")"
+stat "$A/p" > /dev/null
+mkdir "$B/p/fromB"
+within 3 sh -c "[ \$(stat -c %h '$A/p') = 33 ]" || fail "mount A does not see mount B's mkdir: nlink $(stat -c %h "$A/p")"
