@@ -294,6 +294,8 @@ void OpenFile(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     return;
   }
   GFID_OR_REPLY(g, ino);
+  // An open for writing (O_TRUNC included) ends any quick-read content of the file.
+  if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) B(req)->QuickDrop(g);
   auto* h = new FileHandle{g, (fi->flags & O_APPEND) != 0};
   fi->fh = reinterpret_cast<uint64_t>(h);
   // The kernel keeps cached pages across opens; bricks push invalidations on change and
