@@ -167,7 +167,9 @@ BrickClient::InFlight::InFlight(BrickClient* c, grpc::ClientContext* ctx) : c_(c
 BrickClient::InFlight::~InFlight() { c_->Unregister(ctx_); }
 
 void BrickClient::Prepare(grpc::ClientContext* ctx, std::chrono::milliseconds extra) {
-  ctx->set_deadline(std::chrono::system_clock::now() + options_.ping_timeout + extra);
+  // Liveness is the heartbeat's job (MarkDown cancels calls in flight); the deadline only
+  // bounds a live brick that never answers one call.
+  ctx->set_deadline(std::chrono::system_clock::now() + std::max(options_.call_timeout, options_.ping_timeout) + extra);
   AddInternalKey(ctx);
   std::lock_guard lk(mu_);
   if (!session_id_.empty()) ctx->AddMetadata(kSessionHeader, session_id_);

@@ -4,9 +4,11 @@
 // - A Session stream carries heartbeats every ping_timeout/4. If nothing comes back from the
 //   brick for `ping_timeout` — whether or not requests are outstanding, and even if the TCP
 //   connection stays up (a hung brick) — the brick is declared down, the session is
-//   cancelled and every call in flight to it is cancelled at once (ENOTCONN). Every call also
-//   carries a deadline of ping_timeout (plus what the operation itself may wait, e.g. a
-//   blocking lock), so no caller ever waits longer than that because one brick died.
+//   cancelled and every call in flight to it is cancelled at once (ENOTCONN), so no caller
+//   waits longer than ping_timeout because one brick died. A brick that keeps answering
+//   heartbeats is alive: its calls may take as long as the disk needs (unlinking a huge file
+//   on a busy disk takes seconds), up to `call_timeout` (like GlusterFS's frame-timeout) plus
+//   what the operation may wait on purpose (a blocking lock).
 // - While down, calls fail immediately with ENOTCONN; replication decides what that means.
 // - Invalidations pushed by the brick are handed to a callback.
 //
@@ -51,6 +53,7 @@ class BrickClient {
     std::string volume_id;
     std::string client_name = "hafs-client";
     std::chrono::milliseconds ping_timeout{3000};
+    std::chrono::milliseconds call_timeout{60000};  // a live brick's slowest acceptable answer
   };
   explicit BrickClient(Options options);
   ~BrickClient();

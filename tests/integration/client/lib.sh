@@ -6,6 +6,7 @@ VOLID=0b7e2c4d-1111-4222-8333-$(printf '%012d' $$)
 WORK=$(mktemp -d /tmp/hafs-mount-test.XXXXXX)
 declare -A BRICK_PID BRICK_PORT
 MOUNTS=()
+MGMTD_PID=""
 
 log() { printf '[%s] %s\n' "$(date +%T.%3N)" "$*"; }
 fail() { log "FAIL: $*"; exit 1; }
@@ -16,6 +17,8 @@ cleanup() {
     [ -n "$m" ] && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; }
   done
   for k in "${!BRICK_PID[@]}"; do kill -9 "${BRICK_PID[$k]}" 2>/dev/null || true; done
+  # mgmtd stops the bricks it supervises on SIGTERM.
+  [ -n "$MGMTD_PID" ] && { kill "$MGMTD_PID" 2>/dev/null; wait "$MGMTD_PID" 2>/dev/null || true; }
   pkill -9 -f "hafs-fuse.*$WORK" 2>/dev/null || true
   sleep 0.2
   rm -rf "$WORK"
@@ -74,4 +77,28 @@ mount_vol() {
   MOUNTS+=("$dir")
   timeout 30 "$BIN/mount.hafs" "$WORK/vol.json" "$dir" -o "$opts"
   within 5 mountpoint -q "$dir" || fail "$dir is not mounted"
+}
+
+# start_mgmtd: one hafs-mgmtd (a pool of one) on a free loopback port, stopped by cleanup.
+# Sets PORT, MGMTD_PID and H (the CLI aimed at it).
+start_mgmtd() {
+  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "$BIN/hafs-mgmtd" --state-dir "$WORK/state" --listen "127.0.0.1:$PORT" --log-file "$WORK/mgmtd.log" \
+    > "$WORK/mgmtd.out" 2>&1 &
+  MGMTD_PID=$!
+  within 10 grep -q "listening on" "$WORK/mgmtd.out" || fail "mgmtd did not start: $(cat "$WORK/mgmtd.out")"
+  H="$BIN/hafs --remote-host 127.0.0.1:$PORT"
+}
+
+# create_replica3 VOL: VOL replica 3 over $WORK/b0..b2 on this host. A fresh mgmtd elects
+# itself leader of its one-node pool first: retry until it accepts.
+create_replica3() {
+  local spec=(replica 3 "127.0.0.1:$WORK/b0" "127.0.0.1:$WORK/b1" "127.0.0.1:$WORK/b2" force)
+  mkdir -p "$WORK/b0" "$WORK/b1" "$WORK/b2"
+  within 15 $H volume create "$1" "${spec[@]}" || fail "volume create: $($H volume create "$1" "${spec[@]}" 2>&1)"
+}
+
+# all_online VOL: every brick of VOL is online according to mgmtd.
+all_online() {
+  [ "$($H --json volume status "$1" | python3 -c 'import json,sys; print(all(b["online"] for b in json.load(sys.stdin)["bricks"]))')" = True ]
 }

@@ -9,25 +9,15 @@ if [ ! -e /sbin/mount.hafs ]; then
   ln -s "$BIN/mount.hafs" /sbin/mount.hafs
   ADDED_HELPER=/sbin/mount.hafs
 fi
-MGMTD_PID=""
 extra_cleanup() {
-  [ -n "$MGMTD_PID" ] && kill "$MGMTD_PID" 2>/dev/null
   [ -n "$ADDED_HELPER" ] && rm -f "$ADDED_HELPER"
   true
 }
 # Keep the test's exit status through the extra cleanup.
 trap 'rc=$?; extra_cleanup; (exit $rc); cleanup' EXIT INT TERM
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$BIN/hafs-mgmtd" --state-dir "$WORK/state" --listen "127.0.0.1:$PORT" --log-file "$WORK/mgmtd.log" \
-  > "$WORK/mgmtd.out" 2>&1 &
-MGMTD_PID=$!
-within 10 grep -q "listening on" "$WORK/mgmtd.out" || fail "mgmtd did not start: $(cat "$WORK/mgmtd.out")"
-H="$BIN/hafs --remote-host 127.0.0.1:$PORT"
-mkdir -p "$WORK/b0" "$WORK/b1" "$WORK/b2"
-# A fresh mgmtd elects itself leader of its one-node pool first: retry until it accepts.
-within 15 $H volume create gv0 replica 3 127.0.0.1:$WORK/b0 127.0.0.1:$WORK/b1 127.0.0.1:$WORK/b2 force \
-  || fail "volume create: $($H volume create gv0 replica 3 127.0.0.1:$WORK/b0 127.0.0.1:$WORK/b1 127.0.0.1:$WORK/b2 force 2>&1)"
+start_mgmtd
+create_replica3 gv0
 $H volume start gv0
 M=$WORK/mnt; mkdir -p "$M"; MOUNTS+=("$M")
 within 20 mount -t hafs "127.0.0.1:$PORT:/gv0" "$M" -o "log-file=$WORK/fuse.log" || fail "mount -t hafs failed"
@@ -47,10 +37,10 @@ log "a brick killed with -9 is restarted by mgmtd; the mount carries on"
 pid=$($H --json volume status gv0 | python3 -c "import json,sys; d=json.load(sys.stdin); print([b for b in d['bricks'] if b['path'].endswith('/b1')][0]['pid'])")
 kill -9 "$pid"
 echo during > "$M/during.txt" || fail "write with one brick restarting"
-all_online() {
+restarted_online() {
   [ "$($H --json volume status gv0 | python3 -c "import json,sys; d=json.load(sys.stdin); print(sum(1 for b in d['bricks'] if b['online'] and b['pid'] != $pid))")" = 3 ]
 }
-within 20 all_online || fail "mgmtd did not bring the brick back"
+within 20 restarted_online || fail "mgmtd did not bring the brick back"
 same() { stat "$M/during.txt" >/dev/null; cmp -s "$WORK/b0/during.txt" "$WORK/b1/during.txt"; }
 within 20 same || fail "the restarted brick was not healed"
 

@@ -10,30 +10,20 @@
 # disabled so that nothing heals behind the test's back.
 source "$(dirname "$0")/lib.sh"
 
-MGMTD_PID=""
 STOPPED=()
 extra_cleanup() {
   for p in "${STOPPED[@]:-}"; do [ -n "$p" ] && kill -CONT "$p" 2>/dev/null; done
-  [ -n "$MGMTD_PID" ] && { kill "$MGMTD_PID" 2>/dev/null; wait "$MGMTD_PID" 2>/dev/null; }
   true
 }
 trap 'rc=$?; extra_cleanup; (exit $rc); cleanup' EXIT INT TERM
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$BIN/hafs-mgmtd" --state-dir "$WORK/state" --listen "127.0.0.1:$PORT" --log-file "$WORK/mgmtd.log" \
-  > "$WORK/mgmtd.out" 2>&1 &
-MGMTD_PID=$!
-within 10 grep -q "listening on" "$WORK/mgmtd.out" || fail "mgmtd did not start: $(cat "$WORK/mgmtd.out")"
-H="$BIN/hafs --remote-host 127.0.0.1:$PORT"
-mkdir -p "$WORK/b0" "$WORK/b1" "$WORK/b2"
-within 15 $H volume create gv0 replica 3 127.0.0.1:$WORK/b0 127.0.0.1:$WORK/b1 127.0.0.1:$WORK/b2 force \
-  || fail "volume create"
+start_mgmtd
+create_replica3 gv0
 $H volume set gv0 network.ping-timeout 2 > /dev/null
 $H volume heal gv0 disable > /dev/null
 $H volume start gv0 > /dev/null
 status_json() { $H --json volume status gv0; }
-all_online() { [ "$(status_json | python3 -c 'import json,sys; print(all(b["online"] for b in json.load(sys.stdin)["bricks"]))')" = True ]; }
-within 20 all_online || fail "bricks did not come online"
+within 20 all_online gv0 || fail "bricks did not come online"
 PIDS=($(status_json | python3 -c 'import json,sys; print(" ".join(str(b["pid"]) for b in json.load(sys.stdin)["bricks"]))'))
 [ "${#PIDS[@]}" = 3 ] || fail "brick pids: ${PIDS[*]}"
 
