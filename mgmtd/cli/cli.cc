@@ -121,12 +121,12 @@ void PoolCmd(Invocation& inv, Client& c) {
   *inv.out << (inv.json ? PoolJson(rep).dump(2) + "\n" : PoolListText(rep));
 }
 
-void VolumeCreate(Invocation& inv, Client& c) {
-  const auto& w = inv.words;
-  const std::string usage = "volume create NAME [replica N] HOST:/PATH... [force]";
+// The tail shared by `volume create` and `volume add-brick`: [replica N] HOST:/PATH... [force]
+// from w[3] on, into any request with replica, bricks and force fields.
+template <typename Req>
+void ParseBrickArgs(const std::vector<std::string>& w, const std::string& verb, const std::string& usage, Req* req) {
   Need(w.size() >= 4, usage);
-  mgmtpb::VolumeCreateRequest req;
-  req.set_name(w[2]);
+  req->set_name(w[2]);
   size_t i = 3;
   if (w[i] == "replica") {
     Need(i + 1 < w.size(), usage);
@@ -134,21 +134,26 @@ void VolumeCreate(Invocation& inv, Client& c) {
       size_t pos = 0;
       int n = std::stoi(w[i + 1], &pos);
       if (pos != w[i + 1].size() || n < 1 || n > 16) throw std::invalid_argument("range");
-      req.set_replica(n);
+      req->set_replica(n);
     } catch (const std::exception&) {
-      throw Failure{"volume create: " + w[2] + ": failed: replica count must be a number 1..16, got '" + w[i + 1] + "'",
-                    1};
+      throw Failure{verb + ": " + w[2] + ": failed: replica count must be a number 1..16, got '" + w[i + 1] + "'", 1};
     }
     i += 2;
   }
   for (; i < w.size(); ++i) {
     if (w[i] == "force" && i + 1 == w.size()) {
-      req.set_force(true);
+      req->set_force(true);
       break;
     }
-    req.add_bricks(w[i]);
+    req->add_bricks(w[i]);
   }
-  Need(req.bricks_size() > 0, usage);
+  Need(req->bricks_size() > 0, usage);
+}
+
+void VolumeCreate(Invocation& inv, Client& c) {
+  const auto& w = inv.words;
+  mgmtpb::VolumeCreateRequest req;
+  ParseBrickArgs(w, "volume create", "volume create NAME [replica N] HOST:/PATH... [force]", &req);
   mgmtpb::Reply rep;
   c.Call(&mgmtpb::Mgmt::Stub::VolumeCreate, req, &rep);
   Outcome(inv, "volume create: " + w[2], rep, "please start the volume to access data");
@@ -158,34 +163,8 @@ void VolumeCreate(Invocation& inv, Client& c) {
 
 void VolumeAddBrick(Invocation& inv, Client& c) {
   const auto& w = inv.words;
-  const std::string usage = "volume add-brick NAME [replica N] HOST:/PATH... [force]";
-  Need(w.size() >= 4, usage);
   mgmtpb::AddBrickRequest req;
-  req.set_name(w[2]);
-  size_t i = 3;
-  if (w[i] == "replica") {
-    Need(i + 2 < w.size(), usage);
-    int n = 0;
-    try {
-      size_t pos = 0;
-      n = std::stoi(w[i + 1], &pos);
-      if (pos != w[i + 1].size() || n < 1 || n > 16) throw std::invalid_argument("range");
-    } catch (const std::exception&) {
-      throw Failure{"volume add-brick: " + w[2] + ": failed: replica count must be a number 1..16, got '" + w[i + 1] +
-                        "'",
-                    1};
-    }
-    req.set_replica(n);
-    i += 2;
-  }
-  for (; i < w.size(); ++i) {
-    if (w[i] == "force" && i + 1 == w.size()) {
-      req.set_force(true);
-      break;
-    }
-    req.add_bricks(w[i]);
-  }
-  Need(req.bricks_size() > 0, usage);
+  ParseBrickArgs(w, "volume add-brick", "volume add-brick NAME [replica N] HOST:/PATH... [force]", &req);
   mgmtpb::Reply rep;
   c.Call(&mgmtpb::Mgmt::Stub::VolumeAddBrick, req, &rep);
   Outcome(inv, "volume add-brick: " + w[2], rep, "run 'hafs volume rebalance " + w[2] + " start' to spread the data");

@@ -24,6 +24,10 @@ struct BrickSpec {
 };
 // HOST:/PATH, normalised; a clear error for anything else.
 Result<BrickSpec> ParseBrick(const std::string& spec);
+// A command's brick list: parsed, no duplicates, whole replica sets, and (unless `force`) no
+// replica set with two bricks on one host.
+Result<std::vector<BrickSpec>> ParseBrickSets(const google::protobuf::RepeatedPtrField<std::string>& specs,
+                                              int replica, bool force);
 void VolumeCreate(const MgmtContext& ctx, const mgmtpb::VolumeCreateRequest& req, mgmtpb::Reply* rep);
 void CheckBricks(const MgmtContext& ctx, const mgmtpb::CheckBricksRequest& req, mgmtpb::Reply* rep);
 // Checks of bricks on this node's disk (exposed for tests).

@@ -65,36 +65,44 @@ void CheckBricks(const MgmtContext& ctx, const mgmtpb::CheckBricksRequest& req, 
   FillReply(rep, CheckLocalBricks(ctx.self_host, {req.paths().begin(), req.paths().end()}, req.force()));
 }
 
+Result<std::vector<BrickSpec>> ParseBrickSets(const google::protobuf::RepeatedPtrField<std::string>& specs,
+                                              int replica, bool force) {
+  if (specs.empty()) return Status(EINVAL, "no bricks given");
+  std::vector<BrickSpec> bricks;
+  std::set<std::string> seen;
+  for (const auto& s : specs) {
+    auto b = ParseBrick(s);
+    if (!b.ok()) return b.status();
+    std::string key = b->host + ":" + b->path;
+    if (!seen.insert(key).second) return Status(EINVAL, fmt::format("Found duplicate exports {}", key));
+    bricks.push_back(*b);
+  }
+  if (static_cast<int>(bricks.size()) % replica != 0)
+    return Status(EINVAL,
+                  fmt::format("number of bricks ({}) is not a multiple of replica count {}", bricks.size(), replica));
+  if (!force && replica > 1) {
+    for (size_t s = 0; s < bricks.size(); s += replica) {
+      std::set<std::string> hosts;
+      for (int i = 0; i < replica; ++i)
+        if (!hosts.insert(bricks[s + i].host).second)
+          return Status(EPERM,
+                        "Multiple bricks of a replicate volume are present on the same server. This setup is "
+                        "not optimal. Bricks should be on different nodes to have best fault tolerant "
+                        "configuration. Use 'force' at the end of the command if you want to override this "
+                        "behavior.");
+    }
+  }
+  return bricks;
+}
+
 void VolumeCreate(const MgmtContext& ctx, const mgmtpb::VolumeCreateRequest& req, mgmtpb::Reply* rep) {
   auto refuse = [&](Status st) { FillReply(rep, st); };
   if (!ValidVolumeName(req.name()))
     return refuse(Status(EINVAL, fmt::format("Volume name {} is not valid: use 1..64 of A-Z a-z 0-9 _ -", req.name())));
   int replica = std::max(1, req.replica());
-  if (req.bricks().empty()) return refuse(Status(EINVAL, "no bricks given"));
-  std::vector<BrickSpec> bricks;
-  std::set<std::string> seen;
-  for (const auto& s : req.bricks()) {
-    auto b = ParseBrick(s);
-    if (!b.ok()) return refuse(b.status());
-    std::string key = b->host + ":" + b->path;
-    if (!seen.insert(key).second) return refuse(Status(EINVAL, fmt::format("Found duplicate exports {}", key)));
-    bricks.push_back(*b);
-  }
-  if (static_cast<int>(bricks.size()) % replica != 0)
-    return refuse(Status(EINVAL, fmt::format("number of bricks ({}) is not a multiple of replica count {}",
-                                             bricks.size(), replica)));
-  if (!req.force() && replica > 1) {
-    for (size_t s = 0; s < bricks.size(); s += replica) {
-      std::set<std::string> hosts;
-      for (int i = 0; i < replica; ++i)
-        if (!hosts.insert(bricks[s + i].host).second)
-          return refuse(Status(EPERM,
-                               "Multiple bricks of a replicate volume are present on the same server. This setup is "
-                               "not optimal. Bricks should be on different nodes to have best fault tolerant "
-                               "configuration. Use 'force' at the end of the command if you want to override this "
-                               "behavior."));
-    }
-  }
+  auto parsed = ParseBrickSets(req.bricks(), replica, req.force());
+  if (!parsed.ok()) return refuse(parsed.status());
+  const std::vector<BrickSpec>& bricks = *parsed;
   auto state = ctx.raft->State();
   if (FindVolume(state, req.name())) return refuse(Status(EEXIST, fmt::format("Volume {} already exists", req.name())));
   // Every host must be a peer; ask each one about its bricks.

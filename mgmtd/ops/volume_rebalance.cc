@@ -123,32 +123,14 @@ void VolumeAddBrick(const MgmtContext& ctx, const mgmtpb::AddBrickRequest& req, 
     return refuse(Status(EINVAL, fmt::format("Volume {} has replica {}; changing the replica count with add-brick "
                                              "is not supported",
                                              req.name(), replica)));
-  if (req.bricks().empty()) return refuse(Status(EINVAL, "no bricks given"));
-  std::vector<BrickSpec> bricks;
-  std::set<std::string> seen;
-  for (const auto& s : req.bricks()) {
-    auto b = ParseBrick(s);
-    if (!b.ok()) return refuse(b.status());
-    std::string key = b->host + ":" + b->path;
-    if (!seen.insert(key).second) return refuse(Status(EINVAL, fmt::format("Found duplicate exports {}", key)));
+  auto parsed = ParseBrickSets(req.bricks(), replica, req.force());
+  if (!parsed.ok()) return refuse(parsed.status());
+  const std::vector<BrickSpec>& bricks = *parsed;
+  for (const auto& b : bricks)
     for (const auto& o : vol->bricks())
-      if (o.host() + ":" + o.path() == key)
-        return refuse(Status(EEXIST, fmt::format("Brick: {} is already part of volume {}", key, req.name())));
-    bricks.push_back(*b);
-  }
-  if (static_cast<int>(bricks.size()) % replica != 0)
-    return refuse(Status(EINVAL, fmt::format("Incorrect number of bricks supplied {} with count {}", bricks.size(),
-                                             replica)));
-  if (!req.force() && replica > 1) {
-    for (size_t s = 0; s < bricks.size(); s += replica) {
-      std::set<std::string> hosts;
-      for (int i = 0; i < replica; ++i)
-        if (!hosts.insert(bricks[s + i].host).second)
-          return refuse(Status(EPERM,
-                               "Multiple bricks of a replicate volume are present on the same server. Use 'force' at "
-                               "the end of the command if you want to override this behavior."));
-    }
-  }
+      if (o.host() == b.host && o.path() == b.path)
+        return refuse(
+            Status(EEXIST, fmt::format("Brick: {}:{} is already part of volume {}", b.host, b.path, req.name())));
   if (Status st = CheckOnHosts(ctx, bricks, req.force()); !st.ok()) return refuse(st);
   mgmtpb::Command c;
   auto* a = c.mutable_add_bricks();
