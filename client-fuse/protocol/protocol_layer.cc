@@ -91,4 +91,24 @@ Future<std::shared_ptr<FileRef>> ProtocolLayer::Open(Gfid gfid) {
   });
 }
 
+Result<std::vector<proto::DirEntry>> ProtocolLayer::ListDirectory(const Gfid& dir) {
+  std::vector<proto::DirEntry> out;
+  uint64_t cookie = 0;
+  for (int page = 0; page < 1000000; ++page) {  // bounded: 10^9 entries
+    proto::ReaddirRequest r;
+    r.set_gfid(dir.Bytes());
+    r.set_cookie(cookie);
+    r.set_max_entries(1024);
+    r.set_plus(true);
+    auto rep = Readdir(r).get();
+    if (!rep.ok()) return rep.status();
+    for (auto& e : rep->entries()) {
+      cookie = e.next_cookie();
+      out.push_back(e);
+    }
+    if (rep->eof() || rep->entries().empty()) break;
+  }
+  return out;
+}
+
 }  // namespace hafs::client

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "client-fuse/layer.h"
 #include "client-fuse/protocol/brick_client.h"
@@ -25,6 +26,9 @@ class ProtocolLayer final : public Layer {
   Future<proto::ErrReply> Entrylk(proto::EntrylkRequest req, std::chrono::milliseconds wait);
   Future<proto::XattropReply> Xattrop(proto::XattropRequest req);
   Future<proto::HealIndexReply> HealIndex(proto::HealIndexRequest req);
+  // Every entry of a directory on this brick, with attributes (readdirplus, all pages), for
+  // heal crawls and entry heal.
+  Result<std::vector<proto::DirEntry>> ListDirectory(const Gfid& dir);
 
  private:
   std::unique_ptr<BrickClient> client_;

@@ -231,28 +231,6 @@ Status ReplicateLayer::HealFile(const Gfid& gfid, const std::vector<size_t>& up,
   return result;
 }
 
-namespace {
-Result<std::vector<proto::DirEntry>> ListAll(ProtocolLayer* c, const Gfid& dir) {
-  std::vector<proto::DirEntry> out;
-  uint64_t cookie = 0;
-  for (int page = 0; page < 100000; ++page) {
-    proto::ReaddirRequest r;
-    r.set_gfid(dir.Bytes());
-    r.set_cookie(cookie);
-    r.set_max_entries(1024);
-    r.set_plus(true);
-    auto rep = c->Readdir(r).get();
-    if (!rep.ok()) return rep.status();
-    for (auto& e : rep->entries()) {
-      out.push_back(e);
-      cookie = e.next_cookie();
-    }
-    if (rep->eof() || rep->entries().empty()) break;
-  }
-  return out;
-}
-}  // namespace
-
 Status ReplicateLayer::RemoveTree(size_t child, const Gfid& dir, const std::string& name, const Gfid& gfid,
                                   bool is_dir, int depth) {
   if (depth > kMaxDepth) return Status(ELOOP, "directory tree too deep to heal");
@@ -263,7 +241,7 @@ Status ReplicateLayer::RemoveTree(size_t child, const Gfid& dir, const std::stri
     auto u = children_[child]->Unlink(r).get();
     return u.ok() || u.err() == ENOENT ? Status::Ok() : u.status();
   }
-  auto list = ListAll(children_[child], gfid);
+  auto list = children_[child]->ListDirectory(gfid);
   if (list.ok()) {
     for (auto& e : *list)
       (void)RemoveTree(child, gfid, e.name(), GfidOf(e.gfid()), S_ISDIR(e.attr().mode()), depth + 1);
@@ -394,11 +372,11 @@ Status ReplicateLayer::HealDirectory(const Gfid& gfid, const std::vector<size_t>
     if (answered[i] && acc[i]) sinks.push_back(i);
   Status result = Status::Ok();
   std::vector<Gfid> subdirs;
-  auto want = ListAll(children_[src], gfid);
+  auto want = children_[src]->ListDirectory(gfid);
   if (!want.ok()) result = want.status();
   for (size_t sink : sinks) {
     if (!result.ok()) break;
-    auto have = ListAll(children_[sink], gfid);
+    auto have = children_[sink]->ListDirectory(gfid);
     if (!have.ok()) {
       result = have.status();
       break;

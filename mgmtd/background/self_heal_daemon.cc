@@ -32,27 +32,6 @@ std::string Endpoint(const std::string& host, int port) {
 
 constexpr size_t kMaxPerCrawl = 100000;
 
-// Every entry of a directory on one brick, with attributes (readdirplus, paged).
-Result<std::vector<proto::DirEntry>> ListDir(client::ProtocolLayer* c, const Gfid& dir) {
-  std::vector<proto::DirEntry> out;
-  uint64_t cookie = 0;
-  for (int page = 0; page < 1000000; ++page) {
-    proto::ReaddirRequest r;
-    r.set_gfid(dir.Bytes());
-    r.set_cookie(cookie);
-    r.set_max_entries(1024);
-    r.set_plus(true);
-    auto rep = c->Readdir(r).get();
-    if (!rep.ok()) return rep.status();
-    for (auto& e : rep->entries()) {
-      cookie = e.next_cookie();
-      out.push_back(e);
-    }
-    if (rep->eof() || rep->entries().empty()) break;
-  }
-  return out;
-}
-
 // Adds `deltas` to the counters of gfid on one brick.
 Status Accuse(client::ProtocolLayer* c, const std::string& gfid, const std::map<std::string, int64_t>& deltas) {
   proto::XattropRequest x;
@@ -352,7 +331,7 @@ void SelfHealDaemon::FullCrawl(const mgmtpb::Volume& v, VolumeRun& run) {
       size_t listed = 0;
       for (size_t k = 0; k < r; ++k) {
         if (!children[k]->up()) continue;
-        auto l = ListDir(children[k], dir);
+        auto l = children[k]->ListDirectory(dir);
         if (l.ok()) {
           lists[k] = std::move(*l);
           ++listed;
