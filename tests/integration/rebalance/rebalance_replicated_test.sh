@@ -3,48 +3,8 @@
 # writer on a live FUSE mount: every file reads back with the writer's checksum, the new
 # replica set holds files on both of its bricks, and no heal entries are left behind (a
 # replicated write refused while its file migrates must not leave pending counters).
-set -euo pipefail
-BIN=$(cd "${HAFS_BIN_DIR:?set HAFS_BIN_DIR to the bin folder of a build}" && pwd)
-HERE=$(cd "$(dirname "$0")" && pwd)
-WORK=$(mktemp -d /tmp/hafs-rebalance-repl-test.XXXXXX)
-M=$WORK/mnt
-MGMTD_PID="" WRITER_PID=""
-log() { printf '[%s] %s\n' "$(date +%T.%3N)" "$*"; }
-fail() {
-  log "FAIL: $*"
-  tail -n 30 "$WORK/mgmtd.log" 2>/dev/null || true
-  exit 1
-}
-cleanup() {
-  local rc=$?
-  set +e  # every step of the cleanup runs, whatever the previous one returned
-  [ -n "$WRITER_PID" ] && kill "$WRITER_PID" 2>/dev/null
-  if mountpoint -q "$M" 2>/dev/null; then fusermount3 -u "$M" 2>/dev/null || umount -l "$M" 2>/dev/null || true; fi
-  for p in $(pgrep -f "hafs-fuse.*$WORK" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-  [ -n "$MGMTD_PID" ] && kill "$MGMTD_PID" 2>/dev/null && wait "$MGMTD_PID" 2>/dev/null
-  for p in $(pgrep -f "hafs-brickd.*$WORK" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-  sleep 0.2
-  if [ $rc -ne 0 ] && [ -n "${HAFS_KEEP_FAILED:-}" ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-  if [ $rc -eq 0 ]; then log "PASS"; else log "exit $rc"; fi
-  exit $rc
-}
-trap cleanup EXIT INT TERM
-within() {
-  local limit=$1; shift
-  local end=$(( $(date +%s%N) + limit * 1000000000 ))
-  while :; do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    [ "$(date +%s%N)" -gt "$end" ] && return 1
-    sleep 0.1
-  done
-}
-
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$BIN/hafs-mgmtd" --state-dir "$WORK/state" --listen "127.0.0.1:$PORT" --log-file "$WORK/mgmtd.log" \
-  > "$WORK/mgmtd.out" 2>&1 &
-MGMTD_PID=$!
-within 10 grep -q "listening on" "$WORK/mgmtd.out" || fail "mgmtd did not start: $(cat "$WORK/mgmtd.out")"
-H="$BIN/hafs --remote-host 127.0.0.1:$PORT"
+source "$(dirname "$0")/lib.sh"
+start_mgmtd
 B=127.0.0.1:$WORK
 within 15 $H volume create dr replica 2 $B/b0 $B/b1 $B/b2 $B/b3 force || fail "volume create"
 $H volume start dr >/dev/null
