@@ -5,68 +5,31 @@
 # Prints every figure with its ratio to GlusterFS and to the local disk. Needs root; installs
 # glusterfs-server, nginx-light and wrk from Debian. Not run by CI.
 #
-#   sudo bench/client/fs_bench.sh [--quick] [BUILD_BIN_DIR]
+#   sudo bench/client/fs_bench.sh [--quick] [--hafs-env "VAR=VALUE ..."] [BUILD_BIN_DIR]
+# --hafs-env: hafs-fuse's environment for both hafs volumes, e.g. "HAFS_MD_CACHE=0" to measure
+# without one of the client's caches (docs/client.md lists the switches).
 set -euo pipefail
-QUICK=0
-[ "${1:-}" = --quick ] && { QUICK=1; shift; }
+QUICK=0; HAFS_ENV=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) QUICK=1; shift ;;
+    --hafs-env) read -ra HAFS_ENV <<< "$2"; shift 2 ;;
+    -*) echo "unknown option $1" >&2; exit 2 ;;
+    *) break ;;
+  esac
+done
 BIN=$(cd "${1:-$(dirname "$0")/../../build/bin}" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
 W=/var/tmp/hafs-fsbench-$$
-HOST=$(hostname)
 ARGS=(--seq-mib 1024 --files 5000 --tree 50000 --mkdirs 2000)
 [ $QUICK = 1 ] && ARGS=(--seq-mib 128 --files 1000 --tree 5000 --mkdirs 300)
-export DEBIAN_FRONTEND=noninteractive
-for p in glusterfs-server glusterfs-client nginx-light wrk; do
-  dpkg-query -W -f='${Status}' $p 2>/dev/null | grep -q 'install ok installed' || NEED+=" $p"
-done
-[ -n "${NEED:-}" ] && apt-get install -y -qq $NEED >/dev/null
-
-PIDS=(); MOUNTS=(); GVOLS=(); STARTED_GLUSTERD=0
-cleanup() {
-  for m in "${MOUNTS[@]:-}"; do [ -n "$m" ] && umount -l "$m" 2>/dev/null || true; done
-  for v in "${GVOLS[@]:-}"; do
-    [ -n "$v" ] && { gluster --mode=script volume stop "$v" force >/dev/null 2>&1; gluster --mode=script volume delete "$v" >/dev/null 2>&1; } || true
-  done
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  [ $STARTED_GLUSTERD = 1 ] && pkill glusterd 2>/dev/null || true
-  sleep 0.5; rm -rf "$W"
-}
-trap cleanup EXIT
-mkdir -p "$W"
-
-pgrep -x glusterd >/dev/null || { /usr/sbin/glusterd -p "$W/glusterd.pid"; STARTED_GLUSTERD=1; sleep 2; }
-
-gluster_vol() {  # NAME replica|distribute
-  local name=$1 kind=$2 spec=""
-  for i in 0 1 2; do mkdir -p "$W/$name/g$i"; spec+=" $HOST:$W/$name/g$i"; done
-  if [ "$kind" = replica ]; then gluster --mode=script volume create "$name" replica 3 $spec force >/dev/null
-  else gluster --mode=script volume create "$name" $spec force >/dev/null; fi
-  GVOLS+=("$name")
-  gluster --mode=script volume start "$name" >/dev/null
-  mkdir -p "$W/mnt-$name"; mount -t glusterfs "$HOST:/$name" "$W/mnt-$name"; MOUNTS+=("$W/mnt-$name")
-}
-
-VOLID=0b7e2c4d-5555-4666-8777-$(printf '%012d' $$)
-hafs_vol() {  # NAME replicate|distribute
-  local name=$1 type=$2 bricks="" sep=""
-  for i in 0 1 2; do
-    mkdir -p "$W/$name/h$i"
-    "$BIN/hafs-brickd" --brick-path "$W/$name/h$i" --volume-id "$VOLID" --brick-id $i --log-level warn \
-      > "$W/$name-h$i.out" 2>&1 &
-    PIDS+=($!)
-    for _ in $(seq 100); do grep -q 'listening on' "$W/$name-h$i.out" && break; sleep 0.05; done
-    local port; port=$(grep -m1 'listening on' "$W/$name-h$i.out"); port=${port##*:}
-    bricks+="$sep{\"host\":\"127.0.0.1\",\"port\":$port,\"path\":\"$W/$name/h$i\"}"; sep=","
-  done
-  local replica=3; [ "$type" = distribute ] && replica=1
-  echo "{\"name\":\"$name\",\"id\":\"$VOLID\",\"type\":\"$type\",\"replica\":$replica,\"bricks\":[$bricks]}" > "$W/$name.json"
-  mkdir -p "$W/mnt-$name"; "$BIN/mount.hafs" "$W/$name.json" "$W/mnt-$name" -o "log-file=$W/$name-fuse.log"
-  MOUNTS+=("$W/mnt-$name")
-}
+. "$HERE/../lib.sh"
+bench_packages glusterfs-server glusterfs-client nginx-light wrk
+bench_init
 
 mkdir -p "$W/local"
-gluster_vol gr3 replica; hafs_vol hr3 replicate
-gluster_vol gd3 distribute; hafs_vol hd3 distribute
+gluster_vol gr3 replica; hafs_vol hr3 replicate "$BIN" "${HAFS_ENV[@]}"
+gluster_vol gd3 distribute; hafs_vol hd3 distribute "$BIN" "${HAFS_ENV[@]}"
 
 declare -A RES
 for t in local gr3 hr3 gd3 hd3; do

@@ -4,80 +4,31 @@
 #   the local disk · GlusterFS replica 3 · hafs replica 3 "before" · hafs replica 3 "after"
 # all on the same disk, interleaved ROUNDS times (the machine is shared: medians and ratios
 # from the same run are what count). "after" is BIN; "before" is BEFORE_BIN if given, else
-# BIN with eager locking off (HAFS_EAGER_LOCK=0: one full transaction per write).
+# BIN with write-behind off (HAFS_WRITE_BEHIND=0: each write(2) waits for its round trip;
+# --before-env sets another environment, e.g. "HAFS_EAGER_LOCK=0 HAFS_WRITE_BEHIND=0").
 # Needs root; installs glusterfs-server from Debian. Not run by CI.
 #
-#   sudo bench/client/write_bench.sh [--mib 1024] [--rounds 3] BIN [BEFORE_BIN]
+#   sudo bench/client/write_bench.sh [--mib 1024] [--rounds 3] [--before-env "VAR=VALUE ..."] BIN [BEFORE_BIN]
 set -euo pipefail
-MIB=1024; ROUNDS=3
+MIB=1024; ROUNDS=3; BEFORE_ENV_SET=""
 while [ $# -gt 0 ]; do
   case $1 in
     --mib) MIB=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
+    --before-env) BEFORE_ENV_SET=$2; shift 2 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) break ;;
   esac
 done
-[ $# -ge 1 ] && [ $# -le 2 ] || { sed -n 2,11p "$0" >&2; exit 2; }
+[ $# -ge 1 ] && [ $# -le 2 ] || { sed -n 2,12p "$0" >&2; exit 2; }
 AFTER=$(cd "$1" && pwd); BEFORE=$(cd "${2:-$1}" && pwd); BEFORE_ENV=""
-[ $# = 1 ] && BEFORE_ENV="HAFS_EAGER_LOCK=0"
+[ $# = 1 ] && BEFORE_ENV=${BEFORE_ENV_SET:-HAFS_WRITE_BEHIND=0}
 W=/var/tmp/hafs-writebench-$$
-HOST=$(hostname)
-export DEBIAN_FRONTEND=noninteractive
-dpkg-query -W -f='${Status}' glusterfs-server 2>/dev/null | grep -q 'install ok installed' \
-  || apt-get install -y -qq glusterfs-server glusterfs-client >/dev/null
-
-PIDS=(); MOUNTS=(); GVOLS=(); GLUSTERD_PID=""
-cleanup() {
-  local rc=$?
-  if [ $rc != 0 ]; then  # say why before the evidence goes
-    for f in "$W"/*-fuse.log "$W"/*-h?.out; do [ -f "$f" ] && { echo "== $f"; tail -5 "$f"; } >&2; done
-  fi
-  for m in "${MOUNTS[@]:-}"; do [ -n "$m" ] && umount -l "$m" 2>/dev/null || true; done
-  for v in "${GVOLS[@]:-}"; do
-    [ -n "$v" ] && { gluster --mode=script volume stop "$v" force >/dev/null 2>&1; gluster --mode=script volume delete "$v" >/dev/null 2>&1; } || true
-  done
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  [ -n "$GLUSTERD_PID" ] && kill "$GLUSTERD_PID" 2>/dev/null || true
-  sleep 0.5; rm -rf "$W"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/../lib.sh"
+bench_packages glusterfs-server glusterfs-client
+bench_init
 mkdir -p "$W/local"
-
-# (glusterd processes of other network namespaces do not count: ask this one's.)
-if ! gluster --mode=script volume list >/dev/null 2>&1; then
-  /usr/sbin/glusterd -p "$W/glusterd.pid"; sleep 2; GLUSTERD_PID=$(cat "$W/glusterd.pid")
-fi
-mkdir -p "$W/gr3"; spec=""
-for i in 0 1 2; do mkdir -p "$W/gr3/g$i"; spec+=" $HOST:$W/gr3/g$i"; done
-gluster --mode=script volume create gwb$$ replica 3 $spec force >/dev/null
-GVOLS+=(gwb$$)
-gluster --mode=script volume start gwb$$ >/dev/null
-mkdir -p "$W/mnt-gr3"; mount -t glusterfs "$HOST:/gwb$$" "$W/mnt-gr3"; MOUNTS+=("$W/mnt-gr3")
-
-hafs_vol() {  # NAME BIN_DIR [VAR=VALUE for the client]
-  local name=$1 bin=$2 envset=${3:-} bricks="" sep="" volid
-  volid=0b7e2c4d-6666-4777-8888-$(printf '%06d%06d' $$ ${#PIDS[@]})
-  for i in 0 1 2; do
-    mkdir -p "$W/$name/h$i"
-    "$bin/hafs-brickd" --brick-path "$W/$name/h$i" --volume-id "$volid" --brick-id $i --log-level warn \
-      > "$W/$name-h$i.out" 2>&1 &
-    PIDS+=($!)
-    for _ in $(seq 100); do grep -q 'listening on' "$W/$name-h$i.out" 2>/dev/null && break; sleep 0.05; done
-    local port; port=$(grep -m1 'listening on' "$W/$name-h$i.out"); port=${port##*:}
-    bricks+="$sep{\"host\":\"127.0.0.1\",\"port\":$port,\"path\":\"$W/$name/h$i\"}"; sep=","
-  done
-  echo "{\"name\":\"$name\",\"id\":\"$volid\",\"type\":\"replicate\",\"replica\":3,\"bricks\":[$bricks]}" > "$W/$name.json"
-  mkdir -p "$W/mnt-$name"; env $envset "$bin/mount.hafs" "$W/$name.json" "$W/mnt-$name" -o "log-file=$W/$name-fuse.log"
-  MOUNTS+=("$W/mnt-$name")
-}
-# hafs volumes are made fresh for each run (bricks, mount) and torn down after it.
-hafs_down() {  # NAME
-  umount "$W/mnt-$1" 2>/dev/null || umount -l "$W/mnt-$1" 2>/dev/null || true
-  local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  PIDS=(); rm -rf "${W:?}/$1"
-}
+gluster_vol gr3 replica
 
 run() {  # DIR -> "seq_MBps par4_MBps"
   python3 - "$1" "$MIB" <<'PY'
@@ -102,8 +53,8 @@ declare -A SEQ PAR
 for r in $(seq "$ROUNDS"); do
   for t in local gr3 before after; do
     dir=$W/local; [ $t != local ] && dir=$W/mnt-$t
-    [ $t = before ] && hafs_vol before "$BEFORE" $BEFORE_ENV
-    [ $t = after ] && hafs_vol after "$AFTER"
+    [ $t = before ] && hafs_vol before replicate "$BEFORE" $BEFORE_ENV
+    [ $t = after ] && hafs_vol after replicate "$AFTER"
     sync; echo 3 > /proc/sys/vm/drop_caches
     read -r seq_mbps par_mbps < <(run "$dir")
     # (Files are removed with the volume, not by unlink through it: on a busy shared disk a

@@ -1,0 +1,93 @@
+# Shared by the benchmarks that compare hafs with GlusterFS on this machine: packages,
+# one glusterd, GlusterFS and hafs volumes of three bricks on the same disk, and a cleanup
+# that removes all of it (mounts, volumes, processes by PID, the work folder) on any exit.
+#
+#   W=/var/tmp/hafs-xbench-$$; . "$(dirname "$0")/../lib.sh"; bench_init
+#   gluster_vol gr3 replica; hafs_vol hr3 replicate "$BIN" [VAR=VALUE...]
+#   ...; hafs_down hr3      # optional: a volume made fresh per round
+# Volumes mount on $W/mnt-NAME; hafs brick ports are in HAFS_PORTS[NAME] (for
+# `hafs-brick-inspect 127.0.0.1:PORT stats`). Not run by CI.
+
+HOST=$(hostname)
+PIDS=(); MOUNTS=(); GVOLS=(); GLUSTERD_PID=""
+declare -A HAFS_PORTS HAFS_PIDS
+
+bench_packages() {  # PACKAGE... : installs those missing, from Debian
+  local need=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
+  done
+  [ ${#need[@]} = 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+}
+
+bench_cleanup() {
+  local rc=$?
+  if [ $rc != 0 ]; then  # say why before the evidence goes
+    for f in "$W"/*-fuse.log "$W"/*-h?.out; do [ -f "$f" ] && { echo "== $f"; tail -5 "$f"; } >&2; done
+  fi
+  for m in "${MOUNTS[@]:-}"; do [ -n "$m" ] && umount -l "$m" 2>/dev/null || true; done
+  for v in "${GVOLS[@]:-}"; do
+    [ -n "$v" ] && { gluster --mode=script volume stop "$v" force >/dev/null 2>&1; gluster --mode=script volume delete "$v" >/dev/null 2>&1; } || true
+  done
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  [ -n "$GLUSTERD_PID" ] && kill "$GLUSTERD_PID" 2>/dev/null || true
+  sleep 0.5; rm -rf "$W"
+}
+
+bench_init() {  # needs W
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+  mkdir -p "$W"
+}
+
+glusterd_up() {  # starts glusterd unless this machine's is running (stopped again on exit)
+  # (glusterd processes of other network namespaces do not count: ask this one's.)
+  gluster --mode=script volume list >/dev/null 2>&1 && return 0
+  /usr/sbin/glusterd -p "$W/glusterd.pid"; sleep 2; GLUSTERD_PID=$(cat "$W/glusterd.pid")
+}
+
+gluster_vol() {  # NAME replica|distribute : three bricks under $W/NAME, mounted on $W/mnt-NAME
+  local name=$1 kind=$2 spec="" i
+  glusterd_up
+  # glusterd refuses loopback brick hosts; the host's own name stays on this machine.
+  for i in 0 1 2; do mkdir -p "$W/$name/g$i"; spec+=" $HOST:$W/$name/g$i"; done
+  if [ "$kind" = replica ]; then gluster --mode=script volume create "$name" replica 3 $spec force >/dev/null
+  else gluster --mode=script volume create "$name" $spec force >/dev/null; fi
+  GVOLS+=("$name")
+  gluster --mode=script volume start "$name" >/dev/null
+  mkdir -p "$W/mnt-$name"; mount -t glusterfs "$HOST:/$name" "$W/mnt-$name"; MOUNTS+=("$W/mnt-$name")
+}
+
+hafs_vol() {  # NAME replicate|distribute BIN_DIR [VAR=VALUE for the client...]
+  local name=$1 type=$2 bin=$3 bricks="" sep="" volid i port; shift 3
+  volid=0b7e2c4d-6666-4777-8888-$(printf '%06d%06d' $$ ${#PIDS[@]})
+  HAFS_PORTS[$name]=""; HAFS_PIDS[$name]=""
+  for i in 0 1 2; do
+    mkdir -p "$W/$name/h$i"
+    "$bin/hafs-brickd" --brick-path "$W/$name/h$i" --volume-id "$volid" --brick-id $i --log-level warn \
+      > "$W/$name-h$i.out" 2>&1 &
+    PIDS+=($!); HAFS_PIDS[$name]+=" $!"
+    for _ in $(seq 100); do grep -q 'listening on' "$W/$name-h$i.out" 2>/dev/null && break; sleep 0.05; done
+    port=$(grep -m1 'listening on' "$W/$name-h$i.out"); port=${port##*:}
+    HAFS_PORTS[$name]+=" $port"
+    bricks+="$sep{\"host\":\"127.0.0.1\",\"port\":$port,\"path\":\"$W/$name/h$i\"}"; sep=","
+  done
+  local replica=3; [ "$type" = distribute ] && replica=1
+  echo "{\"name\":\"$name\",\"id\":\"$volid\",\"type\":\"$type\",\"replica\":$replica,\"bricks\":[$bricks]}" > "$W/$name.json"
+  mkdir -p "$W/mnt-$name"
+  env "$@" "$bin/mount.hafs" "$W/$name.json" "$W/mnt-$name" -o "log-file=$W/$name-fuse.log"
+  MOUNTS+=("$W/mnt-$name")
+}
+
+hafs_down() {  # NAME : unmounts, stops its bricks, removes them
+  umount "$W/mnt-$1" 2>/dev/null || umount -l "$W/mnt-$1" 2>/dev/null || true
+  local pid
+  for pid in ${HAFS_PIDS[$1]:-}; do kill "$pid" 2>/dev/null || true; done
+  HAFS_PIDS[$1]=""; rm -rf "${W:?}/$1"
+}
+
+hafs_stats_cmd() {  # NAME : a shell command printing every brick's call counts
+  local p cmd=""
+  for p in ${HAFS_PORTS[$1]}; do cmd+="$BIN/hafs-brick-inspect 127.0.0.1:$p stats; "; done
+  echo "$cmd"
+}
