@@ -1,0 +1,535 @@
+#include "client-fuse/caches/md_cache.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "common/log.h"
+
+namespace hafs::client {
+
+namespace {
+
+Gfid G(const std::string& raw) {
+  auto g = Gfid::FromBytes(raw);
+  return g ? *g : Gfid();
+}
+
+bool Cacheable(const std::string& name) { return !name.empty() && name != "." && name != ".."; }
+
+}  // namespace
+
+bool MdCache::EnabledByEnv() {
+  const char* env = std::getenv("HAFS_MD_CACHE");
+  return !(env && std::string(env) == "0");
+}
+
+MdCache::MdCache(Layer& lower, Options options)
+    : lower_(lower), options_(std::move(options)), timeout_ms_(options_.timeout.count()) {}
+
+int64_t MdCache::Now() const {
+  if (options_.now_ms) return options_.now_ms();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void MdCache::SetTimeout(std::chrono::milliseconds timeout) {
+  timeout_ms_ = timeout.count();
+  if (timeout.count() <= 0) DropAll();
+}
+
+MdCache::Stats MdCache::stats() const {
+  std::lock_guard lk(mu_);
+  return stats_;
+}
+
+size_t MdCache::items() const {
+  std::lock_guard lk(mu_);
+  return attrs_.size() + entries_.size() + dir_items_;
+}
+
+// ---- state helpers (mu_ held) ----
+
+void MdCache::PutAttr(const proto::Attr& a, int64_t now) {
+  Gfid g = G(a.gfid());
+  if (g.IsNull()) return;
+  auto& e = attrs_[g];
+  e.attr = a;
+  e.t = now;
+}
+
+void MdCache::DropAttr(const Gfid& g) {
+  if (!g.IsNull()) attrs_.erase(g);
+}
+
+void MdCache::DropEntry(const Gfid& parent, const std::string& name) { entries_.erase(EntryKey{parent, name}); }
+
+void MdCache::DropDir(const Gfid& dir) {
+  auto it = dirs_.find(dir);
+  if (it == dirs_.end()) return;
+  dir_items_ -= it->second.names.size() + it->second.page_items;
+  dirs_.erase(it);
+}
+
+void MdCache::DirChanged(const Gfid& dir, const std::string* added, const std::string* removed) {
+  auto it = dirs_.find(dir);
+  if (it == dirs_.end()) return;
+  DirEnt& d = it->second;
+  d.fill = Fill();
+  dir_items_ -= d.page_items;
+  d.pages.clear();
+  d.page_items = 0;
+  d.listed = false;
+  if (!d.complete) return;
+  if (added && d.names.insert(*added).second) ++dir_items_;
+  if (removed && d.names.erase(*removed)) --dir_items_;
+}
+
+void MdCache::ClearLocked() {
+  attrs_.clear();
+  entries_.clear();
+  dirs_.clear();
+  dir_items_ = 0;
+  ++stats_.drops_all;
+  Changed();
+}
+
+void MdCache::CapCheck() {
+  if (attrs_.size() + entries_.size() + dir_items_ > options_.max_items) {
+    HAFS_LOG_DEBUG("md-cache: {} items, over the cap of {}: cleared", attrs_.size() + entries_.size() + dir_items_,
+                   options_.max_items);
+    ClearLocked();
+  }
+}
+
+void MdCache::DropAll() {
+  std::lock_guard lk(mu_);
+  ClearLocked();
+}
+
+void MdCache::Invalidate(const proto::Invalidate& inv) {
+  Gfid g = G(inv.gfid());
+  Gfid p = G(inv.parent());
+  std::lock_guard lk(mu_);
+  if (g.IsNull() && p.IsNull()) {
+    ClearLocked();
+    return;
+  }
+  Changed();
+  // Without its attributes no entry pointing at g hits, and no listing holding g is served.
+  DropAttr(g);
+  if (!p.IsNull()) {
+    DropEntry(p, inv.name());
+    DropAttr(p);
+    DropDir(p);
+    if (!g.IsNull()) DropDir(g);  // g may be a directory that was removed or moved
+  }
+}
+
+// ---- reads ----
+
+Future<proto::EntryReply> MdCache::Lookup(proto::EntryRequest req) {
+  Gfid parent = G(req.parent());
+  if (!enabled() || req.want_pending() || parent.IsNull() || !Cacheable(req.name())) return lower_.Lookup(std::move(req));
+  uint64_t e0;
+  {
+    std::lock_guard lk(mu_);
+    int64_t now = Now();
+    auto it = entries_.find(EntryKey{parent, req.name()});
+    if (it != entries_.end() && Fresh(it->second.t, now)) {
+      auto at = attrs_.find(it->second.gfid);
+      if (at != attrs_.end() && Fresh(at->second.t, now)) {
+        ++stats_.hits;
+        proto::EntryReply rep;
+        *rep.mutable_attr() = at->second.attr;
+        return Ready<proto::EntryReply>(std::move(rep));
+      }
+    }
+    auto d = dirs_.find(parent);
+    if (d != dirs_.end() && d->second.complete && Fresh(d->second.t, now) && !d->second.names.count(req.name())) {
+      ++stats_.negative_hits;
+      return Ready<proto::EntryReply>(Status(ENOENT, "lookup: no such entry (md-cache: complete directory)"));
+    }
+    ++stats_.misses;
+    e0 = epoch_;
+  }
+  std::string name = req.name();
+  return Deferred([this, f = lower_.Lookup(std::move(req)), parent, name, e0]() mutable -> Result<proto::EntryReply> {
+    auto r = f.get();
+    std::lock_guard lk(mu_);
+    if (!r.ok()) {
+      // Only a complete directory's ENOENT is ever answered locally; nothing else is kept.
+      DropEntry(parent, name);
+      return r;
+    }
+    Gfid g = G(r->attr().gfid());
+    if (epoch_ == e0 && !g.IsNull()) {
+      int64_t now = Now();
+      PutAttr(r->attr(), now);
+      entries_[EntryKey{parent, name}] = EntryEnt{g, now};
+      CapCheck();
+    }
+    return r;
+  });
+}
+
+Future<proto::AttrReply> MdCache::Getattr(proto::GfidRequest req) {
+  Gfid g = G(req.gfid());
+  if (!enabled() || req.want_pending() || g.IsNull()) return lower_.Getattr(std::move(req));
+  uint64_t e0;
+  {
+    std::lock_guard lk(mu_);
+    auto at = attrs_.find(g);
+    if (at != attrs_.end() && Fresh(at->second.t, Now())) {
+      ++stats_.hits;
+      proto::AttrReply rep;
+      *rep.mutable_attr() = at->second.attr;
+      return Ready<proto::AttrReply>(std::move(rep));
+    }
+    ++stats_.misses;
+    e0 = epoch_;
+  }
+  return Deferred([this, f = lower_.Getattr(std::move(req)), g, e0]() mutable -> Result<proto::AttrReply> {
+    auto r = f.get();
+    std::lock_guard lk(mu_);
+    if (!r.ok()) {
+      DropAttr(g);
+      return r;
+    }
+    if (epoch_ == e0 && G(r->attr().gfid()) == g) {
+      PutAttr(r->attr(), Now());
+      CapCheck();
+    }
+    return r;
+  });
+}
+
+Future<proto::ReaddirReply> MdCache::Readdir(proto::ReaddirRequest req) {
+  Gfid dir = G(req.gfid());
+  if (!enabled() || !req.plus() || dir.IsNull()) return lower_.Readdir(std::move(req));
+  uint64_t e0;
+  {
+    std::lock_guard lk(mu_);
+    int64_t now = Now();
+    auto it = dirs_.find(dir);
+    if (it != dirs_.end() && it->second.listed && Fresh(it->second.t, now) &&
+        it->second.max_entries == req.max_entries()) {
+      auto p = it->second.pages.find(req.cookie());
+      if (p != it->second.pages.end()) {
+        // Each entry with the attributes known now; one that is not known (changed since)
+        // makes the page stale.
+        proto::ReaddirReply rep = p->second;
+        bool ok = true;
+        for (auto& e : *rep.mutable_entries()) {
+          Gfid g = G(e.gfid());
+          if (g.IsNull()) continue;
+          auto at = attrs_.find(g);
+          if (at == attrs_.end() || !Fresh(at->second.t, now)) {
+            ok = false;
+            break;
+          }
+          *e.mutable_attr() = at->second.attr;
+        }
+        if (ok) {
+          ++stats_.listing_hits;
+          return Ready<proto::ReaddirReply>(std::move(rep));
+        }
+        dir_items_ -= it->second.page_items;
+        it->second.pages.clear();
+        it->second.page_items = 0;
+        it->second.listed = false;
+      }
+    }
+    ++stats_.misses;
+    e0 = epoch_;
+  }
+  uint64_t cookie = req.cookie();
+  uint32_t max_entries = req.max_entries();
+  return Deferred([this, f = lower_.Readdir(std::move(req)), dir, cookie, max_entries,
+                   e0]() mutable -> Result<proto::ReaddirReply> {
+    auto r = f.get();
+    std::lock_guard lk(mu_);
+    if (!r.ok()) {
+      DropDir(dir);
+      return r;
+    }
+    if (epoch_ != e0) {
+      if (auto it = dirs_.find(dir); it != dirs_.end()) it->second.fill = Fill();
+      return r;
+    }
+    int64_t now = Now();
+    DirEnt& d = dirs_[dir];
+    if (cookie == 0) {
+      d.fill = Fill();
+      d.fill.active = true;
+      d.fill.max_entries = max_entries;
+    }
+    if (!d.fill.active || d.fill.next_cookie != cookie || d.fill.max_entries != max_entries) return r;
+    for (const auto& e : r->entries()) {
+      d.fill.names.insert(e.name());
+      d.fill.next_cookie = e.next_cookie();
+      Gfid g = G(e.gfid());
+      if (g.IsNull() || e.attr().mode() == 0 || G(e.attr().gfid()) != g || !Cacheable(e.name())) continue;
+      PutAttr(e.attr(), now);
+      entries_[EntryKey{dir, e.name()}] = EntryEnt{g, now};
+    }
+    d.fill.pages[cookie] = *r;
+    if (r->eof() || r->entries().empty()) {
+      dir_items_ -= d.names.size() + d.page_items;
+      d.names = std::move(d.fill.names);
+      d.pages = std::move(d.fill.pages);
+      d.page_items = 0;
+      for (auto& [c, p] : d.pages) d.page_items += static_cast<size_t>(p.entries_size());
+      d.max_entries = max_entries;
+      d.complete = true;
+      d.listed = true;
+      d.t = now;
+      dir_items_ += d.names.size() + d.page_items;
+      d.fill = Fill();
+    }
+    CapCheck();
+    return r;
+  });
+}
+
+// ---- changes ----
+
+Future<proto::EntryReply> MdCache::NewEntry(Future<proto::EntryReply> f, Gfid parent, std::string name, bool is_dir) {
+  uint64_t e0;
+  {
+    std::lock_guard lk(mu_);
+    e0 = epoch_;
+  }
+  return Deferred([this, f = std::move(f), parent, name, is_dir, e0]() mutable -> Result<proto::EntryReply> {
+    auto r = f.get();
+    std::lock_guard lk(mu_);
+    bool clean = epoch_ == e0;
+    Changed();
+    DropEntry(parent, name);
+    DropAttr(parent);
+    if (!r.ok()) {
+      // EEXIST (or a partial failure): what this client believed about the directory is wrong.
+      DropDir(parent);
+      return r;
+    }
+    Gfid g = G(r->attr().gfid());
+    DropAttr(g);
+    DirChanged(parent, &name, nullptr);  // the name exists now: safe whatever raced
+    if (clean && !g.IsNull()) {
+      int64_t now = Now();
+      PutAttr(r->attr(), now);
+      if (Cacheable(name)) entries_[EntryKey{parent, name}] = EntryEnt{g, now};
+      if (r->has_parent_attr() && G(r->parent_attr().gfid()) == parent) PutAttr(r->parent_attr(), now);
+      if (is_dir) {
+        // A directory this client just made: complete and empty.
+        DropDir(g);
+        DirEnt& d = dirs_[g];
+        d.complete = true;
+        d.t = now;
+      }
+      CapCheck();
+    }
+    proto::EntryReply out = std::move(*r);
+    return out;
+  });
+}
+
+Future<proto::EntryReply> MdCache::Mkdir(proto::MkdirRequest req) {
+  if (!enabled()) return lower_.Mkdir(std::move(req));
+  Gfid parent = G(req.parent());
+  std::string name = req.name();
+  return NewEntry(lower_.Mkdir(std::move(req)), parent, std::move(name), true);
+}
+
+Future<proto::EntryReply> MdCache::Create(proto::CreateRequest req) {
+  if (!enabled()) return lower_.Create(std::move(req));
+  Gfid parent = G(req.parent());
+  std::string name = req.name();
+  return NewEntry(lower_.Create(std::move(req)), parent, std::move(name), false);
+}
+
+Future<proto::EntryReply> MdCache::Mknod(proto::MknodRequest req) {
+  if (!enabled()) return lower_.Mknod(std::move(req));
+  Gfid parent = G(req.parent());
+  std::string name = req.name();
+  return NewEntry(lower_.Mknod(std::move(req)), parent, std::move(name), false);
+}
+
+Future<proto::EntryReply> MdCache::Symlink(proto::SymlinkRequest req) {
+  if (!enabled()) return lower_.Symlink(std::move(req));
+  Gfid parent = G(req.parent());
+  std::string name = req.name();
+  return NewEntry(lower_.Symlink(std::move(req)), parent, std::move(name), false);
+}
+
+Future<proto::EntryReply> MdCache::Link(proto::LinkRequest req) {
+  if (!enabled()) return lower_.Link(std::move(req));
+  Gfid parent = G(req.new_parent());
+  std::string name = req.new_name();
+  Gfid g = G(req.gfid());
+  {
+    std::lock_guard lk(mu_);
+    Changed();
+    DropAttr(g);  // nlink changes
+  }
+  return NewEntry(lower_.Link(std::move(req)), parent, std::move(name), false);
+}
+
+namespace {
+template <typename Rep>
+Gfid ReplyGfid(const Result<Rep>& r) {
+  if (!r.ok()) return Gfid();
+  return G(r->attr().gfid());
+}
+}  // namespace
+
+Future<proto::EntryReply> MdCache::Unlink(proto::NameRequest req) {
+  if (!enabled()) return lower_.Unlink(std::move(req));
+  Gfid parent = G(req.parent());
+  std::string name = req.name();
+  return Deferred([this, f = lower_.Unlink(std::move(req)), parent, name]() mutable -> Result<proto::EntryReply> {
+    auto r = f.get();
+    std::lock_guard lk(mu_);
+    Changed();
+    if (auto it = entries_.find(EntryKey{parent, name}); it != entries_.end()) DropAttr(it->second.gfid);
+    DropAttr(ReplyGfid(r));
+    DropEntry(parent, name);
+    DropAttr(parent);
+    if (r.ok()) DirChanged(parent, nullptr, &name);
+    else DropDir(parent);
+    return r;
+  });
+}
+
+Future<proto::EntryReply> MdCache::Rmdir(proto::NameRequest req) {
+  if (!enabled()) return lower_.Rmdir(std::move(req));
+  Gfid parent = G(req.parent());
+  std::string name = req.name();
+  return Deferred([this, f = lower_.Rmdir(std::move(req)), parent, name]() mutable -> Result<proto::EntryReply> {
+    auto r = f.get();
+    std::lock_guard lk(mu_);
+    Changed();
+    if (auto it = entries_.find(EntryKey{parent, name}); it != entries_.end()) {
+      DropAttr(it->second.gfid);
+      DropDir(it->second.gfid);
+    }
+    Gfid g = ReplyGfid(r);
+    DropAttr(g);
+    if (!g.IsNull()) DropDir(g);
+    DropEntry(parent, name);
+    DropAttr(parent);
+    if (r.ok()) DirChanged(parent, nullptr, &name);
+    else DropDir(parent);
+    return r;
+  });
+}
+
+Future<proto::RenameReply> MdCache::Rename(proto::RenameRequest req) {
+  if (!enabled()) return lower_.Rename(std::move(req));
+  Gfid op = G(req.old_parent()), np = G(req.new_parent());
+  std::string on = req.old_name(), nn = req.new_name();
+  bool exchange = (req.flags() & 2) != 0;
+  return Deferred([this, f = lower_.Rename(std::move(req)), op, np, on, nn, exchange]() mutable -> Result<proto::RenameReply> {
+    auto r = f.get();
+    std::lock_guard lk(mu_);
+    Changed();
+    for (const auto& key : {EntryKey{op, on}, EntryKey{np, nn}}) {
+      if (auto it = entries_.find(key); it != entries_.end()) DropAttr(it->second.gfid);
+      entries_.erase(key);
+    }
+    DropAttr(op);
+    DropAttr(np);
+    DropAttr(ReplyGfid(r));
+    if (r.ok()) {
+      Gfid replaced = G(r->replaced_gfid());
+      DropAttr(replaced);
+      if (!replaced.IsNull()) DropDir(replaced);
+      if (exchange) {
+        DirChanged(op, &on, nullptr);
+        DirChanged(np, &nn, nullptr);
+      } else {
+        DirChanged(op, nullptr, &on);
+        DirChanged(np, &nn, nullptr);
+      }
+    } else {
+      DropDir(op);
+      DropDir(np);
+    }
+    return r;
+  });
+}
+
+template <typename Rep>
+Future<Rep> MdCache::AttrChange(Future<Rep> f, Gfid gfid) {
+  uint64_t e0;
+  {
+    std::lock_guard lk(mu_);
+    e0 = epoch_;
+  }
+  return Deferred([this, f = std::move(f), gfid, e0]() mutable -> Result<Rep> {
+    auto r = f.get();
+    std::lock_guard lk(mu_);
+    bool clean = epoch_ == e0;
+    Changed();
+    DropAttr(gfid);
+    if (r.ok() && clean && r->has_attr() && G(r->attr().gfid()) == gfid && r->attr().mode() != 0) {
+      PutAttr(r->attr(), Now());
+      CapCheck();
+    }
+    return r;
+  });
+}
+
+Future<proto::AttrReply> MdCache::Setattr(proto::SetattrRequest req) {
+  if (!enabled()) return lower_.Setattr(std::move(req));
+  Gfid g = G(req.gfid());
+  return AttrChange(lower_.Setattr(std::move(req)), g);
+}
+
+Future<proto::AttrReply> MdCache::Fallocate(proto::FallocateRequest req) {
+  if (!enabled()) return lower_.Fallocate(std::move(req));
+  Gfid g = G(req.gfid());
+  return AttrChange(lower_.Fallocate(std::move(req)), g);
+}
+
+Future<proto::WriteReply> MdCache::Write(proto::WriteRequest req) {
+  if (!enabled()) return lower_.Write(std::move(req));
+  Gfid g = G(req.gfid());
+  return AttrChange(lower_.Write(std::move(req)), g);
+}
+
+Future<proto::ErrReply> MdCache::Setxattr(proto::SetxattrRequest req) {
+  if (!enabled()) return lower_.Setxattr(std::move(req));
+  Gfid g = G(req.gfid());
+  return Deferred([this, f = lower_.Setxattr(std::move(req)), g]() mutable -> Result<proto::ErrReply> {
+    auto r = f.get();
+    std::lock_guard lk(mu_);
+    Changed();
+    DropAttr(g);  // ctime
+    return r;
+  });
+}
+
+Future<proto::ErrReply> MdCache::Removexattr(proto::RemovexattrRequest req) {
+  if (!enabled()) return lower_.Removexattr(std::move(req));
+  Gfid g = G(req.gfid());
+  return Deferred([this, f = lower_.Removexattr(std::move(req)), g]() mutable -> Result<proto::ErrReply> {
+    auto r = f.get();
+    std::lock_guard lk(mu_);
+    Changed();
+    DropAttr(g);
+    return r;
+  });
+}
+
+// ---- passed through ----
+
+Future<proto::ReadlinkReply> MdCache::Readlink(proto::GfidRequest req) { return lower_.Readlink(std::move(req)); }
+Future<proto::ReadReply> MdCache::Read(proto::ReadRequest req) { return lower_.Read(std::move(req)); }
+Future<proto::ErrReply> MdCache::Fsync(proto::FsyncRequest req) { return lower_.Fsync(std::move(req)); }
+Future<proto::StatfsReply> MdCache::Statfs(proto::GfidRequest req) { return lower_.Statfs(std::move(req)); }
+Future<proto::XattrReply> MdCache::Getxattr(proto::GetxattrRequest req) { return lower_.Getxattr(std::move(req)); }
+Future<proto::ListxattrReply> MdCache::Listxattr(proto::GfidRequest req) { return lower_.Listxattr(std::move(req)); }
+Future<proto::ErrReply> MdCache::Access(proto::AccessRequest req) { return lower_.Access(std::move(req)); }
+Future<std::shared_ptr<FileRef>> MdCache::Open(Gfid gfid) { return lower_.Open(gfid); }
+
+}  // namespace hafs::client

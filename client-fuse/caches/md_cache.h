@@ -1,0 +1,140 @@
+// MdCache: the client's coherent metadata cache, a Layer wrapped around distribute.
+//
+// It keeps what replies told it — entries (parent, name) → gfid, attributes by gfid, and for
+// directories this client knows completely (it made them, or read all of them with
+// readdirplus) the set of names and the readdirplus pages — and answers Lookup, Getattr and
+// Readdir(plus) from them without a round trip. A lookup of an absent name in a complete
+// directory is answered ENOENT locally (no round trip before create(O_EXCL) in a directory
+// the client is filling). No other error is ever cached.
+//
+// Coherence (docs/client.md, "Consistency between mounts"):
+//  - Own changes update or drop the affected entries, attributes, names and listings before
+//    their reply returns.
+//  - Bricks push proto::Invalidate to every other session on a change: Invalidate() drops the
+//    gfid's attributes (so no entry pointing at it hits any more) and, with parent+name, that
+//    entry and the parent's attributes, completeness and listing. An Invalidate with neither
+//    gfid nor parent drops everything; the graph delivers one whenever a brick session is lost
+//    or (re)established, since pushes may have been missed meanwhile.
+//  - `timeout` bounds every cached item's age even if an invalidation were lost (0 = the layer
+//    passes everything through). Memory is bounded: past `max_items` the cache is cleared.
+//  - A reply that may have raced a change (any change seen while it was in flight) is
+//    returned but not cached.
+// A cache hit skips replicate's lookup-time heal check; the self-heal daemon and the next miss
+// still heal.
+// Thread-safety: every method may be called from any thread concurrently.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "client-fuse/layer.h"
+
+namespace hafs::client {
+
+class MdCache : public Layer {
+ public:
+  struct Options {
+    std::chrono::milliseconds timeout{60000};
+    size_t max_items = 200000;  // entries + attributes + listed names
+    // Monotonic milliseconds; tests inject a clock. Empty = steady_clock.
+    std::function<int64_t()> now_ms;
+  };
+  struct Stats {
+    uint64_t hits = 0;           // lookups and getattrs answered from the cache
+    uint64_t negative_hits = 0;  // ENOENT from a complete directory
+    uint64_t listing_hits = 0;   // readdirplus pages served
+    uint64_t misses = 0;
+    uint64_t drops_all = 0;      // "drop everything" (session events, overflow, cap)
+  };
+
+  MdCache(Layer& lower, Options options);
+
+  HAFS_LAYER_OPS(HAFS_LAYER_OVERRIDE)
+  Future<std::shared_ptr<FileRef>> Open(Gfid gfid) override;
+
+  // A brick's push (or a local "drop everything": no gfid and no parent).
+  void Invalidate(const proto::Invalidate& inv);
+  void DropAll();
+  void SetTimeout(std::chrono::milliseconds timeout);
+  bool enabled() const { return timeout_ms_.load() > 0; }
+  Stats stats() const;
+  size_t items() const;
+
+  // False when HAFS_MD_CACHE=0 is set: the graph leaves the layer out.
+  static bool EnabledByEnv();
+
+ private:
+  struct EntryKey {
+    Gfid parent;
+    std::string name;
+    bool operator==(const EntryKey& o) const { return parent == o.parent && name == o.name; }
+  };
+  struct EntryKeyHash {
+    size_t operator()(const EntryKey& k) const { return k.parent.Hash() ^ std::hash<std::string>()(k.name); }
+  };
+  struct AttrEnt {
+    proto::Attr attr;
+    int64_t t = 0;
+  };
+  struct EntryEnt {
+    Gfid gfid;
+    int64_t t = 0;
+  };
+  struct Fill {  // a readdirplus listing being read, page by page, from cookie 0
+    bool active = false;
+    uint64_t next_cookie = 0;
+    uint32_t max_entries = 0;
+    std::map<uint64_t, proto::ReaddirReply> pages;
+    std::unordered_set<std::string> names;
+  };
+  struct DirEnt {
+    bool complete = false;  // `names` is every name in the directory
+    int64_t t = 0;
+    std::unordered_set<std::string> names;
+    bool listed = false;  // `pages` is the whole listing (from the last complete fill)
+    uint32_t max_entries = 0;
+    std::map<uint64_t, proto::ReaddirReply> pages;  // by the request's cookie
+    size_t page_items = 0;
+    Fill fill;
+  };
+
+  int64_t Now() const;
+  bool Fresh(int64_t t, int64_t now) const { return now - t < timeout_ms_.load(); }
+  // All with mu_ held.
+  void PutAttr(const proto::Attr& a, int64_t now);
+  void DropAttr(const Gfid& g);
+  void DropEntry(const Gfid& parent, const std::string& name);
+  void DropDir(const Gfid& dir);
+  // An own change of the names in `dir`: the listing is stale; completeness is kept, with
+  // `added` in and `removed` out of the names.
+  void DirChanged(const Gfid& dir, const std::string* added, const std::string* removed);
+  void Changed() { ++epoch_; }
+  void CapCheck();
+  void ClearLocked();
+
+  // The shared tail of Mkdir/Create/Mknod/Symlink/Link.
+  Future<proto::EntryReply> NewEntry(Future<proto::EntryReply> f, Gfid parent, std::string name, bool is_dir);
+  // Setattr/Fallocate/Write: the reply's attributes replace the cached ones (or drop them).
+  template <typename Rep>
+  Future<Rep> AttrChange(Future<Rep> f, Gfid gfid);
+
+  Layer& lower_;
+  Options options_;
+  std::atomic<int64_t> timeout_ms_;
+  mutable std::mutex mu_;
+  uint64_t epoch_ = 0;  // every change, own or pushed: replies that raced one are not cached
+  std::unordered_map<Gfid, AttrEnt, GfidHash> attrs_;
+  std::unordered_map<EntryKey, EntryEnt, EntryKeyHash> entries_;
+  std::unordered_map<Gfid, DirEnt, GfidHash> dirs_;
+  size_t dir_items_ = 0;  // names + page entries over dirs_ (committed)
+  Stats stats_;
+};
+
+}  // namespace hafs::client
