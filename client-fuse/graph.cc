@@ -66,6 +66,9 @@ Result<std::unique_ptr<Graph>> Graph::Build(const Volfile& volfile, const std::s
   g->distribute_ = std::make_unique<DistributeLayer>(g->Subvolumes());
   g->top_ = g->distribute_.get();
 
+  // Write-behind on top of the stack (see caches/write_behind.h; HAFS_WRITE_BEHIND=0: off).
+  if (WriteBehindLayer::EnabledByEnv()) g->top_ = (g->write_behind_ = std::make_unique<WriteBehindLayer>(*g->top_, WriteBehindLayer::Options{})).get();
+
   // Every replica set needs one brick up to mount; a set with none gives a clear error.
   auto deadline = std::chrono::steady_clock::now() + connect_timeout;
   for (;;) {
@@ -92,6 +95,7 @@ Result<std::unique_ptr<Graph>> Graph::Build(const Volfile& volfile, const std::s
 }
 
 Graph::~Graph() {
+  write_behind_.reset();  // sends its pending writes through the layers below
   top_ = nullptr;
   distribute_.reset();
   sets_.clear();

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "client-fuse/caches/write_behind.h"
 #include "client-fuse/distribute/distribute_layer.h"
 #include "client-fuse/layer.h"
 #include "client-fuse/protocol/protocol_layer.h"
@@ -34,6 +35,8 @@ class Graph {
   // on). A different replica count needs a remount, which is logged and reported.
   Status Apply(const Volfile& next);
   DistributeLayer& distribute() { return *distribute_; }
+  // The write-behind layer, or null when off (HAFS_WRITE_BEHIND=0): close/fsync flush it.
+  WriteBehindLayer* write_behind() { return write_behind_.get(); }
   std::vector<ReplicateLayer*> replica_sets();
   std::vector<ProtocolLayer*> bricks();
 
@@ -52,6 +55,7 @@ class Graph {
   std::vector<std::unique_ptr<ReplicateLayer>> sets_;
   std::unique_ptr<DistributeLayer> distribute_;
   Layer* top_ = nullptr;
+  std::unique_ptr<WriteBehindLayer> write_behind_;  // wraps the layer below it (top_)
 };
 
 }  // namespace hafs::client

@@ -78,6 +78,7 @@ int Run(const MountOptions& mo, Parent& parent) {
     parent.Report("error: " + graph.status().ToString());
     return 1;
   }
+  if (auto* wb = (*graph)->write_behind()) wb->SetWindow(mo.write_behind_window);
   hafs::client::FuseBridge::Options bo;
   bo.attr_timeout = mo.attribute_timeout;
   bo.entry_timeout = mo.entry_timeout;

@@ -16,6 +16,25 @@ bool ParseSeconds(const std::string& v, double* out) {
     return false;
   }
 }
+// A byte count with an optional K/M/G suffix (KB, KiB, MB... all binary, as Gluster's).
+bool ParseBytes(const std::string& v, size_t* out) {
+  try {
+    size_t pos = 0;
+    unsigned long long n = std::stoull(v, &pos);
+    std::string unit = v.substr(pos);
+    for (auto& c : unit) c = static_cast<char>(std::toupper(c));
+    unsigned long long mul = 1;
+    if (unit == "K" || unit == "KB" || unit == "KIB") mul = 1ull << 10;
+    else if (unit == "M" || unit == "MB" || unit == "MIB") mul = 1ull << 20;
+    else if (unit == "G" || unit == "GB" || unit == "GIB") mul = 1ull << 30;
+    else if (!unit.empty() && unit != "B") return false;
+    if (v.empty() || v[0] == '-' || n == 0 || n > (1ull << 30) / mul) return false;  // at most 1 GiB
+    *out = static_cast<size_t>(n * mul);
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
 }  // namespace
 
 Status MountOptions::Parse(const std::string& s) {
@@ -36,6 +55,7 @@ Status MountOptions::Parse(const std::string& s) {
     else if (key == "entry-timeout" && ParseSeconds(val, &secs)) entry_timeout = secs;
     else if (key == "negative-timeout" && ParseSeconds(val, &secs)) negative_timeout = secs;
     else if (key == "connect-timeout" && ParseSeconds(val, &secs) && secs > 0) connect_timeout_ms = static_cast<int>(secs * 1000);
+    else if (key == "write-behind-window-size" && ParseBytes(val, &write_behind_window)) continue;
     else if (key == "log-level" && !val.empty()) log_level = val == "WARNING" ? "warn" : val;
     else if (key == "log-file" && !val.empty()) log_file = val;
     else if (key == "backup-volfile-servers" && !val.empty()) {

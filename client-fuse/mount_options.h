@@ -25,6 +25,7 @@ struct MountOptions {
   int connect_timeout_ms = 10000;
   std::string log_level = "info";
   std::string log_file;
+  size_t write_behind_window = 4u << 20;  // write-behind-window-size=N[KB|MB] (per file)
 
   // Parses a comma-separated -o string into this object.
   Status Parse(const std::string& comma_separated);

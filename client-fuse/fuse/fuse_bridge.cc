@@ -374,15 +374,19 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
 // close(): the replicate layers release the file's eager lock (if any): its delayed post-op
 // and unlock go out at once, without close waiting for them (ReplicateLayer::CloseEager), so
 // the changelog settles within a round trip and other clients need not ask for the lock.
+// Write-behind first: close waits for the file's pending writes and reports a failed one.
 void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   auto* h = reinterpret_cast<FileHandle*>(fi->fh);
+  Status wb;
+  if (h && B(req)->graph().write_behind()) wb = B(req)->graph().write_behind()->Flush(h->gfid);
   if (h)
     for (ReplicateLayer* set : B(req)->graph().replica_sets()) set->CloseEager(h->gfid);
-  fuse_reply_err(req, 0);
+  fuse_reply_err(req, wb.ok() ? 0 : wb.err());
 }
 
 void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   auto* h = reinterpret_cast<FileHandle*>(fi->fh);
+  if (h && B(req)->graph().write_behind()) B(req)->graph().write_behind()->Wait(h->gfid);  // writes after close
   if (h) {
     B(req)->QuickDrop(h->gfid);
     B(req)->NoteRelease(h->gfid);
