@@ -65,9 +65,18 @@ Result<std::unique_ptr<Graph>> Graph::Build(const Volfile& volfile, const std::s
   // that add-brick can give a mounted volume more subvolumes.
   g->distribute_ = std::make_unique<DistributeLayer>(g->Subvolumes());
   g->top_ = g->distribute_.get();
+  // Metadata cache over distribute (caches/md_cache.h; HAFS_MD_CACHE=0: off).
+  if (MdCache::EnabledByEnv()) g->top_ = (g->md_cache_ = std::make_unique<MdCache>(*g->top_, MdCache::Options{})).get();
+
+  // Content cache over md_cache (caches/content_cache.h; HAFS_CONTENT_CACHE=0: off).
+  if (ContentCache::EnabledByEnv()) g->top_ = (g->content_cache_ = std::make_unique<ContentCache>(*g->top_, ContentCache::Options{})).get();
+
+  // Read-ahead below write-behind (caches/read_ahead.h; HAFS_READ_AHEAD=0: off).
+  if (ReadAhead::EnabledByEnv()) g->top_ = (g->read_ahead_ = std::make_unique<ReadAhead>(*g->top_, ReadAhead::Options{})).get();
 
   // Write-behind on top of the stack (see caches/write_behind.h; HAFS_WRITE_BEHIND=0: off).
   if (WriteBehindLayer::EnabledByEnv()) g->top_ = (g->write_behind_ = std::make_unique<WriteBehindLayer>(*g->top_, WriteBehindLayer::Options{})).get();
+  for (auto& b : g->bricks_) g->Hook(*b);  // after the caches exist: they get every push
 
   // Every replica set needs one brick up to mount; a set with none gives a clear error.
   auto deadline = std::chrono::steady_clock::now() + connect_timeout;
@@ -96,6 +105,13 @@ Result<std::unique_ptr<Graph>> Graph::Build(const Volfile& volfile, const std::s
 
 Graph::~Graph() {
   write_behind_.reset();  // sends its pending writes through the layers below
+  {
+    std::lock_guard lk(invalidate_mu_);  // no push reaches the caches while they go
+    invalidate_fns_.clear();
+    read_ahead_.reset();  // waits for its prefetches in flight
+    content_cache_.reset();
+    md_cache_.reset();
+  }
   top_ = nullptr;
   distribute_.reset();
   sets_.clear();
@@ -105,8 +121,24 @@ Graph::~Graph() {
 }
 
 void Graph::OnInvalidate(std::function<void(const proto::Invalidate&)> fn) {
-  invalidate_fns_.push_back(fn);
-  for (auto& b : bricks_) b->client().OnInvalidate(fn);
+  std::lock_guard lk(invalidate_mu_);
+  if (fn) invalidate_fns_.push_back(std::move(fn));
+  else invalidate_fns_.clear();
+}
+
+void Graph::Hook(ProtocolLayer& brick) {
+  brick.client().OnInvalidate([this](const proto::Invalidate& inv) { DeliverInvalidate(inv); });
+  // Session lost or (re)established: pushes may have been missed meanwhile.
+  brick.client().OnStateChange([this](bool) { DeliverInvalidate(proto::Invalidate()); });
+}
+
+void Graph::DeliverInvalidate(const proto::Invalidate& inv) {
+  // Under the lock: a subscriber removed (OnInvalidate(nullptr)) gets nothing afterwards.
+  std::lock_guard lk(invalidate_mu_);
+  if (md_cache_) md_cache_->Invalidate(inv);
+  if (content_cache_) content_cache_->OnInvalidate(inv);
+  if (read_ahead_) read_ahead_->OnInvalidate(inv);
+  for (auto& fn : invalidate_fns_) fn(inv);
 }
 
 Status Graph::Apply(const Volfile& next) {
@@ -123,6 +155,7 @@ Status Graph::Apply(const Volfile& next) {
     bool removing_changed = next.removing != volfile_.removing;
     volfile_ = next;
     if (removing_changed) distribute_->SetSubvolumes(Subvolumes());
+    if (removing_changed) DeliverInvalidate(proto::Invalidate());  // placement changes
     return Status::Ok();
   }
   // Bricks added or removed: keep the layers of bricks (and whole replica sets) that stay.
@@ -138,7 +171,7 @@ Status Graph::Apply(const Volfile& next) {
       old.erase(it);
     } else {
       bricks.push_back(MakeBrick(next, b, client_name_));
-      for (auto& fn : invalidate_fns_) bricks.back()->client().OnInvalidate(fn);
+      Hook(*bricks.back());
       bricks.back()->client().Start();
       fresh.push_back(bricks.back().get());
     }
@@ -181,6 +214,7 @@ Status Graph::Apply(const Volfile& next) {
   sets_ = std::move(sets);
   volfile_ = next;
   distribute_->SetSubvolumes(Subvolumes());
+  DeliverInvalidate(proto::Invalidate());  // caches: the volume's layout changed
   return Status::Ok();
 }
 

@@ -6,8 +6,12 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
+#include "client-fuse/caches/content_cache.h"
+#include "client-fuse/caches/md_cache.h"
+#include "client-fuse/caches/read_ahead.h"
 #include "client-fuse/caches/write_behind.h"
 #include "client-fuse/distribute/distribute_layer.h"
 #include "client-fuse/layer.h"
@@ -27,7 +31,11 @@ class Graph {
 
   Layer& top() { return *top_; }
   const Volfile& volfile() const { return volfile_; }
-  // Cache invalidations from any brick.
+  // Cache invalidations from any brick; every subscriber gets each one (nullptr removes them
+  // all). An Invalidate with neither gfid nor parent means "drop everything": the graph
+  // delivers one itself whenever a brick session is lost or (re)established (pushes may have
+  // been missed) and when the volume's bricks change. Subscribers run under a lock and must not
+  // call back into the graph.
   void OnInvalidate(std::function<void(const proto::Invalidate&)> fn);
   // Follows a new version of the volfile without a remount: bricks that moved (new ports) are
   // reconnected; bricks added or removed (add-brick, remove-brick commit) change the
@@ -37,6 +45,12 @@ class Graph {
   DistributeLayer& distribute() { return *distribute_; }
   // The write-behind layer, or null when off (HAFS_WRITE_BEHIND=0): close/fsync flush it.
   WriteBehindLayer* write_behind() { return write_behind_.get(); }
+  // The metadata cache, or null when off (HAFS_MD_CACHE=0).
+  MdCache* md_cache() { return md_cache_.get(); }
+  // The content cache, or null when off (HAFS_CONTENT_CACHE=0).
+  ContentCache* content_cache() { return content_cache_.get(); }
+  // Read-ahead (caches/read_ahead.h), or null when off (HAFS_READ_AHEAD=0).
+  ReadAhead* read_ahead() { return read_ahead_.get(); }
   std::vector<ReplicateLayer*> replica_sets();
   std::vector<ProtocolLayer*> bricks();
 
@@ -46,6 +60,10 @@ class Graph {
   std::vector<Subvolume> Subvolumes() const;
   Volfile volfile_;
   std::string client_name_;
+  // Routes a brick's invalidations and session changes to invalidate_fns_.
+  void Hook(ProtocolLayer& brick);
+  void DeliverInvalidate(const proto::Invalidate& inv);
+  std::mutex invalidate_mu_;
   std::vector<std::function<void(const proto::Invalidate&)>> invalidate_fns_;
   // Layers of bricks and sets that left the volume: kept until unmount, because operations
   // that started before the change may still use them.
@@ -55,6 +73,9 @@ class Graph {
   std::vector<std::unique_ptr<ReplicateLayer>> sets_;
   std::unique_ptr<DistributeLayer> distribute_;
   Layer* top_ = nullptr;
+  std::unique_ptr<MdCache> md_cache_;  // wraps distribute_ (caches/md_cache.h)
+  std::unique_ptr<ContentCache> content_cache_;  // wraps md_cache_ (caches/content_cache.h)
+  std::unique_ptr<ReadAhead> read_ahead_;  // wraps content_cache_ (caches/read_ahead.h)
   std::unique_ptr<WriteBehindLayer> write_behind_;  // wraps the layer below it (top_)
 };
 

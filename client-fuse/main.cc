@@ -79,11 +79,18 @@ int Run(const MountOptions& mo, Parent& parent) {
     return 1;
   }
   if (auto* wb = (*graph)->write_behind()) wb->SetWindow(mo.write_behind_window);
+  if (auto* ra = (*graph)->read_ahead()) ra->SetWindow(mo.read_ahead_window == 0 ? 1 : mo.read_ahead_window);
+  if (auto* mdc = (*graph)->md_cache())
+    mdc->SetTimeout(std::chrono::milliseconds(static_cast<int64_t>(mo.md_cache_timeout * 1000)));
   hafs::client::FuseBridge::Options bo;
   bo.attr_timeout = mo.attribute_timeout;
   bo.entry_timeout = mo.entry_timeout;
   bo.negative_timeout = mo.negative_timeout;
   bo.read_only = mo.read_only;
+  bo.quick_read_max = static_cast<uint32_t>(mo.quick_read_max);
+  if (auto* cc = (*graph)->content_cache())
+    cc->SetLimits(bo.quick_read_max, mo.cache_size,
+                  std::chrono::milliseconds(static_cast<int64_t>(mo.content_cache_timeout * 1000)));
   hafs::client::FuseBridge bridge(**graph, bo);
 
   std::vector<std::string> argv_s = {"hafs-fuse", "-o", mo.FuseOptionString(volfile->name)};

@@ -55,7 +55,13 @@ Status MountOptions::Parse(const std::string& s) {
     else if (key == "entry-timeout" && ParseSeconds(val, &secs)) entry_timeout = secs;
     else if (key == "negative-timeout" && ParseSeconds(val, &secs)) negative_timeout = secs;
     else if (key == "connect-timeout" && ParseSeconds(val, &secs) && secs > 0) connect_timeout_ms = static_cast<int>(secs * 1000);
+    else if (key == "quick-read-max" && ParseBytes(val, &quick_read_max) && quick_read_max <= (1u << 20)) continue;
+    else if (key == "cache-size" && ParseBytes(val, &cache_size)) continue;
+    else if (key == "content-cache-timeout" && ParseSeconds(val, &secs)) content_cache_timeout = secs;
+    else if (key == "md-cache-timeout" && ParseSeconds(val, &secs)) md_cache_timeout = secs;
     else if (key == "write-behind-window-size" && ParseBytes(val, &write_behind_window)) continue;
+    else if (key == "read-ahead-window" && val == "0") read_ahead_window = 0;
+    else if (key == "read-ahead-window" && ParseBytes(val, &read_ahead_window)) continue;
     else if (key == "log-level" && !val.empty()) log_level = val == "WARNING" ? "warn" : val;
     else if (key == "log-file" && !val.empty()) log_file = val;
     else if (key == "backup-volfile-servers" && !val.empty()) {

@@ -22,10 +22,16 @@ struct MountOptions {
   double attribute_timeout = 1.0;
   double entry_timeout = 1.0;
   double negative_timeout = 0.0;
+  double md_cache_timeout = 60.0;  // metadata cache's upper bound on an item's age; 0 = off
   int connect_timeout_ms = 10000;
   std::string log_level = "info";
   std::string log_file;
+  // Content cache (docs/client.md, "Quick read and the content cache").
+  size_t quick_read_max = 64u << 10;      // quick-read-max=N[KB] (at most 1 MiB)
+  size_t cache_size = 64u << 20;          // cache-size=N[MB]
+  double content_cache_timeout = 60.0;    // content-cache-timeout=S
   size_t write_behind_window = 4u << 20;  // write-behind-window-size=N[KB|MB] (per file)
+  size_t read_ahead_window = 8u << 20;    // read-ahead-window=N[KB|MB] (per stream; 0: off)
 
   // Parses a comma-separated -o string into this object.
   Status Parse(const std::string& comma_separated);

@@ -205,10 +205,11 @@ Result<Rep> DistributeLayer::OnFile(const Topology& t, const Gfid& gfid, Call ca
 }
 
 Result<std::pair<size_t, proto::EntryReply>> DistributeLayer::FindEntry(const Topology& t, const Gfid& parent,
-                                                                        const std::string& name) {
+                                                                        const std::string& name, uint32_t want_data) {
   proto::EntryRequest req;
   req.set_parent(parent.Bytes());
   req.set_name(name);
+  req.set_want_data(want_data);  // quick read (a lookup that left it out never brought content)
   size_t hashed = Hashed(t, parent, name);
   auto r = t.s[hashed].layer->Lookup(req).get();
   if (r.ok() && !Migrating(r->attr())) return std::make_pair(hashed, std::move(r).value());
@@ -228,9 +229,13 @@ Future<proto::EntryReply> DistributeLayer::Lookup(proto::EntryRequest req) {
   auto t = topo();
   if (t->n() == 1) return t->s[0].layer->Lookup(std::move(req));
   return Deferred([this, t, req = std::move(req)]() -> Result<proto::EntryReply> {
-    auto r = FindEntry(*t, GfidOf(req.parent()), req.name());
+    auto r = FindEntry(*t, GfidOf(req.parent()), req.name(), req.want_data());
     if (!r.ok()) return r.status();
     auto& [sub, rep] = *r;
+    if (Migrating(rep.attr())) {  // a copy being made by rebalance: its content may be partial
+      rep.clear_data();
+      rep.set_has_data(false);
+    }
     Remember(*t, GfidOf(rep.attr().gfid()), S_ISDIR(rep.attr().mode()) ? kAll : static_cast<int>(sub));
     return std::move(rep);
   });

@@ -72,7 +72,8 @@ class DistributeLayer final : public Layer {
   // Where a gfid lives (asks every subvolume on a miss, skipping `exclude`); kAll for directories.
   Result<int> Locate(const Topology& t, const Gfid& gfid, const std::set<int>& exclude = {});
   // Which subvolume holds `name` in `parent` (hashed first, then everywhere).
-  Result<std::pair<size_t, proto::EntryReply>> FindEntry(const Topology& t, const Gfid& parent, const std::string& name);
+  Result<std::pair<size_t, proto::EntryReply>> FindEntry(const Topology& t, const Gfid& parent, const std::string& name,
+                                                         uint32_t want_data = 0);
   size_t Hashed(const Topology& t, const Gfid& parent, std::string_view name);
   Layout LayoutFor(const Topology& t, const Gfid& dir);
   // Runs `call` on the subvolume holding file `gfid`, following a migration (EBUSY: wait and

@@ -105,6 +105,10 @@ void Init(void* userdata, fuse_conn_info* conn) {
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
   if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;  // other clients must see writes at once
+  // open(O_TRUNC) of an existing file: the kernel truncates with a setattr first (OpenFile
+  // does not truncate; with ATOMIC_O_TRUNC, which libfuse asks for by default, the file kept
+  // its old content past the new end).
+  conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
   conn->max_background = 64;
   conn->congestion_threshold = 48;
 }
@@ -115,7 +119,9 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   r.set_parent(p.Bytes());
   r.set_name(name);
   r.set_gfid_req(Gfid::Random().Bytes());
-  r.set_want_data(B(req)->options().quick_read_max);
+  // Quick read: a small file's content comes with its lookup into the content cache (the
+  // layer keeps it; a read is then answered from memory). Without the layer, nothing asks.
+  if (B(req)->graph().content_cache()) r.set_want_data(B(req)->options().quick_read_max);
   auto res = B(req)->graph().top().Lookup(r).get();
   if (!res.ok()) {
     if (res.err() == ENOENT && B(req)->options().negative_timeout > 0) {
@@ -127,8 +133,6 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     }
     return ReplyErr(req, res.status());
   }
-  if (res->has_data() && S_ISREG(res->attr().mode()))
-    B(req)->QuickPut(GfidOf(res->attr().gfid()), std::move(*res->mutable_data()));
   ReplyEntry(req, res->attr());
 }
 
@@ -345,11 +349,6 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
 
 void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   GFID_OR_REPLY(g, ino);
-  std::string quick;
-  if (B(req)->QuickRead(g, static_cast<uint64_t>(off), size, &quick)) {
-    fuse_reply_buf(req, quick.data(), quick.size());
-    return;
-  }
   proto::ReadRequest r;
   r.set_gfid(g.Bytes());
   r.set_offset(static_cast<uint64_t>(off));
@@ -390,10 +389,7 @@ void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   auto* h = reinterpret_cast<FileHandle*>(fi->fh);
   if (h && B(req)->graph().write_behind()) B(req)->graph().write_behind()->Wait(h->gfid);  // writes after close
-  if (h) {
-    B(req)->QuickDrop(h->gfid);
-    B(req)->NoteRelease(h->gfid);
-  }
+  if (h) B(req)->NoteRelease(h->gfid);
   delete h;
   fuse_reply_err(req, 0);
 }
@@ -656,10 +652,7 @@ FuseBridge::FuseBridge(Graph& graph, Options options) : graph_(graph), options_(
   if (const char* env = std::getenv("HAFS_QUICK_READ"); env && std::string(env) == "0") options_.quick_read_max = 0;
   if (const char* env = std::getenv("HAFS_PARENT_ATTR"); env && std::string(env) == "0") options_.parent_attr = false;
   graph_.OnInvalidate([this](const proto::Invalidate& inv) {
-    if (auto g = Gfid::FromBytes(inv.gfid())) {
-      QuickDrop(*g);
-      ParentDrop(*g);
-    }
+    if (auto g = Gfid::FromBytes(inv.gfid())) ParentDrop(*g);
     if (auto p = Gfid::FromBytes(inv.parent())) ParentDrop(*p);
     {
       std::lock_guard lk(notify_mu_);
@@ -787,54 +780,10 @@ void FuseBridge::PinIfOpen(const Gfid& parent, const std::string& name) {
   if (it != open_.end() && !it->second.pin) it->second.pin = *ref;
 }
 
-void FuseBridge::QuickPut(const Gfid& gfid, std::string data) {
-  constexpr size_t kMaxBytes = 32u << 20;
-  auto now = std::chrono::steady_clock::now();
-  std::lock_guard lk(quick_mu_);
-  if (auto it = quick_.find(gfid); it != quick_.end()) {
-    quick_bytes_ -= it->second.data.size();
-    quick_.erase(it);
-  }
-  if (quick_bytes_ + data.size() > kMaxBytes) {
-    for (auto it = quick_.begin(); it != quick_.end();) {
-      if (it->second.until <= now) {
-        quick_bytes_ -= it->second.data.size();
-        it = quick_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    if (quick_bytes_ + data.size() > kMaxBytes) return;
-  }
-  quick_bytes_ += data.size();
-  auto ttl = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-      std::chrono::duration<double>(options_.attr_timeout));
-  quick_[gfid] = Quick{std::move(data), now + ttl};
-}
-
-bool FuseBridge::QuickRead(const Gfid& gfid, uint64_t off, size_t size, std::string* out) {
-  std::lock_guard lk(quick_mu_);
-  if (quick_.empty()) return false;
-  auto it = quick_.find(gfid);
-  if (it == quick_.end()) return false;
-  if (it->second.until <= std::chrono::steady_clock::now()) {
-    quick_bytes_ -= it->second.data.size();
-    quick_.erase(it);
-    return false;
-  }
-  const std::string& d = it->second.data;
-  if (off < d.size()) out->assign(d, static_cast<size_t>(off), size);
-  else out->clear();
-  return true;
-}
-
+// The content cache is a layer (caches/content_cache.h); the bridge only tells it at once
+// of a change it is about to make (before write-behind sends it down).
 void FuseBridge::QuickDrop(const Gfid& gfid) {
-  std::lock_guard lk(quick_mu_);
-  if (quick_.empty()) return;
-  auto it = quick_.find(gfid);
-  if (it == quick_.end()) return;
-  quick_bytes_ -= it->second.data.size();
-  quick_.erase(it);
+  if (auto* cc = graph_.content_cache()) cc->Drop(gfid);
 }
 
 void FuseBridge::ParentPut(const proto::Attr& a) {

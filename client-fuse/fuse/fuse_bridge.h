@@ -36,8 +36,8 @@ class FuseBridge {
     double negative_timeout = 0.0;
     bool read_only = false;
     uint32_t max_write = 1u << 20;
-    // Quick read: a lookup brings the content of a regular file up to this size, and the
-    // first reads of it within attr_timeout are answered from it (0 = off; HAFS_QUICK_READ=0).
+    // Quick read: a lookup asks for the content of a regular file up to this size, which the
+    // content cache layer keeps (0 = off; HAFS_QUICK_READ=0; nothing without that layer).
     uint32_t quick_read_max = 64u << 10;
     // Answer a directory's getattr from the attributes its last entry change returned
     // (see ParentPut; HAFS_PARENT_ATTR=0 turns it off).
@@ -62,10 +62,8 @@ class FuseBridge {
   void NoteRelease(const Gfid& gfid);
   void PinIfOpen(const Gfid& parent, const std::string& name);
 
-  // Quick read (see Options): content brought by a lookup, dropped on any change this client
-  // makes or is told of (brick invalidation), on release, and after attr_timeout.
-  void QuickPut(const Gfid& gfid, std::string data);
-  bool QuickRead(const Gfid& gfid, uint64_t off, size_t size, std::string* out);
+  // Drops the content cache's copy of a file this client is about to change (open for
+  // writing, write, setattr, fallocate), at once, even while write-behind holds the change.
   void QuickDrop(const Gfid& gfid);
 
   // A directory's attributes as the bricks returned them with an entry change in it (the
@@ -106,14 +104,6 @@ class FuseBridge {
   };
   std::mutex open_mu_;
   std::unordered_map<Gfid, OpenState, GfidHash> open_;
-
-  struct Quick {
-    std::string data;
-    std::chrono::steady_clock::time_point until;
-  };
-  std::mutex quick_mu_;
-  std::unordered_map<Gfid, Quick, GfidHash> quick_;
-  size_t quick_bytes_ = 0;
 
   struct ParentAttr {
     proto::Attr attr;

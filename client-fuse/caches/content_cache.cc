@@ -1,0 +1,466 @@
+#include "client-fuse/caches/content_cache.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+namespace hafs::client {
+
+namespace {
+Gfid GfidOf(const std::string& raw) { return Gfid::FromBytes(raw).value_or(Gfid()); }
+constexpr size_t kEntryOverhead = 160;      // map + list + name bookkeeping per entry
+constexpr size_t kMaxTombstones = 100000;  // then one "everything dropped" epoch instead
+}  // namespace
+
+ContentCache::ContentCache(Layer& below, Options options) : below_(below), options_(std::move(options)) {}
+
+bool ContentCache::EnabledByEnv() {
+  const char* env = std::getenv("HAFS_CONTENT_CACHE");
+  return !(env && std::string(env) == "0");
+}
+
+void ContentCache::SetLimits(uint32_t max_file, size_t max_bytes, std::chrono::milliseconds timeout) {
+  std::lock_guard lk(mu_);
+  options_.max_file = max_file;
+  options_.max_bytes = max_bytes;
+  options_.timeout = timeout;
+  EvictLocked();
+}
+
+uint64_t ContentCache::Epoch() const {
+  std::lock_guard lk(mu_);
+  return epoch_;
+}
+
+bool ContentCache::DroppedSinceLocked(const Gfid& g, uint64_t start) const {
+  if (all_epoch_ > start) return true;
+  auto t = tomb_.find(g);
+  return t != tomb_.end() && t->second > start;
+}
+
+void ContentCache::EraseLocked(std::unordered_map<Gfid, Entry, GfidHash>::iterator it, bool count_drop) {
+  Entry& e = it->second;
+  if (!e.name_key.empty()) {
+    auto n = names_.find(e.name_key);
+    if (n != names_.end() && n->second == it->first) names_.erase(n);
+  }
+  if (count_drop && e.data) ++stats_.drops;
+  bytes_ -= e.cost;
+  lru_.erase(e.lru);
+  map_.erase(it);
+}
+
+void ContentCache::DropLocked(const Gfid& g) {
+  ++epoch_;
+  if (tomb_.size() >= kMaxTombstones) {
+    tomb_.clear();
+    all_epoch_ = epoch_;
+  } else {
+    tomb_[g] = epoch_;
+  }
+  auto it = map_.find(g);
+  if (it != map_.end()) EraseLocked(it, true);
+}
+
+void ContentCache::DropNameLocked(const std::string& key) {
+  auto n = names_.find(key);
+  if (n == names_.end()) return;
+  Gfid g = n->second;
+  names_.erase(n);
+  DropLocked(g);
+}
+
+void ContentCache::Drop(const Gfid& gfid) {
+  std::lock_guard lk(mu_);
+  DropLocked(gfid);
+}
+
+void ContentCache::DropAll() {
+  std::lock_guard lk(mu_);
+  ++epoch_;
+  all_epoch_ = epoch_;
+  tomb_.clear();
+  for (auto& [g, e] : map_)
+    if (e.data) ++stats_.drops;
+  map_.clear();
+  lru_.clear();
+  names_.clear();
+  bytes_ = 0;
+}
+
+void ContentCache::OnInvalidate(const proto::Invalidate& inv) {
+  if (inv.gfid().empty() && inv.parent().empty()) return DropAll();
+  std::lock_guard lk(mu_);
+  if (auto g = Gfid::FromBytes(inv.gfid())) DropLocked(*g);
+  if (!inv.parent().empty()) DropNameLocked(NameKey(inv.parent(), inv.name()));
+}
+
+void ContentCache::EvictLocked() {
+  while (bytes_ > options_.max_bytes && !lru_.empty()) {
+    auto it = map_.find(lru_.back());
+    if (it->second.data) ++stats_.evictions;
+    EraseLocked(it, false);
+  }
+}
+
+void ContentCache::Observe(const proto::Attr& a, const std::string* name_key, uint64_t start) {
+  auto g = Gfid::FromBytes(a.gfid());
+  if (!g || g->IsNull()) return;
+  std::lock_guard lk(mu_);
+  auto it = map_.find(*g);
+  bool small = S_ISREG(a.mode()) && a.size() <= options_.max_file;
+  if (it != map_.end()) {
+    if (Same(it->second, a)) {
+      lru_.splice(lru_.begin(), lru_, it->second.lru);
+      if (name_key && it->second.name_key != *name_key && !name_key->empty()) {
+        if (!it->second.name_key.empty()) {
+          auto n = names_.find(it->second.name_key);
+          if (n != names_.end() && n->second == *g) names_.erase(n);
+        }
+        it->second.name_key = *name_key;
+        names_[*name_key] = *g;
+      }
+      return;
+    }
+    EraseLocked(it, true);  // changed behind our back: its content is stale
+  }
+  if (!small || DroppedSinceLocked(*g, start)) return;
+  Entry e;
+  e.mode = a.mode();
+  e.size = a.size();
+  e.mtime_ns = a.mtime_ns();
+  e.ctime_ns = a.ctime_ns();
+  e.expires = Now() + options_.timeout;
+  if (name_key) e.name_key = *name_key;
+  e.cost = kEntryOverhead + e.name_key.size();
+  lru_.push_front(*g);
+  e.lru = lru_.begin();
+  bytes_ += e.cost;
+  if (!e.name_key.empty()) names_[e.name_key] = *g;
+  map_.emplace(*g, std::move(e));
+  EvictLocked();
+}
+
+void ContentCache::Fill(const Gfid& g, const proto::Attr* a, std::string data, const std::string* name_key,
+                        uint64_t start) {
+  if (data.size() > options_.max_file || data.size() + kEntryOverhead > options_.max_bytes) return;
+  if (a && (!S_ISREG(a->mode()) || a->size() != data.size())) return;
+  std::lock_guard lk(mu_);
+  if (DroppedSinceLocked(g, start)) return;  // changed while it was being read
+  auto it = map_.find(g);
+  if (a) {
+    if (it != map_.end() && !Same(it->second, *a)) {
+      EraseLocked(it, true);
+      it = map_.end();
+    }
+    if (it == map_.end()) {
+      Entry e;
+      e.mode = a->mode();
+      e.size = a->size();
+      e.mtime_ns = a->mtime_ns();
+      e.ctime_ns = a->ctime_ns();
+      lru_.push_front(g);
+      e.lru = lru_.begin();
+      e.cost = kEntryOverhead;
+      bytes_ += e.cost;
+      it = map_.emplace(g, std::move(e)).first;
+    }
+  } else if (it == map_.end() || it->second.size != data.size()) {
+    return;  // a read: only with attributes seen for exactly this content's size
+  }
+  Entry& e = it->second;
+  bytes_ -= e.cost;
+  if (name_key && !name_key->empty() && e.name_key != *name_key) {
+    if (!e.name_key.empty()) {
+      auto n = names_.find(e.name_key);
+      if (n != names_.end() && n->second == g) names_.erase(n);
+    }
+    e.name_key = *name_key;
+    names_[e.name_key] = g;
+  }
+  e.data = std::make_shared<const std::string>(std::move(data));
+  e.expires = Now() + options_.timeout;
+  e.cost = kEntryOverhead + e.name_key.size() + e.data->size();
+  bytes_ += e.cost;
+  lru_.splice(lru_.begin(), lru_, e.lru);
+  ++stats_.fills;
+  EvictLocked();
+}
+
+std::shared_ptr<const std::string> ContentCache::Get(const Gfid& g, proto::Attr* attr_out) {
+  std::lock_guard lk(mu_);
+  auto it = map_.find(g);
+  if (it == map_.end()) return nullptr;
+  if (it->second.expires <= Now()) {
+    EraseLocked(it, false);
+    return nullptr;
+  }
+  if (!it->second.data) return nullptr;
+  lru_.splice(lru_.begin(), lru_, it->second.lru);
+  if (attr_out) {
+    attr_out->set_size(it->second.size);
+    attr_out->set_mtime_ns(it->second.mtime_ns);
+    attr_out->set_ctime_ns(it->second.ctime_ns);
+    attr_out->set_mode(it->second.mode);
+  }
+  return it->second.data;
+}
+
+bool ContentCache::Has(const Gfid& gfid) const {
+  std::lock_guard lk(mu_);
+  auto it = map_.find(gfid);
+  return it != map_.end() && it->second.data != nullptr;
+}
+
+ContentCache::Stats ContentCache::stats() const {
+  std::lock_guard lk(mu_);
+  Stats s = stats_;
+  s.bytes = bytes_;
+  s.entries = map_.size();
+  return s;
+}
+
+// ---- operations ----
+
+Future<proto::EntryReply> ContentCache::Lookup(proto::EntryRequest req) {
+  const uint32_t want = std::min(req.want_data(), options_.max_file);
+  std::string key = NameKey(req.parent(), req.name());
+  uint64_t start;
+  bool have = false;
+  {
+    std::lock_guard lk(mu_);
+    start = epoch_;
+    if (want > 0) {
+      auto n = names_.find(key);
+      if (n != names_.end()) {
+        auto it = map_.find(n->second);
+        have = it != map_.end() && it->second.data && it->second.expires > Now();
+      }
+    }
+  }
+  // The content is here: the brick need not read it again (the reply's attributes decide).
+  req.set_want_data(have ? 0 : want);
+  auto below = below_.Lookup(std::move(req));
+  return Deferred([this, below = std::move(below), key = std::move(key), want, start]() mutable
+                  -> Result<proto::EntryReply> {
+    auto r = below.get();
+    if (!r.ok()) {
+      if (r.err() == ENOENT) {
+        std::lock_guard lk(mu_);
+        DropNameLocked(key);
+      }
+      return r;
+    }
+    const proto::Attr& a = r->attr();
+    Gfid g = GfidOf(a.gfid());
+    if (r->has_data()) {
+      Fill(g, &a, r->data(), &key, start);
+      Observe(a, &key, start);
+      return r;
+    }
+    Observe(a, &key, start);  // drops the content if the attributes changed
+    if (want > 0 && S_ISREG(a.mode())) {
+      proto::Attr cached;
+      if (auto data = Get(g, &cached);
+          data && cached.size() == a.size() && cached.mtime_ns() == a.mtime_ns() &&
+          cached.ctime_ns() == a.ctime_ns()) {
+        r->set_has_data(true);
+        r->set_data(*data);
+        std::lock_guard lk(mu_);
+        ++stats_.attached;
+      }
+    }
+    return r;
+  });
+}
+
+Future<proto::ReadReply> ContentCache::Read(proto::ReadRequest req) {
+  Gfid g = GfidOf(req.gfid());
+  if (auto data = Get(g, nullptr)) {
+    proto::ReadReply rep;
+    uint64_t off = req.offset();
+    if (off < data->size()) rep.set_data(data->substr(static_cast<size_t>(off), req.size()));
+    rep.set_eof(off + req.size() >= data->size());
+    {
+      std::lock_guard lk(mu_);
+      ++stats_.hits;
+    }
+    return Ready<proto::ReadReply>(std::move(rep));
+  }
+  uint64_t start;
+  bool whole = false;  // a small file whose attributes are known: read all of it at once
+  {
+    std::lock_guard lk(mu_);
+    ++stats_.misses;
+    start = epoch_;
+    auto it = map_.find(g);
+    whole = it != map_.end() && it->second.expires > Now() && S_ISREG(it->second.mode) &&
+            it->second.size <= options_.max_file && req.offset() + req.size() <= options_.max_file;
+  }
+  if (!whole) {
+    // Not known: the read goes down as asked; if it covers the file, keep it (the attributes
+    // must have been seen by then, else Fill refuses).
+    auto below = below_.Read(req);
+    return Deferred([this, below = std::move(below), g, req, start]() mutable -> Result<proto::ReadReply> {
+      auto r = below.get();
+      if (r.ok() && req.offset() == 0 && (r->data().size() < req.size() || r->eof()))
+        Fill(g, nullptr, r->data(), nullptr, start);
+      return r;
+    });
+  }
+  proto::ReadRequest all;
+  all.set_gfid(req.gfid());
+  all.set_offset(0);
+  all.set_size(options_.max_file);
+  auto below = below_.Read(all);
+  return Deferred([this, below = std::move(below), g, req, start]() mutable -> Result<proto::ReadReply> {
+    auto r = below.get();
+    if (!r.ok()) return r;
+    const std::string& d = r->data();
+    if (d.size() >= options_.max_file && !r->eof()) {
+      // It has grown beyond the limit since its attributes were seen: read as asked.
+      return below_.Read(req).get();
+    }
+    proto::ReadReply rep;
+    uint64_t off = req.offset();
+    if (off < d.size()) rep.set_data(d.substr(static_cast<size_t>(off), req.size()));
+    rep.set_eof(off + req.size() >= d.size());
+    Fill(g, nullptr, std::move(*r->mutable_data()), nullptr, start);
+    return rep;
+  });
+}
+
+// Own changes of a file's content or attributes: dropped before (no reader of this mount
+// gets the old content once the change started) and after (a fill that raced with it).
+#define HAFS_CC_CHANGE(Method, Req, Rep)                                                   \
+  Future<proto::Rep> ContentCache::Method(proto::Req req) {                                \
+    Gfid g = GfidOf(req.gfid());                                                           \
+    Drop(g);                                                                               \
+    auto below = below_.Method(std::move(req));                                            \
+    return Deferred([this, below = std::move(below), g]() mutable -> Result<proto::Rep> { \
+      auto r = below.get();                                                                \
+      Drop(g);                                                                             \
+      return r;                                                                            \
+    });                                                                                    \
+  }
+
+HAFS_CC_CHANGE(Write, WriteRequest, WriteReply)
+HAFS_CC_CHANGE(Setattr, SetattrRequest, AttrReply)
+HAFS_CC_CHANGE(Fallocate, FallocateRequest, AttrReply)
+
+Future<proto::AttrReply> ContentCache::Getattr(proto::GfidRequest req) {
+  uint64_t start = Epoch();
+  auto below = below_.Getattr(std::move(req));
+  return Deferred([this, below = std::move(below), start]() mutable -> Result<proto::AttrReply> {
+    auto r = below.get();
+    if (r.ok()) Observe(r->attr(), nullptr, start);
+    return r;
+  });
+}
+
+// New entries: the name now means another inode.
+#define HAFS_CC_NEW_ENTRY(Method, Req, parent_field, name_field)                               \
+  Future<proto::EntryReply> ContentCache::Method(proto::Req req) {                             \
+    std::string key = NameKey(req.parent_field(), req.name_field());                           \
+    {                                                                                          \
+      std::lock_guard lk(mu_);                                                                 \
+      DropNameLocked(key);                                                                     \
+    }                                                                                          \
+    uint64_t start = Epoch();                                                                  \
+    auto below = below_.Method(std::move(req));                                                \
+    return Deferred([this, below = std::move(below), start]() mutable -> Result<proto::EntryReply> { \
+      auto r = below.get();                                                                    \
+      if (r.ok()) Observe(r->attr(), nullptr, start);                                          \
+      return r;                                                                                \
+    });                                                                                        \
+  }
+
+HAFS_CC_NEW_ENTRY(Mkdir, MkdirRequest, parent, name)
+HAFS_CC_NEW_ENTRY(Create, CreateRequest, parent, name)
+HAFS_CC_NEW_ENTRY(Mknod, MknodRequest, parent, name)
+HAFS_CC_NEW_ENTRY(Symlink, SymlinkRequest, parent, name)
+HAFS_CC_NEW_ENTRY(Link, LinkRequest, new_parent, new_name)
+
+// Removed entries: the inode behind the name is dropped (an unlinked file's last name gone;
+// one of several hard links gone changes its ctime anyway).
+#define HAFS_CC_REMOVE(Method)                                                                 \
+  Future<proto::EntryReply> ContentCache::Method(proto::NameRequest req) {                     \
+    std::string key = NameKey(req.parent(), req.name());                                       \
+    {                                                                                          \
+      std::lock_guard lk(mu_);                                                                 \
+      DropNameLocked(key);                                                                     \
+    }                                                                                          \
+    auto below = below_.Method(std::move(req));                                                \
+    return Deferred([this, below = std::move(below), key]() mutable -> Result<proto::EntryReply> { \
+      auto r = below.get();                                                                    \
+      std::lock_guard lk(mu_);                                                                 \
+      DropNameLocked(key);                                                                     \
+      if (r.ok())                                                                              \
+        if (auto g = Gfid::FromBytes(r->attr().gfid()); g && !g->IsNull()) DropLocked(*g);     \
+      return r;                                                                                \
+    });                                                                                        \
+  }
+
+HAFS_CC_REMOVE(Unlink)
+HAFS_CC_REMOVE(Rmdir)
+
+Future<proto::RenameReply> ContentCache::Rename(proto::RenameRequest req) {
+  std::string from = NameKey(req.old_parent(), req.old_name());
+  std::string to = NameKey(req.new_parent(), req.new_name());
+  {
+    std::lock_guard lk(mu_);
+    DropNameLocked(from);
+    DropNameLocked(to);
+  }
+  auto below = below_.Rename(std::move(req));
+  return Deferred([this, below = std::move(below), from, to]() mutable -> Result<proto::RenameReply> {
+    auto r = below.get();
+    std::lock_guard lk(mu_);
+    DropNameLocked(from);
+    DropNameLocked(to);
+    if (r.ok()) {
+      if (auto g = Gfid::FromBytes(r->attr().gfid()); g && !g->IsNull()) DropLocked(*g);
+      if (auto g = Gfid::FromBytes(r->replaced_gfid()); g && !g->IsNull()) DropLocked(*g);
+    }
+    return r;
+  });
+}
+
+Future<proto::ReaddirReply> ContentCache::Readdir(proto::ReaddirRequest req) {
+  auto below = below_.Readdir(std::move(req));
+  return Deferred([this, below = std::move(below)]() mutable -> Result<proto::ReaddirReply> {
+    auto r = below.get();
+    if (!r.ok()) return r;
+    // The listing may come from another brick than the lookups (other times): only a size
+    // that differs tells for sure that the content changed.
+    std::lock_guard lk(mu_);
+    if (map_.empty()) return r;
+    for (const auto& e : r->entries()) {
+      if (!e.has_attr() || e.attr().mode() == 0) continue;
+      auto g = Gfid::FromBytes(e.gfid());
+      if (!g) continue;
+      auto it = map_.find(*g);
+      if (it != map_.end() && (it->second.size != e.attr().size() || !S_ISREG(e.attr().mode())))
+        EraseLocked(it, true);
+    }
+    return r;
+  });
+}
+
+// Everything else passes straight through.
+#define HAFS_CC_PASS(Method, Req, Rep) \
+  Future<proto::Rep> ContentCache::Method(proto::Req req) { return below_.Method(std::move(req)); }
+
+HAFS_CC_PASS(Readlink, GfidRequest, ReadlinkReply)
+HAFS_CC_PASS(Fsync, FsyncRequest, ErrReply)
+HAFS_CC_PASS(Statfs, GfidRequest, StatfsReply)
+HAFS_CC_PASS(Setxattr, SetxattrRequest, ErrReply)
+HAFS_CC_PASS(Getxattr, GetxattrRequest, XattrReply)
+HAFS_CC_PASS(Listxattr, GfidRequest, ListxattrReply)
+HAFS_CC_PASS(Removexattr, RemovexattrRequest, ErrReply)
+HAFS_CC_PASS(Access, AccessRequest, ErrReply)
+
+Future<std::shared_ptr<FileRef>> ContentCache::Open(Gfid gfid) { return below_.Open(gfid); }
+
+}  // namespace hafs::client

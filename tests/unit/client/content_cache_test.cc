@@ -1,0 +1,434 @@
+// ContentCache over a fake lower layer holding a tiny file system (names -> files), which
+// counts what reaches it: lookups with data asked, reads.
+#include "client-fuse/caches/content_cache.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <functional>
+#include <map>
+
+namespace hafs::client {
+namespace {
+
+using namespace std::chrono_literals;
+
+class FakeFs : public Layer {
+ public:
+  struct File {
+    Gfid gfid;
+    std::string data;
+    int64_t mtime = 1;
+    bool dir = false;
+  };
+#define FAKE_OP(Method, Req, Rep) \
+  Future<proto::Rep> Method(proto::Req) override { return Ready<proto::Rep>(Status(ENOSYS, #Method)); }
+  FAKE_OP(Mkdir, MkdirRequest, EntryReply)
+  FAKE_OP(Mknod, MknodRequest, EntryReply)
+  FAKE_OP(Symlink, SymlinkRequest, EntryReply)
+  FAKE_OP(Readlink, GfidRequest, ReadlinkReply)
+  FAKE_OP(Link, LinkRequest, EntryReply)
+  FAKE_OP(Rmdir, NameRequest, EntryReply)
+  FAKE_OP(Fallocate, FallocateRequest, AttrReply)
+  FAKE_OP(Fsync, FsyncRequest, ErrReply)
+  FAKE_OP(Statfs, GfidRequest, StatfsReply)
+  FAKE_OP(Setxattr, SetxattrRequest, ErrReply)
+  FAKE_OP(Getxattr, GetxattrRequest, XattrReply)
+  FAKE_OP(Listxattr, GfidRequest, ListxattrReply)
+  FAKE_OP(Removexattr, RemovexattrRequest, ErrReply)
+  FAKE_OP(Access, AccessRequest, ErrReply)
+#undef FAKE_OP
+  Future<std::shared_ptr<FileRef>> Open(Gfid) override { return Ready<std::shared_ptr<FileRef>>(std::shared_ptr<FileRef>()); }
+
+  // A file under the root; returns its gfid.
+  Gfid Put(const std::string& name, std::string data) {
+    auto it = names.find(name);
+    Gfid g = it != names.end() ? it->second : Gfid::Random();
+    names[name] = g;
+    File& f = files[g];
+    f.gfid = g;
+    f.data = std::move(data);
+    f.mtime = ++clock;
+    return g;
+  }
+  proto::Attr AttrOf(const File& f) {
+    proto::Attr a;
+    a.set_gfid(f.gfid.Bytes());
+    a.set_mode(f.dir ? (S_IFDIR | 0755) : (S_IFREG | 0644));
+    a.set_size(f.data.size());
+    a.set_mtime_ns(f.mtime);
+    a.set_ctime_ns(f.mtime);
+    return a;
+  }
+
+  Future<proto::EntryReply> Lookup(proto::EntryRequest req) override {
+    return Deferred([this, req]() -> Result<proto::EntryReply> {
+      ++lookups;
+      if (req.want_data() > 0) ++lookups_with_data;
+      if (during_lookup) during_lookup();
+      auto it = names.find(req.name());
+      if (it == names.end()) return Status(ENOENT, "no such entry");
+      File& f = files[it->second];
+      proto::EntryReply r;
+      *r.mutable_attr() = AttrOf(f);
+      if (req.want_data() > 0 && !attr_only && f.data.size() <= req.want_data()) {
+        r.set_has_data(true);
+        r.set_data(f.data);
+      }
+      return r;
+    });
+  }
+  Future<proto::AttrReply> Getattr(proto::GfidRequest req) override {
+    auto it = files.find(*Gfid::FromBytes(req.gfid()));
+    if (it == files.end()) return Ready<proto::AttrReply>(Status(ENOENT, "gone"));
+    proto::AttrReply r;
+    *r.mutable_attr() = AttrOf(it->second);
+    return Ready<proto::AttrReply>(r);
+  }
+  Future<proto::ReadReply> Read(proto::ReadRequest req) override {
+    return Deferred([this, req]() -> Result<proto::ReadReply> {
+      ++reads;
+      last_read_size = req.size();
+      auto it = files.find(*Gfid::FromBytes(req.gfid()));
+      if (it == files.end()) return Status(ENOENT, "gone");
+      const std::string& d = it->second.data;
+      proto::ReadReply r;
+      if (req.offset() < d.size()) r.set_data(d.substr(req.offset(), req.size()));
+      r.set_eof(req.offset() + req.size() >= d.size());
+      return r;
+    });
+  }
+  Future<proto::WriteReply> Write(proto::WriteRequest req) override {
+    File& f = files[*Gfid::FromBytes(req.gfid())];
+    if (f.data.size() < req.offset() + req.data().size()) f.data.resize(req.offset() + req.data().size());
+    f.data.replace(req.offset(), req.data().size(), req.data());
+    f.mtime = ++clock;
+    proto::WriteReply r;
+    r.set_written(static_cast<uint32_t>(req.data().size()));
+    return Ready<proto::WriteReply>(r);
+  }
+  Future<proto::AttrReply> Setattr(proto::SetattrRequest req) override {
+    File& f = files[*Gfid::FromBytes(req.gfid())];
+    if (req.valid() & proto::SetattrRequest::SIZE) f.data.resize(req.size());
+    f.mtime = ++clock;
+    proto::AttrReply r;
+    *r.mutable_attr() = AttrOf(f);
+    return Ready<proto::AttrReply>(r);
+  }
+  Future<proto::EntryReply> Create(proto::CreateRequest req) override {
+    Gfid g = Put(req.name(), "");
+    proto::EntryReply r;
+    *r.mutable_attr() = AttrOf(files[g]);
+    return Ready<proto::EntryReply>(r);
+  }
+  Future<proto::EntryReply> Unlink(proto::NameRequest req) override {
+    auto it = names.find(req.name());
+    if (it == names.end()) return Ready<proto::EntryReply>(Status(ENOENT, "no such entry"));
+    proto::EntryReply r;
+    *r.mutable_attr() = AttrOf(files[it->second]);
+    files.erase(it->second);
+    names.erase(it);
+    return Ready<proto::EntryReply>(r);
+  }
+  Future<proto::RenameReply> Rename(proto::RenameRequest req) override {
+    proto::RenameReply r;
+    Gfid g = names.at(req.old_name());
+    if (auto it = names.find(req.new_name()); it != names.end()) {
+      r.set_replaced_gfid(it->second.Bytes());
+      files.erase(it->second);
+    }
+    names.erase(req.old_name());
+    names[req.new_name()] = g;
+    *r.mutable_attr() = AttrOf(files[g]);
+    return Ready<proto::RenameReply>(r);
+  }
+  Future<proto::ReaddirReply> Readdir(proto::ReaddirRequest) override {
+    proto::ReaddirReply r;
+    for (auto& [name, g] : names) {
+      auto* e = r.add_entries();
+      e->set_name(name);
+      e->set_gfid(g.Bytes());
+      *e->mutable_attr() = AttrOf(files[g]);
+    }
+    r.set_eof(true);
+    return Ready<proto::ReaddirReply>(r);
+  }
+
+  std::map<std::string, Gfid> names;
+  std::map<Gfid, File> files;
+  int64_t clock = 100;
+  int lookups = 0, lookups_with_data = 0, reads = 0;
+  uint32_t last_read_size = 0;
+  bool attr_only = false;  // as md_cache answers a hit: attributes, no data
+  std::function<void()> during_lookup;
+};
+
+class ContentCacheTest : public ::testing::Test {
+ protected:
+  ContentCacheTest() { Make(ContentCache::Options{}); }
+  void Make(ContentCache::Options o) {
+    o.now = [this] { return now; };
+    cache = std::make_unique<ContentCache>(fs, o);
+  }
+  Result<proto::EntryReply> Lookup(const std::string& name, uint32_t want = 64u << 10) {
+    proto::EntryRequest r;
+    r.set_parent(Gfid::Root().Bytes());
+    r.set_name(name);
+    r.set_want_data(want);
+    return cache->Lookup(r).get();
+  }
+  std::string Read(const Gfid& g, uint64_t off = 0, uint32_t size = 128u << 10) {
+    proto::ReadRequest r;
+    r.set_gfid(g.Bytes());
+    r.set_offset(off);
+    r.set_size(size);
+    auto res = cache->Read(r).get();
+    EXPECT_TRUE(res.ok());
+    return res.ok() ? res->data() : "";
+  }
+  Status Write(const Gfid& g, uint64_t off, const std::string& data) {
+    proto::WriteRequest w;
+    w.set_gfid(g.Bytes());
+    w.set_offset(off);
+    w.set_data(data);
+    return cache->Write(w).get().status();
+  }
+
+  FakeFs fs;
+  ContentCache::Clock::time_point now = ContentCache::Clock::now();
+  std::unique_ptr<ContentCache> cache;
+};
+
+TEST_F(ContentCacheTest, LookupWithDataFillsAndReadsAreHits) {
+  Gfid g = fs.Put("a", std::string(4096, 'a'));
+  auto r = Lookup("a");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->has_data());
+  EXPECT_TRUE(cache->Has(g));
+  EXPECT_EQ(Read(g), std::string(4096, 'a'));
+  EXPECT_EQ(Read(g, 4000, 500), std::string(96, 'a'));
+  EXPECT_EQ(Read(g, 5000, 10), "");
+  EXPECT_EQ(fs.reads, 0);
+  EXPECT_EQ(cache->stats().hits, 3u);
+}
+
+TEST_F(ContentCacheTest, SecondLookupDoesNotAskForDataAndGetsItAttached) {
+  Gfid g = fs.Put("a", "hello");
+  ASSERT_TRUE(Lookup("a").ok());
+  EXPECT_EQ(fs.lookups_with_data, 1);
+  auto r = Lookup("a");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(fs.lookups_with_data, 1) << "the content is cached: the brick need not read it again";
+  EXPECT_TRUE(r->has_data());
+  EXPECT_EQ(r->data(), "hello");
+  EXPECT_EQ(Read(g), "hello");
+  EXPECT_EQ(fs.reads, 0);
+}
+
+TEST_F(ContentCacheTest, AttrOnlyReplyOfAnUpperCacheGetsTheContentAttached) {
+  fs.Put("a", "hello");
+  ASSERT_TRUE(Lookup("a").ok());
+  fs.attr_only = true;
+  cache->OnInvalidate([] {
+    proto::Invalidate inv;  // an unrelated name: the name index is not what decides
+    inv.set_parent(Gfid::Root().Bytes());
+    inv.set_name("zzz");
+    return inv;
+  }());
+  auto r = Lookup("a");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->has_data());
+  EXPECT_EQ(r->data(), "hello");
+}
+
+TEST_F(ContentCacheTest, StatsDoNotReadAFileTheCacheLacksOnlyReadsDo) {
+  Gfid g = fs.Put("a", std::string(10000, 'x'));
+  fs.attr_only = true;  // e.g. md_cache hit: no data comes
+  auto r = Lookup("a");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->has_data());
+  EXPECT_EQ(fs.reads, 0) << "a lookup (stat) must not read the file";
+  // The first read fetches the whole small file (its attributes are known) in one call.
+  EXPECT_EQ(Read(g, 0, 4096), std::string(4096, 'x'));
+  EXPECT_EQ(fs.reads, 1);
+  EXPECT_EQ(fs.last_read_size, 64u << 10);
+  EXPECT_EQ(Read(g, 4096, 8192), std::string(10000 - 4096, 'x'));
+  EXPECT_EQ(fs.reads, 1);
+}
+
+TEST_F(ContentCacheTest, QuickReadOffStillCachesWholeReads) {
+  Gfid g = fs.Put("a", "abc");
+  ASSERT_TRUE(Lookup("a", 0).ok());
+  EXPECT_EQ(fs.lookups_with_data, 0);
+  EXPECT_EQ(Read(g), "abc");
+  EXPECT_EQ(Read(g), "abc");
+  EXPECT_EQ(fs.reads, 1);
+}
+
+TEST_F(ContentCacheTest, ReadOfAFileWhoseAttributesWereNeverSeenIsNotKept) {
+  Gfid g = fs.Put("a", "abc");
+  EXPECT_EQ(Read(g), "abc");
+  EXPECT_EQ(Read(g), "abc");
+  EXPECT_EQ(fs.reads, 2);
+  EXPECT_FALSE(cache->Has(g));
+}
+
+TEST_F(ContentCacheTest, LargeFilesAreNotCached) {
+  Gfid g = fs.Put("big", std::string(100000, 'b'));
+  auto r = Lookup("big");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->has_data());
+  EXPECT_EQ(Read(g, 0, 128u << 10).size(), 100000u);
+  EXPECT_FALSE(cache->Has(g));
+  EXPECT_EQ(fs.reads, 1);
+}
+
+TEST_F(ContentCacheTest, InvalidationsDrop) {
+  Gfid a = fs.Put("a", "1"), b = fs.Put("b", "2"), c = fs.Put("c", "3");
+  for (auto n : {"a", "b", "c"}) ASSERT_TRUE(Lookup(n).ok());
+  ASSERT_TRUE(cache->Has(a) && cache->Has(b) && cache->Has(c));
+  proto::Invalidate inv;
+  inv.set_gfid(a.Bytes());
+  cache->OnInvalidate(inv);
+  EXPECT_FALSE(cache->Has(a));
+  EXPECT_TRUE(cache->Has(b));
+  proto::Invalidate entry;  // an entry change: the inode the name pointed at is dropped too
+  entry.set_parent(Gfid::Root().Bytes());
+  entry.set_name("b");
+  cache->OnInvalidate(entry);
+  EXPECT_FALSE(cache->Has(b));
+  EXPECT_TRUE(cache->Has(c));
+  cache->OnInvalidate(proto::Invalidate());  // drop everything
+  EXPECT_FALSE(cache->Has(c));
+  EXPECT_EQ(cache->stats().entries, 0u);
+  EXPECT_EQ(cache->stats().bytes, 0u);
+  // And the next read of an invalidated file goes down and sees the new content.
+  fs.Put("a", "new");
+  ASSERT_TRUE(Lookup("a").ok());
+  EXPECT_EQ(Read(a), "new");
+}
+
+TEST_F(ContentCacheTest, OwnChangesDrop) {
+  Gfid g = fs.Put("a", "aaaa");
+  ASSERT_TRUE(Lookup("a").ok());
+  ASSERT_TRUE(Write(g, 0, "bb").ok());
+  EXPECT_FALSE(cache->Has(g));
+  ASSERT_TRUE(Lookup("a").ok());
+  EXPECT_EQ(Read(g), "bbaa");
+
+  proto::SetattrRequest t;  // truncate
+  t.set_gfid(g.Bytes());
+  t.set_valid(proto::SetattrRequest::SIZE);
+  t.set_size(1);
+  ASSERT_TRUE(cache->Setattr(t).get().ok());
+  EXPECT_FALSE(cache->Has(g));
+  ASSERT_TRUE(Lookup("a").ok());
+  EXPECT_EQ(Read(g), "b");
+
+  Gfid other = fs.Put("o", "other");  // rename over a cached file
+  ASSERT_TRUE(Lookup("o").ok());
+  ASSERT_TRUE(cache->Has(g) && cache->Has(other));
+  proto::RenameRequest rn;
+  rn.set_old_parent(Gfid::Root().Bytes());
+  rn.set_old_name("o");
+  rn.set_new_parent(Gfid::Root().Bytes());
+  rn.set_new_name("a");
+  ASSERT_TRUE(cache->Rename(rn).get().ok());
+  EXPECT_FALSE(cache->Has(g));
+  auto r = Lookup("a");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->data(), "other");
+
+  proto::NameRequest u;
+  u.set_parent(Gfid::Root().Bytes());
+  u.set_name("a");
+  ASSERT_TRUE(cache->Unlink(u).get().ok());
+  EXPECT_FALSE(cache->Has(other));
+  EXPECT_EQ(Lookup("a").err(), ENOENT);
+}
+
+TEST_F(ContentCacheTest, AttributesSeenLaterThatDifferDrop) {
+  Gfid g = fs.Put("a", "1111");
+  ASSERT_TRUE(Lookup("a").ok());
+  fs.Put("a", "2222");  // same size, changed behind the cache's back (no invalidation)
+  proto::GfidRequest ga;
+  ga.set_gfid(g.Bytes());
+  ASSERT_TRUE(cache->Getattr(ga).get().ok());
+  EXPECT_FALSE(cache->Has(g));
+  EXPECT_EQ(Read(g), "2222");
+
+  fs.Put("a", "3333");
+  auto r = Lookup("a");  // cached: asked without data; the attributes differ: not attached
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->has_data() && r->data() != "3333");
+  EXPECT_EQ(Read(g), "3333");
+
+  fs.Put("a", "44444");  // a listing shows another size
+  ASSERT_TRUE(Lookup("a").ok());
+  fs.Put("a", "555555");
+  ASSERT_TRUE(cache->Readdir(proto::ReaddirRequest()).get().ok());
+  EXPECT_FALSE(cache->Has(g));
+}
+
+TEST_F(ContentCacheTest, AFillThatRacedWithAnInvalidationIsNotKept) {
+  Gfid g = fs.Put("a", "old");
+  fs.during_lookup = [&] {  // the brick answered, then the push overtook the reply
+    proto::Invalidate inv;
+    inv.set_gfid(g.Bytes());
+    cache->OnInvalidate(inv);
+  };
+  auto r = Lookup("a");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(cache->Has(g));
+  fs.during_lookup = nullptr;
+  ASSERT_TRUE(Lookup("a").ok());
+  EXPECT_TRUE(cache->Has(g));
+}
+
+TEST_F(ContentCacheTest, LeastRecentlyUsedIsEvictedAtTheCap) {
+  ContentCache::Options o;
+  o.max_bytes = 3 * (4096 + 200);
+  Make(o);
+  std::vector<Gfid> g;
+  for (int i = 0; i < 3; ++i) {
+    g.push_back(fs.Put("f" + std::to_string(i), std::string(4096, static_cast<char>('a' + i))));
+    ASSERT_TRUE(Lookup("f" + std::to_string(i)).ok());
+  }
+  ASSERT_TRUE(cache->Has(g[0]) && cache->Has(g[1]) && cache->Has(g[2]));
+  Read(g[0]);  // f0 used: f1 is the least recently used now
+  g.push_back(fs.Put("f3", std::string(4096, 'd')));
+  ASSERT_TRUE(Lookup("f3").ok());
+  EXPECT_TRUE(cache->Has(g[0]));
+  EXPECT_FALSE(cache->Has(g[1]));
+  EXPECT_TRUE(cache->Has(g[3]));
+  EXPECT_LE(cache->stats().bytes, o.max_bytes);
+  EXPECT_GE(cache->stats().evictions, 1u);
+}
+
+TEST_F(ContentCacheTest, ContentExpiresAfterTheTimeout) {
+  ContentCache::Options o;
+  o.timeout = 60s;
+  Make(o);
+  Gfid g = fs.Put("a", "abc");
+  ASSERT_TRUE(Lookup("a").ok());
+  now += 59s;
+  EXPECT_EQ(Read(g), "abc");
+  EXPECT_EQ(fs.reads, 0);
+  now += 2s;
+  auto r = Lookup("a");
+  EXPECT_EQ(fs.lookups_with_data, 2) << "expired: the lookup asks for the content again";
+  EXPECT_EQ(Read(g), "abc");
+  EXPECT_EQ(fs.reads, 0);
+}
+
+TEST_F(ContentCacheTest, ErrorsPassThrough) {
+  EXPECT_EQ(Lookup("missing").err(), ENOENT);
+  proto::ReadRequest r;
+  r.set_gfid(Gfid::Random().Bytes());
+  r.set_size(10);
+  EXPECT_EQ(cache->Read(r).get().err(), ENOENT);
+  EXPECT_EQ(cache->stats().entries, 0u);
+}
+
+}  // namespace
+}  // namespace hafs::client
