@@ -50,7 +50,7 @@ for i in range(64):
 os.close(fd)
 # Overlapping rewrites of one region: the last one wins (on every brick, checked below).
 fd = os.open(a + "/overlap.bin", os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
-expect = bytearray(7 * 10000 + 65536)
+expect = bytearray(6 * 10000 + 65536)
 for i in range(300):
     data = bytes([i % 251]) * 65536
     off = (i % 7) * 10000
@@ -74,7 +74,10 @@ while True:
             break
     except OSError:
         pass
-    assert time.time() < deadline, "the second mount does not see the data after close"
+    if time.time() > deadline:
+        got = [open(b + f, "rb").read() for f in ("/overlap.bin", "/append.log")]
+        raise SystemExit(f"the second mount does not see the data after close: overlap {len(got[0])} bytes "
+                         f"(equal {got[0] == bytes(expect)}), append.log {len(got[1])} bytes (equal {got[1] == lines})")
     time.sleep(0.05)
 PY
 for f in overlap.bin append.log; do
@@ -127,7 +130,9 @@ def case(name, sync):
             errs.append(("close", e.errno))
     print(f"    {name}: {errs}")
     assert errs, f"{name}: every call succeeded without quorum (data lost silently)"
-    assert all(e == errno.EROFS for _, e in errs), f"{name}: expected EROFS, got {errs}"
+    # EROFS from write-behind (latched) and replicate; fsync itself may see the bricks gone (EIO).
+    assert any(e == errno.EROFS for _, e in errs), f"{name}: expected EROFS, got {errs}"
+    assert all(e in (errno.EROFS, errno.EIO) for _, e in errs), f"{name}: unexpected errors {errs}"
 case("write+close", False)
 case("write+fsync+close", True)
 # One small write then close: the write is acknowledged, close must report the failure.
