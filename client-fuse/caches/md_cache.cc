@@ -269,11 +269,15 @@ Future<proto::ReaddirReply> MdCache::Readdir(proto::ReaddirRequest req) {
       d.fill.next_cookie = e.next_cookie();
       Gfid g = G(e.gfid());
       if (g.IsNull() || e.attr().mode() == 0 || G(e.attr().gfid()) != g || !Cacheable(e.name())) continue;
+      // A listing bigger than the cache keeps what fits, rather than clearing everything.
+      if (attrs_.size() + entries_.size() + dir_items_ + 2 > options_.max_items) continue;
       PutAttr(e.attr(), now);
       entries_[EntryKey{dir, e.name()}] = EntryEnt{g, now};
     }
     d.fill.pages[cookie] = *r;
-    if (r->eof() || r->entries().empty()) {
+    if ((r->eof() || r->entries().empty()) && 2 * d.fill.names.size() > options_.max_items / 4) {
+      d.fill = Fill();  // too big to keep its names and listing: served by the bricks
+    } else if (r->eof() || r->entries().empty()) {
       dir_items_ -= d.names.size() + d.page_items;
       d.names = std::move(d.fill.names);
       d.pages = std::move(d.fill.pages);

@@ -495,9 +495,14 @@ TEST_F(MdCacheTest, MemoryIsBounded) {
     ASSERT_LE(cache.items(), 1000u);
   }
   EXPECT_GE(cache.stats().drops_all, 1u);
-  // A listing bigger than the cap is not kept either.
+  // A listing bigger than the cap is not kept either, and does not clear the rest.
+  uint64_t drops = cache.stats().drops_all;
   ASSERT_TRUE(Readdirplus(Gfid::Root()).ok());
   EXPECT_LE(cache.items(), 1000u);
+  EXPECT_EQ(cache.stats().drops_all, drops);
+  EXPECT_EQ(Lookup(Gfid::Root(), "nope").err(), ENOENT);  // not complete: asked below
+  ASSERT_TRUE(Readdirplus(Gfid::Root()).ok());
+  EXPECT_EQ(fs.calls["readdir"], 2);
 }
 
 TEST_F(MdCacheTest, EnvSwitch) {
