@@ -120,17 +120,44 @@ int LockTable::Entrylk(const Gfid& parent, const std::string& domain, const std:
   }
   EntryLock want{who, kind, name};
   auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto next_notice = std::chrono::steady_clock::time_point::min();
+  std::vector<LockOwner> told;  // holders told so far in this round
   while (EntryConflicts(entry_locks_[key], want)) {
     if (!blocking) return EAGAIN;
-    if (released_.wait_until(lk, deadline) == std::cv_status::timeout &&
-        EntryConflicts(entry_locks_[key], want)) {
-      return EAGAIN;
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return EAGAIN;
+    // As for inodelk: the holders in the way are told (at once, then every 500 ms, and at
+    // once when the lock changed hands), so that a client keeping an eager entry lock on the
+    // directory lets it go.
+    std::vector<LockOwner> in_way;
+    for (const auto& h : entry_locks_[key]) {
+      bool same = h.name.empty() || name.empty() || h.name == name;
+      if (!(h.who == who) && same && (h.kind == LockKind::kWrite || kind == LockKind::kWrite)) in_way.push_back(h.who);
     }
+    bool someone_new = false;
+    for (const auto& o : in_way) someone_new = someone_new || std::find(told.begin(), told.end(), o) == told.end();
+    if ((now >= next_notice || someone_new) && contention_hook_) {
+      std::vector<std::string> holders;
+      for (const auto& o : in_way)
+        if (std::find(holders.begin(), holders.end(), o.session) == holders.end()) holders.push_back(o.session);
+      told = in_way;
+      auto hook = contention_hook_;
+      next_notice = now + std::chrono::milliseconds(500);
+      lk.unlock();
+      for (const auto& s : holders) hook(s, parent, domain);
+      lk.lock();
+      continue;
+    }
+    released_.wait_until(lk, std::min(deadline, next_notice == std::chrono::steady_clock::time_point::min()
+                                                    ? deadline
+                                                    : next_notice));
   }
   auto& v = entry_locks_[key];
   v.erase(std::remove_if(v.begin(), v.end(), [&](const EntryLock& e) { return e.who == who && e.name == name; }),
           v.end());
   v.push_back(want);
+  // A new holder must be told by those still waiting (as for inodelk).
+  if (contention_hook_) released_.notify_all();
   return 0;
 }
 

@@ -5,8 +5,8 @@
 // cannot wedge a file.
 //
 // Thread-safety: every method may be called from any thread. Blocking requests wait on a
-// condition variable with a deadline; they are woken by any release. A blocked inodelk tells
-// the holders (ContentionHook).
+// condition variable with a deadline; they are woken by any release. A blocked inodelk or
+// entrylk tells the holders (ContentionHook).
 #pragma once
 
 #include <chrono>
@@ -43,7 +43,7 @@ class LockTable {
               const LockOwner& who, bool blocking, std::chrono::milliseconds timeout);
 
   // Called (without the table's lock held) with the session of every holder that a blocking
-  // inodelk waits for, when it starts waiting and every 500 ms after, so that a holder that
+  // inodelk or entrylk waits for (for an entrylk: gfid = the parent, domain = its domain), when it starts waiting and every 500 ms after, so that a holder that
   // keeps locks eagerly can give them up (SessionRegistry pushes LockContended).
   using ContentionHook = std::function<void(const std::string& holder_session, const Gfid& gfid,
                                             const std::string& domain)>;

@@ -615,6 +615,17 @@ grpc::Status BrickService::Entrylk(ServerContext* ctx, const proto::EntrylkReque
     }
   }
   LockOwner who{req->session_id(), req->owner()};
+  if (req->type() == proto::UNLOCK && req->post_op_size() > 0) {
+    // An eager entry lock's release: the delayed post-op, then the unlock, in one round trip.
+    // A directory removed meanwhile has no counters left to settle (they went with it).
+    for (const auto& d : req->post_op()) {
+      auto g = Gfid::FromBytes(d.gfid());
+      if (!g || !storage_.Getattr(*g).ok()) continue;
+      std::map<std::string, int64_t> deltas(d.deltas().begin(), d.deltas().end());
+      auto r = storage_.metadata().Xattrop(*g, deltas);
+      if (!r.ok()) HAFS_LOG_ERROR("entry post-op on {}: {}", g->ToString(), r.status().ToString());
+    }
+  }
   int err = locks_.Entrylk(parent, req->domain(), req->name(), ToKind(req->type()), who, req->blocking(),
                            LockTimeout(req->timeout_ms()));
   if (err == 0 && req->type() != proto::UNLOCK && !sessions_.Alive(req->session_id())) {

@@ -44,4 +44,20 @@ bool AllFools(const std::vector<std::map<std::string, int64_t>>& counters, const
   return answering >= 2 && fools == answering;
 }
 
+bool NeedsMerge(const std::vector<std::map<std::string, int64_t>>& counters, const std::vector<bool>& answered,
+                const std::vector<std::string>& names) {
+  auto accuses = [&](size_t i, size_t j) {
+    auto it = counters[i].find(names[j]);
+    return it != counters[i].end() && it->second > 0;
+  };
+  bool any_fool = false;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (!answered[i] || !accuses(i, i)) continue;
+    any_fool = true;
+    for (size_t k = 0; k < names.size(); ++k)
+      if (k != i && answered[k] && !accuses(k, k) && accuses(k, i)) return false;
+  }
+  return any_fool;
+}
+
 }  // namespace hafs::client

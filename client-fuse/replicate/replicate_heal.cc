@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include "client-fuse/fan_out.h"
+#include "client-fuse/replicate/changelog.h"
 #include "client-fuse/replicate/replicate_layer.h"
 #include "common/log.h"
 
@@ -322,7 +323,9 @@ Status ReplicateLayer::CopyEntry(size_t source, size_t sink, const Gfid& dir, co
   return Status::Ok();
 }
 
-Status ReplicateLayer::HealDirectory(const Gfid& gfid, const std::vector<size_t>& up) {
+Status ReplicateLayer::HealDirectory(const Gfid& gfid, const std::vector<size_t>& up, bool try_only) {
+  // This client's own eager entry lock on the directory would be in the heal's way.
+  FlushEagerEntry(gfid);
   uint64_t owner = g_heal_owner.fetch_add(1);
   auto lock = [&](const std::vector<size_t>& who, proto::LockType type) {
     return FanOut<proto::ErrReply>(n(), who, [&](size_t i) {
@@ -332,11 +335,16 @@ Status ReplicateLayer::HealDirectory(const Gfid& gfid, const std::vector<size_t>
       r.set_name("");
       r.set_type(type);
       r.set_owner(owner);
-      r.set_blocking(type != proto::UNLOCK);
+      r.set_blocking(!try_only && type != proto::UNLOCK);
       return children_[i]->Entrylk(r, options_.lock_wait);
     });
   };
   auto locked = Succeeded(up, lock(up, proto::WRITE));
+  if (try_only && locked.size() < up.size()) {
+    // Someone holds it (an entry change or an eager entry lock in flight): nothing to decide.
+    lock(locked, proto::UNLOCK);
+    return Status::Ok();
+  }
   auto attrs = FanOut<proto::AttrReply>(n(), locked, [&](size_t i) {
     proto::GfidRequest r;
     r.set_gfid(gfid.Bytes());
@@ -363,7 +371,17 @@ Status ReplicateLayer::HealDirectory(const Gfid& gfid, const std::vector<size_t>
     if (answered[i] && !acc[i] && src < 0) src = static_cast<int>(i);
     for (auto& [k, v] : counters[i]) pending = pending || (v != 0 && k.rfind("pending.entry.", 0) == 0);
   }
-  if (!pending || src < 0) {
+  // Bricks that accuse themselves ("fools": a pre-op without its post-op) that no other brick
+  // accuses: a client died inside an entry change (or with an eager entry lock), and no brick
+  // knows which of them got how many of its changes; a brick that was away then may be the
+  // only one not accusing itself. Never take one copy's listing as the truth there (it would
+  // remove what the others created): merge, as AFR's conservative merge — every name some
+  // brick has is created where it is missing, nothing is removed.
+  std::vector<std::string> names;
+  for (size_t j = 0; j < n(); ++j) names.push_back(CounterName(Kind::kEntry, j));
+  bool mismatch = false;
+  const bool merge = NeedsMerge(counters, answered, names);
+  if (!pending || (src < 0 && !merge)) {
     lock(locked, proto::UNLOCK);
     return Status::Ok();
   }
@@ -372,9 +390,57 @@ Status ReplicateLayer::HealDirectory(const Gfid& gfid, const std::vector<size_t>
     if (answered[i] && acc[i]) sinks.push_back(i);
   Status result = Status::Ok();
   std::vector<Gfid> subdirs;
-  auto want = children_[src]->ListDirectory(gfid);
+  if (merge) {
+    std::vector<std::optional<std::map<std::string, proto::DirEntry>>> lists(n());
+    for (size_t i = 0; i < n() && result.ok(); ++i) {
+      if (!answered[i]) continue;
+      auto l = children_[i]->ListDirectory(gfid);
+      if (!l.ok()) {
+        result = l.status();
+        break;
+      }
+      lists[i].emplace();
+      for (auto& e : *l) (*lists[i])[e.name()] = e;
+    }
+    size_t created = 0;
+    for (size_t i = 0; i < n() && result.ok(); ++i) {
+      if (!lists[i]) continue;
+      for (auto& [name, e] : *lists[i]) {
+        for (size_t k = 0; k < n(); ++k) {
+          if (k == i || !lists[k]) continue;
+          auto h = lists[k]->find(name);
+          if (h != lists[k]->end()) {
+            if (h->second.gfid() != e.gfid()) {
+              // Not merged: the name's own lookup reports the gfid split-brain; the counters stay.
+              HAFS_LOG_ERROR("entry merge of {}: '{}' has two gfids; left as it is", gfid.ToString(), name);
+              mismatch = true;
+            }
+            continue;
+          }
+          Status s = CopyEntry(i, k, gfid, e);
+          if (!s.ok()) {
+            result = s;
+            continue;
+          }
+          (*lists[k])[name] = e;  // k has it now (the loop over i's list is not disturbed: k != i)
+          ++created;
+          Gfid child = GfidOf(e.gfid());
+          if (std::find(subdirs.begin(), subdirs.end(), child) == subdirs.end())
+            subdirs.push_back(child);
+        }
+      }
+    }
+    if (created > 0)
+      HAFS_LOG_INFO("merged directory {} after an interrupted entry change: {} name(s) created", gfid.ToString(),
+                    created);
+    src = 0;
+    while (src < static_cast<int>(n()) && !answered[src]) ++src;
+  }
+  auto want = merge ? Result<std::vector<proto::DirEntry>>(std::vector<proto::DirEntry>())
+                    : children_[src]->ListDirectory(gfid);
   if (!want.ok()) result = want.status();
   for (size_t sink : sinks) {
+    if (merge) break;
     if (!result.ok()) break;
     auto have = children_[sink]->ListDirectory(gfid);
     if (!have.ok()) {
@@ -403,7 +469,7 @@ Status ReplicateLayer::HealDirectory(const Gfid& gfid, const std::vector<size_t>
       if (std::find(subdirs.begin(), subdirs.end(), child) == subdirs.end()) subdirs.push_back(child);
     }
   }
-  if (result.ok()) {
+  if (result.ok() && !mismatch) {
     FanOut<proto::XattropReply>(n(), locked, [&](size_t i) {
       proto::XattropRequest x;
       x.set_gfid(gfid.Bytes());

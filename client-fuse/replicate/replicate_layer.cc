@@ -35,6 +35,9 @@ ReplicateLayer::ReplicateLayer(std::vector<ProtocolLayer*> children, Options opt
   if (const char* env = std::getenv("HAFS_CREATE_LOCK"); env && std::string(env) == "0") options_.create_lock = false;
   if (const char* env = std::getenv("HAFS_CLOSE_RELEASE_SYNC"); env && std::string(env) == "1")
     options_.close_release_async = false;
+  // HAFS_EAGER_ENTRY=0: every entry change is a full transaction (entrylk + pre-op, then the
+  // change with post-op + unlock), as before eager entry locks.
+  if (const char* env = std::getenv("HAFS_EAGER_ENTRY"); env && std::string(env) == "0") options_.eager_entry = false;
   for (auto* c : children_)
     c->client().OnLockContended(this, [this](const proto::LockContended& m) { OnContended(m); });
   releaser_ = std::thread([this] { ReleaserLoop(); });
@@ -54,6 +57,12 @@ ReplicateLayer::~ReplicateLayer() {
     for (auto& [g, e] : eager_) held.push_back(g);
   }
   for (const Gfid& g : held) FlushEager(g);
+  held.clear();
+  {
+    std::lock_guard lk(eager_mu_);
+    for (auto& [g, e] : eager_entry_) held.push_back(g);
+  }
+  for (const Gfid& g : held) FlushEagerEntry(g);
 }
 
 std::vector<size_t> ReplicateLayer::UpChildren() const {
@@ -99,7 +108,7 @@ void ReplicateLayer::RememberHealth(const Gfid& gfid, const std::vector<bool>& r
   else readable_[gfid] = readable;
 }
 
-int ReplicateLayer::ReadChild(const Gfid& gfid, const std::vector<bool>& tried) const {
+int ReplicateLayer::ReadChild(const Gfid& gfid, const std::vector<bool>& tried, uint64_t spread) const {
   std::vector<bool> readable(n(), true);
   {
     std::lock_guard lk(health_mu_);
@@ -107,7 +116,7 @@ int ReplicateLayer::ReadChild(const Gfid& gfid, const std::vector<bool>& tried) 
     if (it != readable_.end()) readable = it->second;
   }
   // Spread reads of different files over the healthy replicas.
-  size_t start = gfid.Hash() % n();
+  size_t start = (gfid.Hash() + spread) % n();
   for (size_t k = 0; k < n(); ++k) {
     size_t i = (start + k) % n();
     if (!tried[i] && readable[i] && children_[i]->up()) return static_cast<int>(i);
@@ -117,11 +126,12 @@ int ReplicateLayer::ReadChild(const Gfid& gfid, const std::vector<bool>& tried) 
 
 template <typename Rep>
 Result<Rep> ReplicateLayer::ReadFromHealthy(const Gfid& gfid,
-                                            const std::function<Future<Rep>(ProtocolLayer*)>& call) {
+                                            const std::function<Future<Rep>(ProtocolLayer*)>& call,
+                                            uint64_t spread) {
   std::vector<bool> tried(n(), false);
   Status last(ENOTCONN, "no healthy brick of the replica set is up");
   for (size_t attempt = 0; attempt < n(); ++attempt) {
-    int i = ReadChild(gfid, tried);
+    int i = ReadChild(gfid, tried, spread);
     if (i < 0) break;
     tried[i] = true;
     auto r = call(children_[i]).get();
@@ -485,17 +495,19 @@ void ReplicateLayer::MarkBad(const Gfid& gfid, const std::vector<size_t>& failed
 }
 
 void ReplicateLayer::OnContended(const proto::LockContended& c) {
-  if (c.domain() != "data") return;
+  const bool entry = c.domain() == "entry";
+  if (c.domain() != "data" && !entry) return;
   auto g = Gfid::FromBytes(c.gfid());
   if (!g) return;
   std::lock_guard lk(eager_mu_);
-  auto it = eager_.find(*g);
-  if (it == eager_.end()) return;
+  auto& map = entry ? eager_entry_ : eager_;
+  auto it = map.find(*g);
+  if (it == map.end()) return;
   Eager& e = *it->second;
   if (e.want_release || e.claimed) return;
   e.want_release = true;
-  ++stats_.contended;
-  if (e.state == Eager::State::kHeld) release_q_.push_back(*g);  // else queued once it is taken
+  ++(entry ? stats_.entry_contended : stats_.contended);
+  if (e.state == Eager::State::kHeld) (entry ? release_entry_q_ : release_q_).push_back(*g);  // else queued once taken
   releaser_cv_.notify_all();
 }
 
@@ -504,6 +516,8 @@ void ReplicateLayer::ReleaserLoop() {
   while (!stopping_) {
     std::vector<Gfid> todo(release_q_.begin(), release_q_.end());
     release_q_.clear();
+    std::vector<Gfid> todo_entry(release_entry_q_.begin(), release_entry_q_.end());
+    release_entry_q_.clear();
     auto now = std::chrono::steady_clock::now();
     auto next = now + options_.eager_idle;
     for (auto& [g, e] : eager_) {
@@ -512,12 +526,19 @@ void ReplicateLayer::ReleaserLoop() {
       if (due <= now) todo.push_back(g);
       else next = std::min(next, due);
     }
-    if (todo.empty()) {
+    for (auto& [g, e] : eager_entry_) {
+      if (e->state != Eager::State::kHeld || e->claimed || !e->names.empty()) continue;
+      auto due = e->last_use + options_.eager_idle;
+      if (due <= now) todo_entry.push_back(g);
+      else next = std::min(next, due);
+    }
+    if (todo.empty() && todo_entry.empty()) {
       releaser_cv_.wait_until(lk, next);
       continue;
     }
     lk.unlock();
     for (const Gfid& g : todo) FlushEager(g);
+    for (const Gfid& g : todo_entry) FlushEagerEntry(g);
     lk.lock();
   }
 }
@@ -526,12 +547,26 @@ ReplicateLayer::EagerStats ReplicateLayer::eager_stats() const {
   std::lock_guard lk(eager_mu_);
   EagerStats s = stats_;
   s.held = eager_.size();
+  s.entry_held = eager_entry_.size();
   return s;
 }
 
 template <typename Rep>
 Result<Rep> ReplicateLayer::EntryTxn(const std::vector<std::pair<Gfid, std::string>>& entries_in,
                                      const TxnCall<Rep>& call) {
+  if (options_.eager_entry && !entries_in.empty()) {
+    // A change inside one directory rides on this client's eager entry lock of it. One that
+    // spans two directories (a rename between them) takes the full transaction below, after
+    // this client's own eager locks on both are released (they would be in its way).
+    bool one_dir = true;
+    std::vector<std::string> names;
+    for (auto& e : entries_in) {
+      one_dir = one_dir && e.first == entries_in.front().first;
+      names.push_back(e.second);
+    }
+    if (one_dir) return EagerEntryTxn<Rep>(entries_in.front().first, names, call);
+    for (auto& e : entries_in) FlushEagerEntry(e.first);
+  }
   auto up = UpChildren();
   if (!HasQuorum(up))
     return Status(EROFS, fmt::format("change refused: {} of {} bricks up, quorum not met", up.size(), n()));
@@ -625,6 +660,272 @@ Result<Rep> ReplicateLayer::EntryTxn(const std::vector<std::pair<Gfid, std::stri
                        [&](const std::vector<size_t>& who) { unlock_first(entries.size(), who); });
 }
 
+
+// ---- eager entry locking ----
+
+bool ReplicateLayer::HoldsEagerEntry(const Gfid& dir) const {
+  std::lock_guard lk(eager_mu_);
+  return eager_entry_.count(dir) > 0;
+}
+
+Status ReplicateLayer::AcquireEagerEntry(const Gfid& dir, Eager& e) {
+  auto up = UpChildren();
+  if (!HasQuorum(up))
+    return Status(EROFS, fmt::format("change refused: {} of {} bricks up, quorum not met", up.size(), n()));
+  e.owner = lock_owner_ ^ NewOwner();
+  e.sessions.assign(n(), std::string());
+  e.bad.assign(n(), false);
+  // The whole directory's entry lock (empty name: every name in it) with the pre-op.
+  auto lock = [&](size_t i, bool blocking) {
+    e.sessions[i] = children_[i]->client().session_id();
+    proto::EntrylkRequest r;
+    r.set_parent(dir.Bytes());
+    r.set_domain("entry");
+    r.set_name("");
+    r.set_type(proto::WRITE);
+    r.set_owner(e.owner);
+    r.set_blocking(blocking);
+    auto* pre = r.add_pre_op();  // +1 pending for every brick, on every brick
+    pre->set_gfid(dir.Bytes());
+    for (size_t j = 0; j < n(); ++j) (*pre->mutable_deltas())[CounterName(Kind::kEntry, j)] = 1;
+    return children_[i]->Entrylk(r, options_.lock_wait);
+  };
+  // Takes the pre-op back and unlocks, in one round trip.
+  auto undo = [&](const std::vector<size_t>& who) {
+    FanOut<proto::ErrReply>(n(), who, [&](size_t i) {
+      proto::EntrylkRequest r;
+      r.set_parent(dir.Bytes());
+      r.set_domain("entry");
+      r.set_name("");
+      r.set_type(proto::UNLOCK);
+      r.set_owner(e.owner);
+      auto* post = r.add_post_op();
+      post->set_gfid(dir.Bytes());
+      for (size_t j = 0; j < n(); ++j) (*post->mutable_deltas())[CounterName(Kind::kEntry, j)] = -1;
+      return children_[i]->Entrylk(r, options_.lock_wait);
+    });
+  };
+  auto refuse = [&](const std::vector<size_t>& locked, int err) {
+    undo(locked);
+    if (err == ENOENT) return Status(ENOENT, "no such directory");
+    return Status(EROFS, fmt::format("change refused: locked {} of {} bricks", locked.size(), n()));
+  };
+  // First every brick at once without waiting; if someone holds it, let go and queue brick by
+  // brick in a fixed order (as AcquireEager), which makes the bricks tell the holder.
+  auto first = FanOut<proto::ErrReply>(n(), up, [&](size_t i) { return lock(i, false); });
+  auto got = Succeeded(up, first);
+  bool busy = false;
+  for (size_t i : up) busy = busy || (!first[i]->ok() && first[i]->err() == EAGAIN);
+  if (!busy) {
+    if (!HasQuorum(got)) {
+      int err = FirstError(up, first, EROFS);
+      return refuse(got, err == ENOENT && SameError(up, first) ? ENOENT : EROFS);
+    }
+    e.part = got;
+    return Status::Ok();
+  }
+  undo(got);
+  std::vector<size_t> part;
+  std::vector<std::optional<Result<proto::ErrReply>>> second(n());
+  for (size_t i : up) {
+    second[i].emplace(lock(i, true).get());
+    if (second[i]->ok()) part.push_back(i);
+  }
+  if (!HasQuorum(part)) {
+    int err = FirstError(up, second, EROFS);
+    return refuse(part, err == ENOENT && SameError(up, second) ? ENOENT : EROFS);
+  }
+  e.part = part;
+  return Status::Ok();
+}
+
+template <typename Rep>
+Result<Rep> ReplicateLayer::EagerEntryTxn(const Gfid& dir, const std::vector<std::string>& names_in,
+                                          const TxnCall<Rep>& call) {
+  std::vector<std::string> names = names_in;
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  auto clash = [&](const Eager& e) {
+    for (auto& m : e.names)
+      if (std::binary_search(names.begin(), names.end(), m)) return true;
+    return false;
+  };
+  auto done_with = [&](Eager& e) {  // under eager_mu_: this change's names are no longer in flight
+    for (auto& m : names) {
+      auto it = std::find(e.names.begin(), e.names.end(), m);
+      if (it != e.names.end()) e.names.erase(it);
+    }
+    e.last_use = std::chrono::steady_clock::now();
+  };
+  auto release_soon = [&](Eager& e) {  // under eager_mu_
+    if (e.want_release) return;
+    e.want_release = true;
+    if (e.state == Eager::State::kHeld) release_entry_q_.push_back(dir);
+    releaser_cv_.notify_all();
+  };
+  for (int attempt = 0;; ++attempt) {
+    std::shared_ptr<Eager> e;
+    bool acquire = false;
+    {
+      std::unique_lock lk(eager_mu_);
+      for (;;) {
+        auto it = eager_entry_.find(dir);
+        if (it == eager_entry_.end()) {
+          e = std::make_shared<Eager>();
+          e->names = names;
+          eager_entry_.emplace(dir, e);
+          acquire = true;
+          break;
+        }
+        Eager& cur = *it->second;
+        // A change of a name that one in flight changes waits for it: one order on every brick.
+        if (cur.state == Eager::State::kHeld && !cur.want_release && !cur.claimed && !clash(cur)) {
+          e = it->second;
+          e->names.insert(e->names.end(), names.begin(), names.end());
+          ++stats_.entry_folded;
+          break;
+        }
+        eager_cv_.wait(lk);
+      }
+    }
+    if (acquire) {
+      Status st = AcquireEagerEntry(dir, *e);
+      std::lock_guard lk(eager_mu_);
+      if (!st.ok()) {
+        eager_entry_.erase(dir);
+        eager_cv_.notify_all();
+        return st;
+      }
+      e->state = Eager::State::kHeld;
+      e->last_use = std::chrono::steady_clock::now();
+      ++stats_.entry_acquired;
+      if (e->want_release) release_entry_q_.push_back(dir);  // contended while it was being taken
+      eager_cv_.notify_all();
+      releaser_cv_.notify_all();
+    }
+    // The change alone (no pre-op, post-op or unlock) on every brick of the lock that has not
+    // failed a change under it and still has the session that holds it.
+    std::vector<size_t> targets, failed;
+    bool rejoin = false;  // a brick that was not in the lock (or lost it) is back
+    {
+      std::lock_guard lk(eager_mu_);
+      for (size_t i : e->part)
+        if (!e->bad[i]) targets.push_back(i);
+    }
+    for (auto it = targets.begin(); it != targets.end();) {
+      if (children_[*it]->client().session_id() != e->sessions[*it]) {
+        failed.push_back(*it);
+        it = targets.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (size_t i : UpChildren()) rejoin = rejoin || children_[i]->client().session_id() != e->sessions[i];
+    if (!HasQuorum(targets)) {
+      // No change can succeed under this lock any more: let it go and start afresh (once).
+      std::lock_guard lk(eager_mu_);
+      for (size_t i : failed) e->bad[i] = true;
+      done_with(*e);
+      release_soon(*e);
+      eager_cv_.notify_all();
+      if (attempt == 0) continue;
+      return Status(EROFS, fmt::format("change refused: {} of {} bricks left under the entry lock", targets.size(), n()));
+    }
+    proto::TxnTail none;
+    auto res = FanOut<Rep>(n(), targets, [&](size_t i) { return call(children_[i], none); });
+    std::vector<size_t> good = Succeeded(targets, res);
+    Result<Rep> out = Status(EIO, "the change reached no brick");
+    Gfid gone;  // a directory this change removed (rmdir): its own eager lock goes
+    if (good.empty() && SameError(targets, res)) {
+      // Failed everywhere the same way (EEXIST, ENOENT, ENOTEMPTY…): nothing diverged.
+      out = res[targets.front()]->status();
+    } else {
+      for (size_t i : targets)
+        if (!res[i]->ok()) failed.push_back(i);
+      if (!good.empty() && HasQuorum(good)) {
+        if (good.size() < n()) {
+          std::vector<bool> readable(n(), false);
+          for (size_t i : good) readable[i] = true;
+          RememberHealth(dir, readable);
+          if constexpr (requires { res[0]->value().attr().gfid(); }) {
+            if (auto g = Gfid::FromBytes(res[good.front()]->value().attr().gfid())) RememberHealth(*g, readable);
+          }
+        }
+        out = std::move(*res[good.front()]);
+      } else if (!good.empty()) {
+        HAFS_LOG_WARN("{}: entry change in {} reached only {} of {} bricks", options_.owner_name, dir.ToString(),
+                      good.size(), n());
+        out = Status(EIO, "the change reached fewer bricks than the quorum");
+      } else {
+        out = res[targets.front()]->status();
+      }
+    }
+    if constexpr (std::is_same_v<Rep, proto::EntryReply>) {
+      if (out.ok() && S_ISDIR(out->attr().mode()) && out->attr().nlink() == 0)
+        gone = Gfid::FromBytes(out->attr().gfid()).value_or(Gfid());
+    }
+    {
+      std::lock_guard lk(eager_mu_);
+      for (size_t i : failed) e->bad[i] = true;
+      done_with(*e);
+      std::vector<size_t> left;
+      for (size_t i : e->part)
+        if (!e->bad[i]) left.push_back(i);
+      // Under this lock no change can succeed any more, or a brick came back that should take
+      // part again: the next change takes a fresh lock.
+      if (!HasQuorum(left) || rejoin) release_soon(*e);
+      if (!gone.IsNull()) {
+        auto it = eager_entry_.find(gone);
+        if (it != eager_entry_.end()) release_soon(*it->second);
+      }
+      eager_cv_.notify_all();
+    }
+    return out;
+  }
+}
+
+void ReplicateLayer::FlushEagerEntry(const Gfid& dir) {
+  std::shared_ptr<Eager> e;
+  {
+    std::unique_lock lk(eager_mu_);
+    for (;;) {
+      auto it = eager_entry_.find(dir);
+      if (it == eager_entry_.end()) return;
+      if (it->second->state == Eager::State::kHeld && !it->second->claimed) {
+        e = it->second;
+        break;
+      }
+      eager_cv_.wait(lk);  // being taken or being released by another thread
+    }
+    e->claimed = true;
+    eager_cv_.wait(lk, [&] { return e->names.empty(); });
+    e->state = Eager::State::kReleasing;
+  }
+  // The delayed post-op rides on the unlock, on every brick where every change succeeded:
+  // −1 for each such brick. The others stay accused (and keep their own pre-op).
+  std::vector<size_t> good;
+  for (size_t i : e->part)
+    if (!e->bad[i] && children_[i]->client().session_id() == e->sessions[i]) good.push_back(i);
+  FanOut<proto::ErrReply>(n(), e->part, [&](size_t i) {
+    proto::EntrylkRequest r;
+    r.set_parent(dir.Bytes());
+    r.set_domain("entry");
+    r.set_name("");
+    r.set_type(proto::UNLOCK);
+    r.set_owner(e->owner);
+    if (std::find(good.begin(), good.end(), i) != good.end()) {
+      auto* post = r.add_post_op();
+      post->set_gfid(dir.Bytes());
+      for (size_t j : good) (*post->mutable_deltas())[CounterName(Kind::kEntry, j)] = -1;
+    }
+    return children_[i]->Entrylk(r, options_.lock_wait);
+  });
+  std::lock_guard lk(eager_mu_);
+  auto it = eager_entry_.find(dir);
+  if (it != eager_entry_.end() && it->second == e) eager_entry_.erase(it);
+  eager_cv_.notify_all();
+}
+
 // ---- operations ----
 
 static Gfid GfidOf(const std::string& raw) { return Gfid::FromBytes(raw).value_or(Gfid()); }
@@ -699,6 +1000,19 @@ Future<proto::EntryReply> ReplicateLayer::Lookup(proto::EntryRequest req) {
           continue;
         }
       }
+      // The same for a directory's entry counters: an entry change in flight (another
+      // client's eager entry lock, usually) or a client that died inside one. Not waiting for
+      // the lock; only when a heal was done (the lock was free) is the directory looked up again.
+      if (dir && !dirty && round == 0 && !HoldsEagerEntry(gfid)) {
+        std::vector<std::string> names;
+        for (size_t j = 0; j < n(); ++j) names.push_back(CounterName(Kind::kEntry, j));
+        if (AllFools(counters, answered, names)) {
+          size_t before = heals_done_.load();
+          Status h = HealDirectory(gfid, up, /*try_only=*/true);
+          if (h.err() == EIO) return h;
+          if (heals_done_.load() != before) continue;
+        }
+      }
       if (dirty && round == 0) {
         // Heal under locks, then look again: the locked view decides, not this racy one.
         if (missing > 0) (void)Heal(GfidOf(req.parent()));
@@ -744,7 +1058,14 @@ Future<proto::EntryReply> ReplicateLayer::Lookup(proto::EntryRequest req) {
 HAFS_READ(Getattr, GfidRequest, AttrReply, gfid)
 HAFS_READ(Readlink, GfidRequest, ReadlinkReply, gfid)
 HAFS_READ(Readdir, ReaddirRequest, ReaddirReply, gfid)
-HAFS_READ(Read, ReadRequest, ReadReply, gfid)
+// Data reads spread over the healthy bricks by 1 MiB chunk of the offset (not by file alone),
+// so read-ahead's parallel prefetches of one stream use every brick's process and disk.
+Future<proto::ReadReply> ReplicateLayer::Read(proto::ReadRequest req) {
+  return Deferred([this, req = std::move(req)]() -> Result<proto::ReadReply> {
+    return ReadFromHealthy<proto::ReadReply>(
+        GfidOf(req.gfid()), [&](ProtocolLayer* c) { return c->Read(req); }, req.offset() >> 20);
+  });
+}
 HAFS_READ(Statfs, GfidRequest, StatfsReply, gfid)
 HAFS_READ(Getxattr, GetxattrRequest, XattrReply, gfid)
 HAFS_READ(Listxattr, GfidRequest, ListxattrReply, gfid)
@@ -908,6 +1229,7 @@ Future<proto::ErrReply> ReplicateLayer::Fsync(proto::FsyncRequest req) {
       if (!failed.empty()) MarkBad(gfid, failed);
     }
     FlushEager(gfid);
+    FlushEagerEntry(gfid);  // fsync of a directory settles its entry changelog
     if (HasQuorum(good)) return proto::ErrReply();
     return Status(up.empty() ? ENOTCONN : FirstError(up, res, EIO), "fsync failed on too many bricks");
   });

@@ -17,6 +17,13 @@
 //           when the changes stop for `eager_idle`, on flush/fsync, or when another owner
 //           waits for the lock (the brick pushes LockContended). Changes whose byte ranges
 //           overlap are serialised; others share the lock from any number of threads.
+//  eager entry: the same for entry changes (create, mkdir, mknod, symlink, link, unlink,
+//           rmdir, rename inside one directory): the first one takes the directory's whole
+//           entry lock (entrylk, empty name) with its pre-op and keeps both; later ones in that
+//           directory go out alone. Released after `eager_idle`, on fsync(dir), on unmount, or
+//           when another owner waits (LockContended, domain "entry"). Changes of the same
+//           name are serialised. Entry changes spanning two directories use the full
+//           transaction (after releasing this client's eager locks on both).
 //
 // Thread-safety: as Layer. The children are owned elsewhere and must outlive this layer.
 #pragma once
@@ -49,6 +56,7 @@ class ReplicateLayer final : public Layer {
     std::chrono::milliseconds eager_idle{1000};  // release an eager lock this long after the last change
     bool create_lock = true;           // a create takes the new file's eager data lock with it
     bool close_release_async = true;   // close hands the release to the releaser thread (see CloseEager)
+    bool eager_entry = true;           // keep a directory's entry lock across entry changes (see above)
   };
   ReplicateLayer(std::vector<ProtocolLayer*> children, Options options);
   // Releases every eager lock (post-op + unlock) before returning.
@@ -70,6 +78,9 @@ class ReplicateLayer final : public Layer {
   // thread sends the post-op + unlock at once, while close returns (one round trip less per
   // written file); with close_release_async off (HAFS_CLOSE_RELEASE_SYNC=1) as FlushEager.
   void CloseEager(const Gfid& gfid);
+  // Ends this layer's eager entry lock on directory `dir` if it holds one (waits for the
+  // changes in flight, then sends the delayed post-op with the unlock). fsync(dir), tests.
+  void FlushEagerEntry(const Gfid& dir);
   struct EagerStats {
     size_t acquired = 0;   // eager locks taken
     size_t folded = 0;     // changes that rode on an eager lock taken by an earlier one
@@ -77,6 +88,10 @@ class ReplicateLayer final : public Layer {
     size_t held = 0;       // held right now
     size_t with_create = 0;  // eager locks that came with the file's create
     size_t closed = 0;     // releases handed to the releaser thread by close
+    size_t entry_acquired = 0;   // eager entry locks taken
+    size_t entry_folded = 0;     // entry changes that rode on an eager entry lock
+    size_t entry_contended = 0;  // eager entry locks released because another owner waited
+    size_t entry_held = 0;       // held right now
   };
   EagerStats eager_stats() const;
 
@@ -94,12 +109,13 @@ class ReplicateLayer final : public Layer {
                             const std::vector<bool>& answered, Kind kind, bool* split) const;
   bool AllDataFools(const std::vector<std::map<std::string, int64_t>>& counters,
                     const std::vector<bool>& answered) const;
-  // The child to read gfid from (healthy, spread by gfid), skipping `tried`.
-  int ReadChild(const Gfid& gfid, const std::vector<bool>& tried) const;
+  // The child to read gfid from (healthy, spread by gfid + `spread`), skipping `tried`.
+  int ReadChild(const Gfid& gfid, const std::vector<bool>& tried, uint64_t spread = 0) const;
   void RememberHealth(const Gfid& gfid, const std::vector<bool>& readable);
 
   template <typename Rep>
-  Result<Rep> ReadFromHealthy(const Gfid& gfid, const std::function<Future<Rep>(ProtocolLayer*)>& call);
+  Result<Rep> ReadFromHealthy(const Gfid& gfid, const std::function<Future<Rep>(ProtocolLayer*)>& call,
+                              uint64_t spread = 0);
   // The change, sent with a TxnTail (post-op and unlock ride on it).
   template <typename Rep>
   using TxnCall = std::function<Future<Rep>(ProtocolLayer*, const proto::TxnTail&)>;
@@ -122,6 +138,7 @@ class ReplicateLayer final : public Layer {
     std::vector<std::string> sessions;     // per child: the brick session holding the lock
     std::vector<bool> bad;                 // per child: a change failed there (stays accused)
     std::vector<std::pair<uint64_t, uint64_t>> ranges;  // byte ranges of the changes in flight
+    std::vector<std::string> names;        // entry lock: names of the changes in flight
     bool want_release = false;             // asked (contention, quorum lost): no new users
     bool claimed = false;                  // a thread is releasing it
     std::chrono::steady_clock::time_point last_use;
@@ -132,12 +149,17 @@ class ReplicateLayer final : public Layer {
   Result<Rep> DataTxn(const Gfid& gfid, uint64_t start, uint64_t end, const TxnCall<Rep>& call);
   Status AcquireEager(const Gfid& gfid, Eager& e);
   void MarkBad(const Gfid& gfid, const std::vector<size_t>& failed);
+  // An entry change of names in directory `dir` under this client's eager entry lock.
+  template <typename Rep>
+  Result<Rep> EagerEntryTxn(const Gfid& dir, const std::vector<std::string>& names, const TxnCall<Rep>& call);
+  Status AcquireEagerEntry(const Gfid& dir, Eager& e);
+  bool HoldsEagerEntry(const Gfid& dir) const;
   void OnContended(const proto::LockContended& c);
   void ReleaserLoop();
 
   // try_only: give up (OK) if another owner holds the data lock instead of waiting for it.
   Status HealFile(const Gfid& gfid, const std::vector<size_t>& up, bool try_only = false);
-  Status HealDirectory(const Gfid& gfid, const std::vector<size_t>& up);
+  Status HealDirectory(const Gfid& gfid, const std::vector<size_t>& up, bool try_only = false);
   Status CopyEntry(size_t source, size_t sink, const Gfid& dir, const proto::DirEntry& e);
   Status RemoveTree(size_t child, const Gfid& dir, const std::string& name, const Gfid& gfid, bool is_dir, int depth);
 
@@ -154,6 +176,8 @@ class ReplicateLayer final : public Layer {
   std::condition_variable releaser_cv_;  // work for the releaser thread
   std::unordered_map<Gfid, std::shared_ptr<Eager>, GfidHash> eager_;
   std::deque<Gfid> release_q_;           // releases asked for by contention
+  std::unordered_map<Gfid, std::shared_ptr<Eager>, GfidHash> eager_entry_;  // by directory
+  std::deque<Gfid> release_entry_q_;     // entry lock releases asked for
   bool stopping_ = false;
   EagerStats stats_;
   std::thread releaser_;

@@ -121,5 +121,49 @@ TEST(LockTable, BlockedWaiterTellsTheHolder) {
   EXPECT_TRUE(told.empty());
 }
 
+// A blocked entrylk tells the holders the same way (the eager entry lock on a directory of
+// docs/replication.md): a whole-directory request is told about a name lock and vice versa;
+// a request for another name is not in the way and tells no one.
+TEST(LockTable, BlockedEntrylkTellsTheHolder) {
+  LockTable t;
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> told;
+  Gfid dir = Gfid::Random();
+  t.SetContentionHook([&](const std::string& session, const Gfid& g, const std::string& domain) {
+    std::lock_guard lk(mu);
+    EXPECT_EQ(g, dir);
+    told.emplace_back(session, domain);
+  });
+  LockOwner a{"sa", 1}, b{"sb", 2};
+  ASSERT_EQ(t.Entrylk(dir, "entry", "", LockKind::kWrite, a, false, 0ms), 0);  // A: the whole directory
+  EXPECT_EQ(t.Entrylk(dir, "entry", "x", LockKind::kWrite, b, false, 0ms), EAGAIN);
+  {
+    std::lock_guard lk(mu);
+    EXPECT_TRUE(told.empty());  // non-blocking: nobody told
+  }
+  auto start = std::chrono::steady_clock::now();
+  std::thread waiter([&] { EXPECT_EQ(t.Entrylk(dir, "entry", "x", LockKind::kWrite, b, true, 5000ms), 0); });
+  std::this_thread::sleep_for(700ms);
+  {
+    std::lock_guard lk(mu);
+    ASSERT_GE(told.size(), 2u);  // at once, and after 500 ms
+    EXPECT_EQ(told[0], std::make_pair(std::string("sa"), std::string("entry")));
+  }
+  ASSERT_EQ(t.Entrylk(dir, "entry", "", LockKind::kUnlock, a, false, 0ms), 0);
+  waiter.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2000ms);
+  {
+    std::lock_guard lk(mu);
+    told.clear();
+  }
+  // B holds "x": a whole-directory request waits for it and tells B; "y" is not in the way.
+  EXPECT_EQ(t.Entrylk(dir, "entry", "y", LockKind::kWrite, a, true, 100ms), 0);
+  ASSERT_EQ(t.Entrylk(dir, "entry", "y", LockKind::kUnlock, a, false, 0ms), 0);
+  EXPECT_EQ(t.Entrylk(dir, "entry", "", LockKind::kWrite, a, true, 200ms), EAGAIN);
+  std::lock_guard lk(mu);
+  ASSERT_FALSE(told.empty());
+  EXPECT_EQ(told[0], std::make_pair(std::string("sb"), std::string("entry")));
+}
+
 }  // namespace
 }  // namespace hafs::brick

@@ -96,5 +96,41 @@ TEST(Changelog, EagerPostOpAccusesOnlyTheBrickThatFailed) {
   EXPECT_FALSE(AllFools(c, {true, false, true}, kNames));
 }
 
+
+// ---- conservative entry merge (a client died under an entry change / eager entry lock) ----
+const std::vector<std::string> kEntry = {"pending.entry.0", "pending.entry.1", "pending.entry.2"};
+std::map<std::string, int64_t> AllEntry(int64_t v) {
+  return {{"pending.entry.0", v}, {"pending.entry.1", v}, {"pending.entry.2", v}};
+}
+
+TEST(EntryMerge, CleanOrOrdinaryAccusationNeedsNoMerge) {
+  EXPECT_FALSE(NeedsMerge({{}, {}, {}}, kAll, kEntry));
+  // Brick 2 was down for completed changes: the others accuse it, nobody accuses itself.
+  EXPECT_FALSE(NeedsMerge({{{"pending.entry.2", 4}}, {{"pending.entry.2", 4}}, {}}, kAll, kEntry));
+}
+
+TEST(EntryMerge, ClientDiedUnderTheLockMergesAllFools) {
+  // Every brick kept the pre-op: nobody knows who got how many of the changes.
+  EXPECT_TRUE(NeedsMerge({AllEntry(1), AllEntry(1), AllEntry(1)}, kAll, kEntry));
+}
+
+TEST(EntryMerge, BrickAwayWhileTheClientDiedIsNotTheSource) {
+  // Bricks 0 and 1 kept the pre-op of a stream brick 2 (down then) never saw; brick 2 is back
+  // and accuses nobody. ComputeAccused would make brick 2 the only source (removing what 0 and
+  // 1 created); the merge keeps it.
+  Counters c = {AllEntry(1), AllEntry(1), {}};
+  bool split;
+  auto acc = ComputeAccused(c, kAll, kEntry, &split);
+  EXPECT_EQ(acc, std::vector<bool>({true, true, false}));
+  EXPECT_TRUE(NeedsMerge(c, kAll, kEntry));
+}
+
+TEST(EntryMerge, FoolAccusedByASaneBrickIsAnOrdinarySink) {
+  // Brick 1's create failed: it kept its pre-op; bricks 0 and 2 got the post-op and accuse it.
+  Counters c = {{{"pending.entry.1", 1}}, AllEntry(1), {{"pending.entry.1", 1}}};
+  EXPECT_FALSE(NeedsMerge(c, kAll, kEntry));
+  // Only bricks that answered count.
+  EXPECT_TRUE(NeedsMerge({AllEntry(1), AllEntry(1), {{"pending.entry.1", 1}}}, {true, true, false}, kEntry));
+}
 }  // namespace
 }  // namespace hafs::client
