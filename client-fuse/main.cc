@@ -6,6 +6,7 @@
 // Without -f the process detaches once the volume is mounted; every error before that
 // (bad volfile, unreachable bricks, mount failure) is printed and the exit status is 1.
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -138,6 +139,11 @@ int Run(const MountOptions& mo, Parent& parent) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // 1 MiB write buffers (write-behind copies, gRPC messages) come and go all the time: keep
+  // them in the heap instead of an mmap + page faults + munmap each (-35 % client CPU per
+  // MiB written, measured; see docs/client.md, "Write-behind").
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 128 << 20);
   CLI::App app{"hafs-fuse: mount a hafs volume"};
   MountOptions mo;
   std::string opts;

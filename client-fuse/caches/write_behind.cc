@@ -44,6 +44,10 @@ WriteBehindLayer::~WriteBehindLayer() {
   // The senders leave only once every queued write has been sent.
   for (auto& t : senders_) t.join();
   std::lock_guard lk(mu_);
+  HAFS_LOG_INFO("write-behind: {} writes acknowledged early ({} merged), {} synchronous, {} sent, {} failed, "
+                "{} waited for room, at most {} in flight",
+                stats_.acked_early, stats_.merged, stats_.sync, stats_.sent, stats_.failed, stats_.window_waits,
+                stats_.max_in_flight);
   for (auto& [g, e] : errors_)
     HAFS_LOG_WARN("write-behind: {}: a failed write was never reported (file not closed): {}", g.ToString(),
                   std::strerror(e));
@@ -103,7 +107,10 @@ void WriteBehindLayer::SenderLoop() {
     Gfid g;
     std::list<Op>::iterator it;
     if (!PickLocked(&g, &it)) {
-      if (stopping_ && total_unsent_ == 0) return;
+      if (stopping_ && total_unsent_ == 0) {
+        work_cv_.notify_all();  // the other senders leave too
+        return;
+      }
       work_cv_.wait(lk);
       continue;
     }
@@ -142,10 +149,13 @@ void WriteBehindLayer::SenderLoop() {
     f2.bytes -= size;
     total_bytes_ -= size;
     f2.ops.erase(it);
+    // The end of this write may let later ones of the file go: this sender takes one at the
+    // top of the loop; wake the others only when more could be waiting.
+    bool more = f2.unsent > 1;
     if (f2.ops.empty()) files_.erase(g);
     in_flight_--;
     done_cv_.notify_all();
-    work_cv_.notify_all();  // the end of this write may let a later one of the file go
+    if (more) work_cv_.notify_all();
   }
 }
 
