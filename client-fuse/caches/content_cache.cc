@@ -86,6 +86,7 @@ void ContentCache::DropAll() {
   map_.clear();
   lru_.clear();
   names_.clear();
+  read_dirs_.clear();
   bytes_ = 0;
 }
 
@@ -239,8 +240,14 @@ Future<proto::EntryReply> ContentCache::Lookup(proto::EntryRequest req) {
       }
     }
   }
+  bool ask = want > 0 && !have;
+  if (ask && options_.only_where_read) {
+    std::lock_guard lk(mu_);
+    auto d = read_dirs_.find(req.parent());
+    ask = d != read_dirs_.end() && d->second > Now();
+  }
   // The content is here: the brick need not read it again (the reply's attributes decide).
-  req.set_want_data(have ? 0 : want);
+  req.set_want_data(ask ? want : 0);
   auto below = below_.Lookup(std::move(req));
   return Deferred([this, below = std::move(below), key = std::move(key), want, start]() mutable
                   -> Result<proto::EntryReply> {
@@ -295,6 +302,11 @@ Future<proto::ReadReply> ContentCache::Read(proto::ReadRequest req) {
     ++stats_.misses;
     start = epoch_;
     auto it = map_.find(g);
+    if (it != map_.end() && it->second.name_key.size() > Gfid::kSize) {
+      // Files are read in this directory: its next lookups bring small files' content.
+      if (read_dirs_.size() >= 10000) read_dirs_.clear();
+      read_dirs_[it->second.name_key.substr(0, Gfid::kSize)] = Now() + options_.timeout;
+    }
     whole = it != map_.end() && it->second.expires > Now() && S_ISREG(it->second.mode) &&
             it->second.size <= options_.max_file && req.offset() + req.size() <= options_.max_file;
   }

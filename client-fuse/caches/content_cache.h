@@ -13,6 +13,7 @@
 //   attributes still match. A lookup that wants data and gets an attr-only reply (md_cache hit)
 //   gets the cached content when the attributes match; without it nothing more is asked: the
 //   content is read (whole file, one round trip to one brick) only when the file is read.
+//   Lookups ask for content only in directories where files were read (only_where_read).
 // - Coherence: an entry is dropped on any Invalidate of its gfid (or its parent+name), on
 //   "drop everything" (empty gfid and parent), on this client's own changes of it (write,
 //   setattr/truncate, fallocate, unlink, rename over) before and after they run, and when
@@ -43,6 +44,10 @@ class ContentCache : public Layer {
     size_t max_bytes = 64u << 20;              // mount option cache-size
     std::chrono::milliseconds timeout{60000};  // mount option content-cache-timeout
     std::function<Clock::time_point()> now;    // tests; default steady_clock::now
+    // Lookups ask the bricks for content (want_data) only in directories where this client
+    // has read a file it did not have (within `timeout`): stats, ls -l and find elsewhere
+    // cost the bricks no read. False: every lookup that wants data asks for it.
+    bool only_where_read = true;
   };
   struct Stats {
     uint64_t hits = 0;         // reads answered from memory
@@ -110,6 +115,7 @@ class ContentCache : public Layer {
   std::unordered_map<Gfid, Entry, GfidHash> map_;
   std::list<Gfid> lru_;  // front: most recently used
   std::unordered_map<std::string, Gfid> names_;
+  std::unordered_map<std::string, Clock::time_point> read_dirs_;  // parent gfid bytes -> until
   size_t bytes_ = 0;
   uint64_t epoch_ = 0;      // bumped by every drop
   uint64_t all_epoch_ = 0;  // last "drop everything"

@@ -72,6 +72,15 @@ B=$WORK/mntB
 mount_vol "$A"
 mount_vol "$B"
 
+log "stats of small files in a directory where nothing was read make the bricks read nothing"
+mkdir "$B/st"
+for i in $(seq 20); do head -c 3000 /dev/urandom > "$B/st/s$i"; done
+cold
+b0=$(brick_sum bytes 0 1 2)
+for i in $(seq 20); do stat "$A/st/s$i" > /dev/null; done
+b1=$(brick_sum bytes 0 1 2)
+[ $((b1 - b0)) -eq 0 ] || fail "20 cold stats made the bricks read $((b1 - b0)) bytes"
+
 log "replica 3: mount B writes 50 small files; mount A reads them twice, cold"
 write_files "$B" 50
 two_passes "$A" 50 0 1 2

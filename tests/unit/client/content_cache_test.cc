@@ -166,8 +166,10 @@ class FakeFs : public Layer {
 class ContentCacheTest : public ::testing::Test {
  protected:
   ContentCacheTest() { Make(ContentCache::Options{}); }
-  void Make(ContentCache::Options o) {
+  // Most tests: every lookup that wants data asks for it (only_where_read has its own test).
+  void Make(ContentCache::Options o, bool only_where_read = false) {
     o.now = [this] { return now; };
+    o.only_where_read = only_where_read;
     cache = std::make_unique<ContentCache>(fs, o);
   }
   Result<proto::EntryReply> Lookup(const std::string& name, uint32_t want = 64u << 10) {
@@ -419,6 +421,26 @@ TEST_F(ContentCacheTest, ContentExpiresAfterTheTimeout) {
   EXPECT_EQ(fs.lookups_with_data, 2) << "expired: the lookup asks for the content again";
   EXPECT_EQ(Read(g), "abc");
   EXPECT_EQ(fs.reads, 0);
+}
+
+TEST_F(ContentCacheTest, LookupsAskForContentOnlyWhereFilesAreRead) {
+  Make(ContentCache::Options{}, /*only_where_read=*/true);
+  Gfid a = fs.Put("a", "aaa");
+  fs.Put("b", "bbb");
+  fs.Put("c", "ccc");
+  ASSERT_TRUE(Lookup("a").ok());  // a stat: nobody reads here yet, the brick reads nothing
+  ASSERT_TRUE(Lookup("b").ok());
+  EXPECT_EQ(fs.lookups_with_data, 0);
+  EXPECT_EQ(Read(a), "aaa");  // the first read in the directory fetches the file
+  EXPECT_EQ(fs.reads, 1);
+  auto r = Lookup("c");  // from now on lookups here bring the content
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(fs.lookups_with_data, 1);
+  EXPECT_TRUE(r->has_data());
+  now += 61s;  // the directory's mark ends with the timeout
+  fs.Put("d", "ddd");
+  ASSERT_TRUE(Lookup("d").ok());
+  EXPECT_EQ(fs.lookups_with_data, 1);
 }
 
 TEST_F(ContentCacheTest, ErrorsPassThrough) {
