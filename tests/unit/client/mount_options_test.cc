@@ -28,6 +28,20 @@ TEST(MountOptions, RejectsUnknownAndBadValues) {
   EXPECT_FALSE(MountOptions().Parse("entry-timeout=soon").ok());
 }
 
+TEST(MountOptions, ContentCacheOptions) {
+  MountOptions m;
+  EXPECT_EQ(m.quick_read_max, 64u << 10);
+  EXPECT_EQ(m.cache_size, 64u << 20);
+  EXPECT_DOUBLE_EQ(m.content_cache_timeout, 60);
+  ASSERT_TRUE(m.Parse("quick-read-max=128KB,cache-size=16MB,content-cache-timeout=5").ok());
+  EXPECT_EQ(m.quick_read_max, 128u << 10);
+  EXPECT_EQ(m.cache_size, 16u << 20);
+  EXPECT_DOUBLE_EQ(m.content_cache_timeout, 5);
+  EXPECT_FALSE(MountOptions().Parse("quick-read-max=2MB").ok());  // above 1 MiB
+  EXPECT_FALSE(MountOptions().Parse("cache-size=lots").ok());
+  EXPECT_FALSE(MountOptions().Parse("content-cache-timeout=-3").ok());
+}
+
 TEST(MountOptions, DefaultLogFileNamesTheMountpoint) {
   MountOptions m;
   m.mountpoint = "/var/www/html";
