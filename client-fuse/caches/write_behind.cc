@@ -121,21 +121,28 @@ void WriteBehindLayer::SenderLoop() {
     in_flight_++;
     stats_.max_in_flight = std::max(stats_.max_in_flight, in_flight_);
     stats_.sent++;
+    const uint64_t start = it->start;
+    const size_t size = it->data.size();
     proto::WriteRequest req;
     req.set_gfid(g.Bytes());
-    req.set_offset(it->start);
+    req.set_offset(start);
     req.set_append(it->append);
-    size_t size = it->data.size();
-    *req.mutable_data() = std::move(it->data);
+    *req.mutable_data() = std::move(it->data);  // no copy: the bytes are not needed again
     lk.unlock();
     int err = 0;
     try {
       auto res = lower_.Write(std::move(req)).get();
-      if (!res.ok()) err = res.err() ? res.err() : EIO;
-      else if (res->written() != size) err = EIO;  // a short write would lose data silently
-      if (err)
-        HAFS_LOG_WARN("write-behind: {} write of {} bytes at {} failed: {}", g.ToString(), size, it->start,
-                      res.ok() ? "short write" : res.status().ToString());
+      if (!res.ok()) {
+        err = res.err() ? res.err() : EIO;
+        HAFS_LOG_WARN("write-behind: {} write of {} bytes at {} failed: {}", g.ToString(), size, start,
+                      res.status().ToString());
+      } else if (res->written() != size) {
+        // A short write means the bricks ran out of room (a caller of write(2) would get ENOSPC
+        // at the next call); the rest is not written, so it is an error, never silence.
+        err = ENOSPC;
+        HAFS_LOG_WARN("write-behind: {} write of {} bytes at {}: only {} written; reported as ENOSPC",
+                      g.ToString(), size, start, res->written());
+      }
     } catch (const std::exception& e) {
       HAFS_LOG_WARN("write-behind: {} write failed: {}", g.ToString(), e.what());
       err = EIO;

@@ -10,7 +10,9 @@
 # (d) two bricks killed: write(2), fsync(2) or close(2) reports EROFS — an acknowledged write
 #     that could not be done is never a silent success;
 # (e) the window option is taken (write-behind-window-size=1MB on the second mount) and a bad
-#     value is refused.
+#     value is refused;
+# (f) bricks that run out of room (16 MiB tmpfs): write(2) or close(2) report ENOSPC, never
+#     a silent success.
 source "$(dirname "$0")/lib.sh"
 
 for n in 0 1 2; do start_brick $n; done
@@ -159,3 +161,31 @@ if timeout 30 "$BIN/mount.hafs" "$WORK/vol.json" "$WORK/mntC" -o write-behind-wi
   MOUNTS+=("$WORK/mntC"); fail "write-behind-window-size=lots was accepted"
 fi
 grep -q "write-behind-window-size" "$WORK/c.err" || fail "the error does not name the option: $(cat "$WORK/c.err")"
+
+log "(f) bricks out of room: write or close report ENOSPC"
+cp "$WORK/vol.json" "$WORK/vol-main.json"
+for n in 3 4 5; do
+  mkdir -p "$WORK/b$n"
+  mount -t tmpfs -o size=16m tmpfs "$WORK/b$n" || fail "tmpfs for brick $n"
+  MOUNTS+=("$WORK/b$n")   # unmounted by cleanup
+  start_brick $n
+done
+write_volfile replicate 3 3 4 5
+mount_vol "$WORK/mntS"
+timeout 60 python3 - "$WORK/mntS" <<'PY' || fail "running out of room was not reported"
+import errno, os, sys
+fd = os.open(sys.argv[1] + "/fill.bin", os.O_CREAT | os.O_WRONLY, 0o644)
+errs = []
+for i in range(32):   # 32 MiB into 16 MiB
+    try:
+        os.write(fd, b"f" * (1 << 20))
+    except OSError as e:
+        errs.append(("write", e.errno))
+try:
+    os.close(fd)
+except OSError as e:
+    errs.append(("close", e.errno))
+print("    ", sorted(set(errs)))
+assert errs, "32 MiB written into 16 MiB without an error"
+assert all(e == errno.ENOSPC for _, e in errs), errs
+PY

@@ -94,7 +94,7 @@ class FakeLower : public FakeBase {
       w->p.set_value(Status(err, "injected"));
     } else {
       proto::WriteReply r;
-      r.set_written(static_cast<uint32_t>(w->req.data().size()));
+      r.set_written(static_cast<uint32_t>(w->req.data().size() - short_by));
       w->p.set_value(r);
     }
     return true;
@@ -110,6 +110,7 @@ class FakeLower : public FakeBase {
     data.replace(off, r.data().size(), r.data());
   }
   bool auto_complete = false;
+  size_t short_by = 0;  // Complete() answers this many bytes less than asked
   std::deque<std::shared_ptr<Pending>> in_flight;
   std::vector<proto::WriteRequest> arrived, completed;
   size_t max_in_flight = 0;
@@ -250,6 +251,15 @@ TEST_F(WriteBehindTest, FailedWriteIsReturnedByTheNextWrite) {
   lower.auto_complete = true;
   EXPECT_TRUE(wb->Write(W(other, 0, 10, 'x')).get().ok());
   EXPECT_TRUE(wb->Flush(other).ok());
+}
+
+TEST_F(WriteBehindTest, ShortWriteIsAnError) {
+  Make();
+  ASSERT_TRUE(wb->Write(W(g, 0, 4096, 'a')).get().ok());
+  ASSERT_TRUE(lower.WaitInFlight(1));
+  lower.short_by = 100;
+  ASSERT_TRUE(lower.Complete(0));
+  EXPECT_EQ(wb->Flush(g).err(), ENOSPC);
 }
 
 TEST_F(WriteBehindTest, FullWindowBlocksUntilRoom) {
