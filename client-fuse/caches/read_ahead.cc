@@ -119,7 +119,7 @@ void ReadAhead::ScheduleLocked(const Gfid& g, Stream& s, uint64_t from) {
   const uint64_t c = options_.chunk;
   if (s.window < c) return;
   uint64_t first = from / c, last = (from + s.window - 1) / c;
-  bool queued = false;
+  int queued = 0;
   for (uint64_t i = first; i <= last && i <= s.eof_chunk; ++i) {
     if (s.chunks.count(i)) continue;
     if (!MakeRoomLocked(g, c + kChunkOverhead)) break;
@@ -130,9 +130,9 @@ void ReadAhead::ScheduleLocked(const Gfid& g, Stream& s, uint64_t from) {
     bytes_ += chunk->cost;
     s.chunks.emplace(i, chunk);
     queue_.emplace_back(g, std::move(chunk));
-    queued = true;
+    ++queued;
   }
-  if (queued) work_cv_.notify_all();
+  for (int k = 0; k < queued; ++k) work_cv_.notify_one();
 }
 
 void ReadAhead::RunChunk(const Gfid& g, const ChunkPtr& c) {
@@ -260,27 +260,60 @@ Result<proto::ReadReply> ReadAhead::DoRead(const proto::ReadRequest& req) {
       if (c->data.size() < csize) break;  // EOF in this chunk
     }
     if (ok) {
-      proto::ReadReply rep;
-      std::string* out = rep.mutable_data();
-      out->reserve(req.size());
+      // Under the lock: which bytes of which chunk. A chunk the read takes whole and nobody
+      // else holds is moved out (and forgotten) rather than copied; the others are copied
+      // after the lock is released (a ready chunk's data does not change).
+      struct Piece {
+        ChunkPtr c;
+        uint64_t from = 0, to = 0;
+        std::string owned;
+        bool moved = false;
+      };
+      std::vector<Piece> pieces;
       bool eof = false;
+      auto sit = streams_.find(g);  // (the stream may have been forgotten while we waited)
       for (auto& c : need) {
         if (c->dropped) {  // dropped after we waited: the range is not served partially
           ok = false;
           break;
         }
         uint64_t start = c->index * csize;
-        uint64_t from = std::max(off, start) - start;
-        uint64_t to = std::min<uint64_t>(end - start, c->data.size());
-        if (from < to) out->append(c->data, from, to - from);
-        if (c->data.size() < csize) {
+        Piece p;
+        p.from = std::max(off, start) - start;
+        p.to = std::min<uint64_t>(end - start, c->data.size());
+        size_t dsize = c->data.size();
+        bool sole = c.use_count() == 2;  // `need` and the stream: no other reader has it
+        if (p.from == 0 && p.to == dsize && dsize > 0 && sole && sit != streams_.end()) {
+          auto it = sit->second.chunks.find(c->index);
+          if (it != sit->second.chunks.end() && it->second == c) {
+            p.owned = std::move(c->data);
+            p.moved = true;
+            EraseChunkLocked(sit->second, it);
+          }
+        }
+        p.c = c;
+        pieces.push_back(std::move(p));
+        if (dsize < csize) {
           eof = true;
           break;
         }
       }
       if (ok) {
         ++stats_.hits;
+        lk.unlock();
+        proto::ReadReply rep;
         rep.set_eof(eof);
+        if (pieces.size() == 1 && pieces[0].moved) {
+          rep.set_data(std::move(pieces[0].owned));
+          return rep;
+        }
+        std::string* out = rep.mutable_data();
+        out->reserve(req.size());
+        for (auto& p : pieces) {
+          const std::string& d = p.moved ? p.owned : p.c->data;
+          uint64_t from = p.moved ? 0 : p.from, to = p.moved ? d.size() : p.to;
+          if (from < to) out->append(d, from, to - from);
+        }
         return rep;
       }
     }
