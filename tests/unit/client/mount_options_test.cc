@@ -42,6 +42,17 @@ TEST(MountOptions, ContentCacheOptions) {
   EXPECT_FALSE(MountOptions().Parse("content-cache-timeout=-3").ok());
 }
 
+TEST(MountOptions, MdCacheTimeout) {
+  MountOptions m;
+  EXPECT_DOUBLE_EQ(m.md_cache_timeout, 60);
+  ASSERT_TRUE(m.Parse("md-cache-timeout=0").ok());  // 0: the layer passes everything through
+  EXPECT_DOUBLE_EQ(m.md_cache_timeout, 0);
+  ASSERT_TRUE(m.Parse("md-cache-timeout=600").ok());
+  EXPECT_DOUBLE_EQ(m.md_cache_timeout, 600);
+  EXPECT_FALSE(MountOptions().Parse("md-cache-timeout=-1").ok());
+  EXPECT_FALSE(MountOptions().Parse("md-cache-timeout=soon").ok());
+}
+
 TEST(MountOptions, DefaultLogFileNamesTheMountpoint) {
   MountOptions m;
   m.mountpoint = "/var/www/html";
