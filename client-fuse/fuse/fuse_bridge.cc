@@ -86,6 +86,7 @@ void ReplyAttr(fuse_req_t req, fuse_ino_t ino, const proto::Attr& a) {
 struct FileHandle {
   Gfid gfid;
   bool append = false;
+  bool writable = true;  // a read-only handle's close does not take write-behind's error
 };
 
 // An open directory: a snapshot taken at the first readdir.
@@ -300,7 +301,7 @@ void OpenFile(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   GFID_OR_REPLY(g, ino);
   // An open for writing (O_TRUNC included) ends any quick-read content of the file.
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) B(req)->QuickDrop(g);
-  auto* h = new FileHandle{g, (fi->flags & O_APPEND) != 0};
+  auto* h = new FileHandle{g, (fi->flags & O_APPEND) != 0, (fi->flags & O_ACCMODE) != O_RDONLY};
   fi->fh = reinterpret_cast<uint64_t>(h);
   // The kernel keeps cached pages across opens; bricks push invalidations on change and
   // attribute changes (mtime/size) drop the cache too (FUSE_CAP_AUTO_INVAL_DATA).
@@ -380,7 +381,7 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
 void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   auto* h = reinterpret_cast<FileHandle*>(fi->fh);
   Status wb;
-  if (h && B(req)->graph().write_behind()) wb = B(req)->graph().write_behind()->Flush(h->gfid);
+  if (h && h->writable && B(req)->graph().write_behind()) wb = B(req)->graph().write_behind()->Flush(h->gfid);
   if (h)
     for (ReplicateLayer* set : B(req)->graph().replica_sets()) set->CloseEager(h->gfid);
   fuse_reply_err(req, wb.ok() ? 0 : wb.err());

@@ -145,6 +145,9 @@ try:
 except OSError as e:
     assert e.errno == errno.EROFS
     wrote = False
+# A reader's close in between does not take the writer's error.
+rfd = os.open(a + "/quorum.txt", os.O_RDONLY)
+os.close(rfd)
 try:
     os.close(fd)
     assert not wrote, "an acknowledged write was lost and close said nothing"
