@@ -105,10 +105,13 @@ Result<std::unique_ptr<Graph>> Graph::Build(const Volfile& volfile, const std::s
 
 Graph::~Graph() {
   write_behind_.reset();  // sends its pending writes through the layers below
+  // Read-ahead's prefetches in flight end before the lock is taken: a brick's thread that
+  // would complete one may be delivering a push (which takes the lock) meanwhile.
+  if (read_ahead_) read_ahead_->Shutdown();
   {
     std::lock_guard lk(invalidate_mu_);  // no push reaches the caches while they go
     invalidate_fns_.clear();
-    read_ahead_.reset();  // waits for its prefetches in flight
+    read_ahead_.reset();
     content_cache_.reset();
     md_cache_.reset();
   }

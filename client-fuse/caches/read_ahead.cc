@@ -19,8 +19,17 @@ ReadAhead::ReadAhead(Layer& below, Options options) : below_(below), options_(op
 }
 
 ReadAhead::~ReadAhead() {
+  Shutdown();
+  HAFS_LOG_INFO("read-ahead: {} reads from prefetched chunks, {} sent down, {} chunks prefetched ({} failed, "
+                "{} discarded, {} read by the reader), {} waits for a chunk in flight, {} drops, at most {} in flight",
+                stats_.hits, stats_.misses, stats_.prefetches, stats_.prefetch_errors, stats_.discarded, stats_.stolen,
+                stats_.waited, stats_.drops, stats_.max_in_flight);
+}
+
+void ReadAhead::Shutdown() {
   {
     std::lock_guard lk(mu_);
+    if (stopping_ && workers_.empty()) return;
     stopping_ = true;
     for (auto& [g, c] : queue_)
       if (c->state == Chunk::kQueued) c->state = Chunk::kFailed;  // a reader waiting reads itself
@@ -29,10 +38,9 @@ ReadAhead::~ReadAhead() {
   work_cv_.notify_all();
   done_cv_.notify_all();
   for (auto& t : workers_) t.join();
-  HAFS_LOG_INFO("read-ahead: {} reads from prefetched chunks, {} sent down, {} chunks prefetched ({} failed, "
-                "{} discarded, {} read by the reader), {} waits for a chunk in flight, {} drops, at most {} in flight",
-                stats_.hits, stats_.misses, stats_.prefetches, stats_.prefetch_errors, stats_.discarded, stats_.stolen,
-                stats_.waited, stats_.drops, stats_.max_in_flight);
+  std::lock_guard lk(mu_);
+  workers_.clear();
+  for (auto& [g, s] : streams_) DropChunksLocked(s);
 }
 
 bool ReadAhead::EnabledByEnv() {
@@ -202,7 +210,7 @@ Result<proto::ReadReply> ReadAhead::DoRead(const proto::ReadRequest& req) {
   const uint64_t first = off / csize, last = (end - 1) / csize;
   std::vector<ChunkPtr> need;
   std::unique_lock lk(mu_);
-  if (options_.window < csize) {
+  if (options_.window < csize || stopping_) {
     lk.unlock();
     return below_.Read(req).get();
   }

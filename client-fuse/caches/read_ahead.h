@@ -74,6 +74,9 @@ class ReadAhead final : public Layer {
 
   ReadAhead(Layer& below, Options options);
   ~ReadAhead() override;
+  // Stops prefetching and waits for the prefetches in flight (the destructor does it too);
+  // afterwards reads pass through and invalidations are still taken.
+  void Shutdown();
   // False when HAFS_READ_AHEAD=0 (the layer is left out of the stack).
   static bool EnabledByEnv();
   // The mount option read-ahead-window (0: keep); a window below one chunk switches

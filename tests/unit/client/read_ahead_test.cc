@@ -453,3 +453,30 @@ TEST(ReadAhead, WindowBelowAChunkPassesThrough) {
 
 }  // namespace
 }  // namespace hafs::client
+
+namespace hafs::client {
+namespace {
+
+TEST(ReadAhead, AfterShutdownReadsPassThrough) {
+  FakeFiles fs;
+  fs.delay = 5ms;
+  std::string data = Pattern(8 * kMiB);
+  Gfid g = fs.Put(data);
+  ReadAhead ra(fs, ReadAhead::Options{});
+  ASSERT_TRUE(ReadAt(ra, g, 0, kMiB).ok());
+  ASSERT_TRUE(ReadAt(ra, g, kMiB, kMiB).ok());
+  ra.Shutdown();  // waits for the prefetches in flight
+  EXPECT_EQ(fs.Running(), 0);
+  EXPECT_EQ(ra.ChunksOf(g), 0u);
+  int before = fs.Reads();
+  for (uint64_t off = 2 * kMiB; off < 5 * kMiB; off += kMiB) {
+    auto r = ReadAt(ra, g, off, kMiB);
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE(r->data() == data.substr(off, kMiB));
+  }
+  EXPECT_EQ(fs.Reads(), before + 3);
+  ra.OnInvalidate(proto::Invalidate());
+}
+
+}  // namespace
+}  // namespace hafs::client
