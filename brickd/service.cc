@@ -186,6 +186,7 @@ grpc::Status BrickService::Lookup(ServerContext* ctx, const proto::EntryRequest*
   }
   if (r.ok() && req->want_pending()) {
     for (auto& [k, v] : storage_.metadata().Counters(r->inode.gfid)) (*rep->mutable_pending())[k] = v;
+    for (auto& [k, v] : storage_.metadata().Counters(parent)) (*rep->mutable_parent_pending())[k] = v;
   }
   return grpc::Status::OK;
 }

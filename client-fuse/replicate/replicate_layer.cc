@@ -976,6 +976,28 @@ Future<proto::EntryReply> ReplicateLayer::Lookup(proto::EntryRequest req) {
         if (missing > 0) return Status(ENOENT, "no such entry");
         return Status(other_err ? other_err : ENOTCONN, "lookup failed on every brick");
       }
+      // The parent's counters come with every name found: a directory left accusing a brick
+      // (a change failed there, or its session was lost under an eager entry lock) is healed
+      // by the lookup of any name in it, even a directory never looked up itself (the root).
+      // Self-accusing bricks alone are a change in flight (or the directory's own lookup's
+      // business): they do not make this lookup wait.
+      if (round == 0 && missing == 0) {
+        const Gfid parent = GfidOf(req.parent());
+        std::vector<std::map<std::string, int64_t>> pc(n());
+        bool any = false;
+        for (size_t i : up) {
+          if (!answered[i]) continue;
+          pc[i] = {res[i]->value().parent_pending().begin(), res[i]->value().parent_pending().end()};
+          any = any || !pc[i].empty();
+        }
+        if (any && !HoldsEagerEntry(parent)) {
+          bool split = false;
+          auto acc = Accused(pc, answered, Kind::kEntry, &split);
+          bool behind = split;
+          for (size_t i = 0; i < n(); ++i) behind = behind || (answered[i] && acc[i]);
+          if (behind) (void)Heal(parent);
+        }
+      }
       bool dir = S_ISDIR(res[up.front()]->ok() ? res[up.front()]->value().attr().mode() : 0);
       for (size_t i : up)
         if (answered[i]) dir = S_ISDIR(res[i]->value().attr().mode());
@@ -1038,6 +1060,7 @@ Future<proto::EntryReply> ReplicateLayer::Lookup(proto::EntryRequest req) {
       if (qhave) qdata = std::move(*res[qr]->value().mutable_data());
       auto out = std::move(res[pick]->value());
       out.clear_pending();
+      out.clear_parent_pending();
       out.clear_data();
       out.set_has_data(qhave);
       if (qhave) out.set_data(std::move(qdata));

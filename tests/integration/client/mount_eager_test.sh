@@ -95,6 +95,10 @@ within 5 index_empty || fail "changelog still pending after both files were clos
 log "(b) kill -9 of the client in the middle of a write stream"
 A_PID=$(pgrep -f "hafs-fuse.*$A( |$)" | head -1)
 [ -n "$A_PID" ] || fail "no hafs-fuse for $A"
+# The file exists before the stream and its directory's eager entry lock (the create's) is
+# released, so only the data lock is held when the client dies (docs/client.md).
+: > "$A/crash.bin"
+sleep 1.5
 ( dd if=/dev/urandom of="$A/crash.bin" bs=1M count=4096 status=none 2>/dev/null || true ) &
 DD=$!
 within 10 sh -c "[ \$(stat -c %s '$WORK/b0/crash.bin' 2>/dev/null || echo 0) -gt $((16 << 20)) ]" \
