@@ -159,6 +159,30 @@ for k, v in worst.items():
     print(f"  {k}: seen after at most {v * 1000:.0f} ms")
 PY
 
+log "coherence without a lookup: mount A keeps the file open and re-reads it (pread) after B's change"
+timeout 60 python3 - "$A" "$B" <<'PY' || fail "mount A read stale content through an open descriptor"
+import os, sys, time
+a, b = sys.argv[1], sys.argv[2]
+for i in (30, 31, 32):
+    fd = os.open(f"{a}/f{i}", os.O_RDONLY)
+    assert os.pread(fd, 8192, 0) == (b"%05d" % i) * 800
+    new = (b"P%04d" % i) * 800                  # same size
+    with open(f"{b}/f{i}", "r+b") as f:
+        f.write(new)
+    t0 = time.monotonic()
+    while True:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("1\n")                       # pages only: the open file's next read asks the client
+        got = os.pread(fd, 8192, 0)
+        if got == new:
+            break
+        if time.monotonic() - t0 > 3:
+            raise SystemExit(f"f{i}: the open descriptor still reads {got[:10]!r} after 3 s")
+        time.sleep(0.02)
+    os.close(fd)
+PY
+
 log "own writes through mount A are read back at once (no stale cached copy)"
 timeout 30 python3 - "$A" <<'PY' || fail "read-your-writes failed"
 import os, sys
