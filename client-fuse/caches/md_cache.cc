@@ -44,7 +44,7 @@ MdCache::Stats MdCache::stats() const {
 
 size_t MdCache::items() const {
   std::lock_guard lk(mu_);
-  return attrs_.size() + entries_.size() + dir_items_;
+  return attrs_.size() + entries_.size() + dirs_.size() + dir_items_;
 }
 
 // ---- state helpers (mu_ held) ----
@@ -94,9 +94,9 @@ void MdCache::ClearLocked() {
 }
 
 void MdCache::CapCheck() {
-  if (attrs_.size() + entries_.size() + dir_items_ > options_.max_items) {
-    HAFS_LOG_DEBUG("md-cache: {} items, over the cap of {}: cleared", attrs_.size() + entries_.size() + dir_items_,
-                   options_.max_items);
+  size_t n = attrs_.size() + entries_.size() + dirs_.size() + dir_items_;
+  if (n > options_.max_items) {
+    HAFS_LOG_DEBUG("md-cache: {} items, over the cap of {}: cleared", n, options_.max_items);
     ClearLocked();
   }
 }
@@ -129,7 +129,8 @@ void MdCache::Invalidate(const proto::Invalidate& inv) {
 
 Future<proto::EntryReply> MdCache::Lookup(proto::EntryRequest req) {
   Gfid parent = G(req.parent());
-  if (!enabled() || req.want_pending() || parent.IsNull() || !Cacheable(req.name())) return lower_.Lookup(std::move(req));
+  if (!enabled() || req.want_pending() || parent.IsNull() || !Cacheable(req.name()))
+    return lower_.Lookup(std::move(req));
   uint64_t e0;
   {
     std::lock_guard lk(mu_);
@@ -270,7 +271,7 @@ Future<proto::ReaddirReply> MdCache::Readdir(proto::ReaddirRequest req) {
       Gfid g = G(e.gfid());
       if (g.IsNull() || e.attr().mode() == 0 || G(e.attr().gfid()) != g || !Cacheable(e.name())) continue;
       // A listing bigger than the cache keeps what fits, rather than clearing everything.
-      if (attrs_.size() + entries_.size() + dir_items_ + 2 > options_.max_items) continue;
+      if (attrs_.size() + entries_.size() + dirs_.size() + dir_items_ + 2 > options_.max_items) continue;
       PutAttr(e.attr(), now);
       entries_[EntryKey{dir, e.name()}] = EntryEnt{g, now};
     }
@@ -432,7 +433,8 @@ Future<proto::RenameReply> MdCache::Rename(proto::RenameRequest req) {
   Gfid op = G(req.old_parent()), np = G(req.new_parent());
   std::string on = req.old_name(), nn = req.new_name();
   bool exchange = (req.flags() & 2) != 0;
-  return Deferred([this, f = lower_.Rename(std::move(req)), op, np, on, nn, exchange]() mutable -> Result<proto::RenameReply> {
+  return Deferred([this, f = lower_.Rename(std::move(req)), op, np, on, nn,
+                   exchange]() mutable -> Result<proto::RenameReply> {
     auto r = f.get();
     std::lock_guard lk(mu_);
     Changed();

@@ -42,7 +42,7 @@ class MdCache : public Layer {
  public:
   struct Options {
     std::chrono::milliseconds timeout{60000};
-    size_t max_items = 200000;  // entries + attributes + listed names
+    size_t max_items = 200000;  // entries + attributes + directories + listed names
     // Monotonic milliseconds; tests inject a clock. Empty = steady_clock.
     std::function<int64_t()> now_ms;
   };
