@@ -53,6 +53,17 @@ TEST(MountOptions, MdCacheTimeout) {
   EXPECT_FALSE(MountOptions().Parse("md-cache-timeout=soon").ok());
 }
 
+TEST(MountOptions, ReadAheadWindow) {
+  MountOptions m;
+  EXPECT_EQ(m.read_ahead_window, 8u << 20);
+  ASSERT_TRUE(m.Parse("read-ahead-window=32MB").ok());
+  EXPECT_EQ(m.read_ahead_window, 32u << 20);
+  ASSERT_TRUE(m.Parse("read-ahead-window=0").ok());  // 0: no prefetching
+  EXPECT_EQ(m.read_ahead_window, 0u);
+  EXPECT_FALSE(MountOptions().Parse("read-ahead-window=-1").ok());
+  EXPECT_FALSE(MountOptions().Parse("read-ahead-window=big").ok());
+}
+
 TEST(MountOptions, DefaultLogFileNamesTheMountpoint) {
   MountOptions m;
   m.mountpoint = "/var/www/html";
