@@ -313,7 +313,10 @@ Future<proto::ErrReply> WriteBehindLayer::Setxattr(proto::SetxattrRequest req) {
   return lower_.Setxattr(std::move(req));
 }
 Future<proto::XattrReply> WriteBehindLayer::Getxattr(proto::GetxattrRequest req) {
-  WaitGfid(req.gfid());
+  // The kernel asks for security.capability before every write(2) (to drop a file capability
+  // the write would void); waiting there would flush write-behind at every write. Pending
+  // writes do not change xattrs; a removal the kernel then asks for (removexattr) waits.
+  if (req.name() != "security.capability") WaitGfid(req.gfid());
   return lower_.Getxattr(std::move(req));
 }
 Future<proto::ListxattrReply> WriteBehindLayer::Listxattr(proto::GfidRequest req) {

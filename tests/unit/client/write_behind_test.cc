@@ -374,6 +374,25 @@ TEST_F(WriteBehindTest, ObserversWaitForThePendingWrites) {
   EXPECT_EQ(calls[0], "Write");
 }
 
+TEST_F(WriteBehindTest, TheKernelsCapabilityProbeDoesNotFlush) {
+  Make();
+  ASSERT_TRUE(wb->Write(W(g, 0, 4096, 'a')).get().ok());
+  ASSERT_TRUE(lower.WaitInFlight(1));
+  // Asked by the kernel before every write(2): must not wait for the pending writes.
+  proto::GetxattrRequest cap;
+  cap.set_gfid(g.Bytes());
+  cap.set_name("security.capability");
+  auto f = std::async(std::launch::async, [&] { return wb->Getxattr(cap).get().ok(); });
+  ASSERT_EQ(f.wait_for(2s), std::future_status::ready);
+  // Any other xattr does.
+  proto::GetxattrRequest user = cap;
+  user.set_name("user.color");
+  auto u = std::async(std::launch::async, [&] { return wb->Getxattr(user).get().ok(); });
+  EXPECT_EQ(u.wait_for(100ms), std::future_status::timeout);
+  ASSERT_TRUE(lower.Complete(0));
+  EXPECT_TRUE(u.get());
+}
+
 TEST_F(WriteBehindTest, AdjacentQueuedWritesAreMerged) {
   WriteBehindLayer::Options o;
   o.threads = 1;
