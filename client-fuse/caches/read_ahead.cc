@@ -232,11 +232,16 @@ Result<proto::ReadReply> ReadAhead::DoRead(const proto::ReadRequest& req) {
   }
   if (!covered) need.clear();
   bool hit = !need.empty();
-  bool near = s.seq > 0 && off + 2 * csize >= s.next && off <= s.next + 2 * csize;
-  if (s.seq > 0 && (hit || near)) {
+  // A stream starts with a read exactly where the previous one ended; once prefetching, a
+  // read near its position (the kernel's reads slightly out of order) keeps it going.
+  bool exact = s.seq > 0 && off == s.next;
+  bool near = s.seq >= 2 && off + 2 * csize >= s.next && off <= s.next + 2 * csize;
+  if (exact || (s.seq > 0 && hit)) {
     ++s.seq;
     size_t grown = s.seq <= 2 ? 4 * csize : std::max<size_t>(s.window, csize) * 2;
     s.window = std::min(options_.window, grown);
+    s.next = std::max(s.next, end);
+  } else if (near) {
     s.next = std::max(s.next, end);
   } else {
     DropChunksLocked(s);  // a random read: no read-ahead

@@ -3,9 +3,10 @@
 //
 // Stack position: below write_behind, above content_cache (or whatever is below).
 //
-// - A stream per gfid: a read is "sequential" when it starts where the previous one of the
-//   gfid ended (within two chunks either way, as the kernel's own read-ahead may send
-//   neighbouring reads out of order) or lands on prefetched data. From the second sequential
+// - A stream per gfid: a read is "sequential" when it starts exactly where the previous one
+//   of the gfid ended or lands on prefetched data; once a stream prefetches, a read within two
+//   chunks of its position (the kernel's reads slightly out of order) keeps it going (random
+//   4 KiB reads never start one by chance). From the second sequential
 //   read on, the chunks (Options::chunk, 1 MiB, aligned) covering [end of read, end + window)
 //   are read from the layer below IN PARALLEL by the layer's own threads (the layers below
 //   are deferred futures: the threads call .get()). The window starts at 4 chunks and doubles

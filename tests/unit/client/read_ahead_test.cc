@@ -480,3 +480,35 @@ TEST(ReadAhead, AfterShutdownReadsPassThrough) {
 
 }  // namespace
 }  // namespace hafs::client
+
+namespace hafs::client {
+namespace {
+
+TEST(ReadAhead, NearbyRandomReadsDoNotStartAStream) {
+  FakeFiles fs;
+  Gfid g = fs.Put(Pattern(64 * kMiB));
+  ReadAhead ra(fs, ReadAhead::Options{});
+  // 4 KiB reads that land close to each other but never where the previous one ended.
+  uint64_t offs[] = {10 * kMiB, 10 * kMiB + 64 * 1024, 11 * kMiB, 10 * kMiB + 8192, 12 * kMiB - 4096, 11 * kMiB + 40960};
+  for (uint64_t off : offs) ASSERT_TRUE(ReadAt(ra, g, off, 4096).ok());
+  EXPECT_EQ(fs.Reads(), 6);
+  EXPECT_EQ(ra.ChunksOf(g), 0u);
+}
+
+TEST(ReadAhead, SlightlyOutOfOrderReadsKeepTheStream) {
+  FakeFiles fs;
+  std::string data = Pattern(32 * kMiB);
+  Gfid g = fs.Put(data);
+  ReadAhead ra(fs, ReadAhead::Options{});
+  // As two kernel read-ahead requests may arrive: pairs swapped.
+  uint64_t offs[] = {0, 1, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10};
+  for (uint64_t i : offs) {
+    auto r = ReadAt(ra, g, i * kMiB, kMiB);
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE(r->data() == data.substr(i * kMiB, kMiB)) << i;
+  }
+  EXPECT_GE(ra.stats().hits, 8u);
+}
+
+}  // namespace
+}  // namespace hafs::client
