@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
+#include <thread>
 
 namespace hafs::client {
 namespace {
@@ -441,6 +443,86 @@ TEST_F(ContentCacheTest, LookupsAskForContentOnlyWhereFilesAreRead) {
   fs.Put("d", "ddd");
   ASSERT_TRUE(Lookup("d").ok());
   EXPECT_EQ(fs.lookups_with_data, 1);
+}
+
+// Every call of the fake file system runs under one lock (it is not thread-safe itself).
+class LockedFs : public Layer {
+ public:
+  explicit LockedFs(Layer& inner) : inner_(inner) {}
+#define LOCKED_OP(Method, Req, Rep)                          \
+  Future<proto::Rep> Method(proto::Req req) override {       \
+    std::lock_guard lk(mu_);                                 \
+    return Ready<proto::Rep>(inner_.Method(std::move(req)).get()); \
+  }
+  HAFS_LAYER_OPS(LOCKED_OP)
+#undef LOCKED_OP
+  Future<std::shared_ptr<FileRef>> Open(Gfid g) override { return inner_.Open(g); }
+
+ private:
+  Layer& inner_;
+  std::mutex mu_;
+};
+
+// Readers racing with this client's own writes never read a version older than the last
+// write that had returned before their read started (and never a torn one).
+TEST(ContentCacheConcurrency, ReadersNeverSeeContentOlderThanAFinishedWrite) {
+  FakeFs fs;
+  Gfid g = fs.Put("a", "v0000");
+  LockedFs locked(fs);
+  ContentCache::Options o;
+  o.only_where_read = false;
+  ContentCache cache(locked, o);
+  std::atomic<int> committed{0};
+  std::atomic<bool> done{false};
+  std::atomic<int> bad{0}, reads{0};
+  auto reader = [&] {
+    while (!done) {
+      int floor = committed.load();
+      proto::EntryRequest l;
+      l.set_parent(Gfid::Root().Bytes());
+      l.set_name("a");
+      l.set_want_data(64u << 10);
+      auto lr = cache.Lookup(l).get();
+      proto::ReadRequest r;
+      r.set_gfid(g.Bytes());
+      r.set_size(4096);
+      auto rr = cache.Read(r).get();
+      if (!lr.ok() || !rr.ok() || rr->data().size() != 5 || rr->data()[0] != 'v') {
+        ++bad;
+        continue;
+      }
+      if (std::stoi(rr->data().substr(1)) < floor) ++bad;
+      if (lr->has_data() && (lr->data().size() != 5 || std::stoi(lr->data().substr(1)) < floor)) ++bad;
+      ++reads;
+    }
+  };
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 3; ++i) readers.emplace_back(reader);
+  auto wait_reads = [&](int n) {  // bounded: the readers really run between the writes
+    auto end = std::chrono::steady_clock::now() + 5s;
+    while (reads < n && std::chrono::steady_clock::now() < end) std::this_thread::yield();
+  };
+  for (int k = 1; k <= 300; ++k) {
+    if (k % 10 == 1) wait_reads(reads + 5);
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "v%04d", k);
+    proto::WriteRequest w;
+    w.set_gfid(g.Bytes());
+    w.set_data(buf, 5);
+    ASSERT_TRUE(cache.Write(w).get().ok());
+    committed = k;
+    proto::ReadRequest r;  // read-your-writes
+    r.set_gfid(g.Bytes());
+    r.set_size(4096);
+    auto rr = cache.Read(r).get();
+    ASSERT_TRUE(rr.ok());
+    EXPECT_EQ(rr->data(), std::string(buf, 5));
+  }
+  done = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_GT(reads.load(), 100);
+  EXPECT_GT(cache.stats().hits, 0u);
 }
 
 TEST_F(ContentCacheTest, ErrorsPassThrough) {
