@@ -335,15 +335,37 @@ Status ReplicateLayer::HealDirectory(const Gfid& gfid, const std::vector<size_t>
       r.set_name("");
       r.set_type(type);
       r.set_owner(owner);
-      r.set_blocking(!try_only && type != proto::UNLOCK);
+      r.set_blocking(false);
       return children_[i]->Entrylk(r, options_.lock_wait);
     });
   };
+  // Every up brick at once without waiting; if one is busy, let go and (unless try_only) queue
+  // brick by brick in a fixed order. Two heals that each held part of the set would each heal
+  // from a partial view and subtract only the counters they read: with bricks that all accuse
+  // themselves that leaves bricks accusing each other (a false split-brain). So the heal runs
+  // only with every up brick locked.
   auto locked = Succeeded(up, lock(up, proto::WRITE));
-  if (try_only && locked.size() < up.size()) {
-    // Someone holds it (an entry change or an eager entry lock in flight): nothing to decide.
+  if (locked.size() < up.size()) {
     lock(locked, proto::UNLOCK);
-    return Status::Ok();
+    // Someone holds it (an entry change or an eager entry lock in flight): nothing to decide.
+    if (try_only) return Status::Ok();
+    locked.clear();
+    for (size_t i : up) {
+      proto::EntrylkRequest r;
+      r.set_parent(gfid.Bytes());
+      r.set_domain("entry");
+      r.set_name("");
+      r.set_type(proto::WRITE);
+      r.set_owner(owner);
+      r.set_blocking(true);
+      auto got = children_[i]->Entrylk(r, options_.lock_wait).get();
+      if (!got.ok()) break;
+      locked.push_back(i);
+    }
+    if (locked.size() < up.size()) {
+      lock(locked, proto::UNLOCK);
+      return Status(EAGAIN, "directory busy: not healed now");
+    }
   }
   auto attrs = FanOut<proto::AttrReply>(n(), locked, [&](size_t i) {
     proto::GfidRequest r;

@@ -58,6 +58,7 @@ for i in $(seq 1 50); do head -c $((i * 1000)) /dev/urandom > "$M/d1/f$i"; done
 head -c $((3*1024*1024)) /dev/urandom > "$M/d1/d2/big"
 echo top > "$M/top.txt"
 sync
+sleep 1.5   # the client's eager entry locks are released after 1 s idle (docs/client.md)
 (cd "$M" && md5sum top.txt d1/d2/big d1/f*) > "$WORK/sums"
 # Behind hafs's back on brick 1: no counter, no heal index entry records any of this.
 rm -f "$WORK/b1/d1/f"{1..20} "$WORK/b1/top.txt"
