@@ -32,6 +32,7 @@
 // must outlive this one; the destructor waits for the prefetches in flight.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -144,6 +145,7 @@ class ReadAhead final : public Layer {
   std::deque<std::pair<Gfid, ChunkPtr>> queue_;
   size_t bytes_ = 0;
   size_t in_flight_ = 0;
+  std::atomic<uint64_t> moved_{0};  // reads answered with a chunk's own buffer
   bool stopping_ = false;
   Stats stats_;
   std::vector<std::thread> workers_;
