@@ -6,7 +6,9 @@
 #     that window; A's continued sequential read (3 s later) returns B's bytes, not the
 #     prefetched ones; the same for a rewrite right at the reader's position;
 # (c) a brick killed -9 in the middle of a cold sequential read: the read completes with the
-#     right data (the failed prefetches are not kept; reads fail over).
+#     right data (the failed prefetches are not kept; reads fail over);
+# (d) another brick hangs (SIGSTOP) in the middle of one: the read completes, right data, once
+#     the ping-timeout (2 s here) declares the brick down.
 source "$(dirname "$0")/lib.sh"
 INSPECT="$BIN/hafs-brick-inspect"
 
@@ -81,4 +83,18 @@ wait $RD
 [ "$(cat "$WORK/c.md5")" = "$WANT_MD5" ] || fail "the read returned wrong data when one brick died"
 cold
 [ "$(md5 "$A/big.bin")" = "$WANT_MD5" ] || fail "read after the brick died"
+
+log "(d) a brick that hangs (SIGSTOP) in the middle of a cold sequential read"
+cold
+( timeout 120 md5sum < "$A/big.bin" | cut -d' ' -f1 > "$WORK/d.md5"; echo "${PIPESTATUS[0]}" > "$WORK/d.rc" ) &
+RD=$!
+sleep 0.3
+kill -0 $RD 2>/dev/null || fail "the read was over before the brick was stopped"
+kill -STOP "${BRICK_PID[2]}"
+t0=$(date +%s)
+wait $RD
+kill -CONT "${BRICK_PID[2]}" 2>/dev/null || true
+log "read with a hung brick took $(( $(date +%s) - t0 )) s more"
+[ "$(cat "$WORK/d.rc")" = 0 ] || fail "the read failed when a brick hung (rc $(cat "$WORK/d.rc"))"
+[ "$(cat "$WORK/d.md5")" = "$WANT_MD5" ] || fail "the read returned wrong data when a brick hung"
 log "read-ahead: all checks passed"
