@@ -512,3 +512,49 @@ TEST(ReadAhead, SlightlyOutOfOrderReadsKeepTheStream) {
 
 }  // namespace
 }  // namespace hafs::client
+
+namespace hafs::client {
+namespace {
+
+// Readers of one file at once (one stream per gfid: they disturb each other), a reader of
+// another file, and invalidations meanwhile: every read returns exactly the file's bytes.
+TEST(ReadAhead, ConcurrentReadersAndInvalidationsStayCorrect) {
+  FakeFiles fs;
+  std::string a = Pattern(16 * kMiB + 333, 1), b = Pattern(16 * kMiB, 2);
+  Gfid ga = fs.Put(a), gb = fs.Put(b);
+  ReadAhead::Options o;
+  o.max_bytes = 12 * kMiB;
+  ReadAhead ra(fs, o);
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0};
+  auto reader = [&](const Gfid& g, const std::string& want, uint32_t step) {
+    for (int pass = 0; pass < 3; ++pass)
+      for (uint64_t off = 0; off < want.size(); off += step) {
+        auto r = ReadAt(ra, g, off, step);
+        if (!r.ok() || r->data() != want.substr(off, step)) ++bad;
+      }
+  };
+  std::thread inval([&] {
+    proto::Invalidate inv;
+    inv.set_gfid(ga.Bytes());
+    while (!stop) {
+      ra.OnInvalidate(inv);
+      std::this_thread::sleep_for(3ms);
+      ra.OnInvalidate(proto::Invalidate());
+      std::this_thread::sleep_for(7ms);
+    }
+  });
+  std::vector<std::thread> ts;
+  ts.emplace_back(reader, ga, a, kMiB);
+  ts.emplace_back(reader, ga, a, kMiB);
+  ts.emplace_back(reader, ga, a, 256 * 1024 + 3);
+  ts.emplace_back(reader, gb, b, kMiB);
+  for (auto& t : ts) t.join();
+  stop = true;
+  inval.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_LE(ra.stats().bytes, o.max_bytes);
+}
+
+}  // namespace
+}  // namespace hafs::client
