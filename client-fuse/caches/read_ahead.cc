@@ -224,8 +224,15 @@ Result<proto::ReadReply> ReadAhead::DoRead(const proto::ReadRequest& req) {
       covered = false;
       break;
     }
-    if (now - it->second->born > options_.max_age) {  // too old to trust: start afresh
-      DropChunksLocked(s);
+    if (now - it->second->born > options_.max_age) {
+      // Too old to trust. A reader this slow needs a smaller window: the stream's is halved,
+      // and only the old chunks go (dropping them all would refetch the window every max_age).
+      for (auto c = s.chunks.begin(); c != s.chunks.end();)
+        if (now - c->second->born > options_.max_age) EraseChunkLocked(s, c++);
+        else ++c;
+      s.cap = std::max<size_t>(csize, std::min(s.cap, s.window) / 2);
+      ++stats_.drops;
+      done_cv_.notify_all();
       covered = false;
       break;
     }
@@ -240,7 +247,7 @@ Result<proto::ReadReply> ReadAhead::DoRead(const proto::ReadRequest& req) {
   if (exact || (s.seq > 0 && hit)) {
     ++s.seq;
     size_t grown = s.seq <= 2 ? 4 * csize : std::max<size_t>(s.window, csize) * 2;
-    s.window = std::min(options_.window, grown);
+    s.window = std::min({options_.window, s.cap, grown});
     s.next = std::max(s.next, end);
   } else if (near) {
     s.next = std::max(s.next, end);
@@ -248,6 +255,7 @@ Result<proto::ReadReply> ReadAhead::DoRead(const proto::ReadRequest& req) {
     DropChunksLocked(s);  // a random read: no read-ahead
     s.seq = 1;
     s.window = 0;
+    s.cap = SIZE_MAX;
     s.next = end;
   }
   // Chunks behind the reader are done with (one is kept for reads slightly out of order).

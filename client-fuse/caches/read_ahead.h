@@ -23,7 +23,8 @@
 // - Coherence: a gfid's chunks are dropped on this client's write/setattr/fallocate of it
 //   (before it is sent down and again after it returns, so a prefetch that raced with it is
 //   not kept), on an Invalidate of the gfid or "drop everything", when a lookup/getattr
-//   shows a different size or mtime than before, and after Options::max_age. A prefetch that
+//   shows a different size or mtime than before, and after Options::max_age (which also halves
+//   the stream's window: a reader that slow does not need it whole). A prefetch that
 //   completes after its chunk was dropped is discarded; a reader waiting on a dropped chunk
 //   reads synchronously.
 // - Memory: chunks (queued, in flight, ready) take at most Options::max_bytes over all
@@ -111,6 +112,7 @@ class ReadAhead final : public Layer {
     uint64_t next = 0;      // end of the last read
     int seq = 0;            // sequential reads in a row (0: new)
     size_t window = 0;      // current window (bytes)
+    size_t cap = SIZE_MAX;  // halved each time a chunk aged before it was read (slow reader)
     uint64_t eof_chunk = UINT64_MAX;  // index of a short chunk seen (the file ends there)
     std::map<uint64_t, ChunkPtr> chunks;
     bool have_attr = false;

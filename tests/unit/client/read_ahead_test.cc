@@ -558,3 +558,29 @@ TEST(ReadAhead, ConcurrentReadersAndInvalidationsStayCorrect) {
 
 }  // namespace
 }  // namespace hafs::client
+
+namespace hafs::client {
+namespace {
+
+// A reader slower than the window: chunks age out before they are read. The stream's window
+// shrinks instead of the whole window being fetched again every max_age.
+TEST(ReadAhead, SlowReaderShrinksTheWindowInsteadOfRefetchingIt) {
+  FakeFiles fs;
+  std::string data = Pattern(24 * kMiB);
+  Gfid g = fs.Put(data);
+  ReadAhead::Options o;
+  o.max_age = 40ms;
+  ReadAhead ra(fs, o);
+  for (uint64_t off = 0; off < 24 * kMiB; off += kMiB) {
+    auto r = ReadAt(ra, g, off, kMiB);
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE(r->data() == data.substr(off, kMiB)) << off;
+    std::this_thread::sleep_for(25ms);  // two chunks age out per window of reads
+  }
+  EXPECT_TRUE(Eventually([&] { return fs.Running() == 0; }));
+  // Every chunk at most twice (prefetched and aged, then read), plus a window's worth.
+  EXPECT_LE(fs.Reads(), 2 * 24 + 8) << "the window was fetched again and again";
+}
+
+}  // namespace
+}  // namespace hafs::client
