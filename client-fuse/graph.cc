@@ -46,7 +46,7 @@ std::vector<Subvolume> Graph::Subvolumes() const {
 }
 
 Result<std::unique_ptr<Graph>> Graph::Build(const Volfile& volfile, const std::string& client_name,
-                                            std::chrono::milliseconds connect_timeout) {
+                                            std::chrono::milliseconds connect_timeout, bool caches) {
   std::unique_ptr<Graph> g(new Graph());
   g->volfile_ = volfile;
   g->client_name_ = client_name;
@@ -66,16 +66,16 @@ Result<std::unique_ptr<Graph>> Graph::Build(const Volfile& volfile, const std::s
   g->distribute_ = std::make_unique<DistributeLayer>(g->Subvolumes());
   g->top_ = g->distribute_.get();
   // Metadata cache over distribute (caches/md_cache.h; HAFS_MD_CACHE=0: off).
-  if (MdCache::EnabledByEnv()) g->top_ = (g->md_cache_ = std::make_unique<MdCache>(*g->top_, MdCache::Options{})).get();
+  if (caches && MdCache::EnabledByEnv()) g->top_ = (g->md_cache_ = std::make_unique<MdCache>(*g->top_, MdCache::Options{})).get();
 
   // Content cache over md_cache (caches/content_cache.h; HAFS_CONTENT_CACHE=0: off).
-  if (ContentCache::EnabledByEnv()) g->top_ = (g->content_cache_ = std::make_unique<ContentCache>(*g->top_, ContentCache::Options{})).get();
+  if (caches && ContentCache::EnabledByEnv()) g->top_ = (g->content_cache_ = std::make_unique<ContentCache>(*g->top_, ContentCache::Options{})).get();
 
   // Read-ahead below write-behind (caches/read_ahead.h; HAFS_READ_AHEAD=0: off).
-  if (ReadAhead::EnabledByEnv()) g->top_ = (g->read_ahead_ = std::make_unique<ReadAhead>(*g->top_, ReadAhead::Options{})).get();
+  if (caches && ReadAhead::EnabledByEnv()) g->top_ = (g->read_ahead_ = std::make_unique<ReadAhead>(*g->top_, ReadAhead::Options{})).get();
 
   // Write-behind on top of the stack (see caches/write_behind.h; HAFS_WRITE_BEHIND=0: off).
-  if (WriteBehindLayer::EnabledByEnv()) g->top_ = (g->write_behind_ = std::make_unique<WriteBehindLayer>(*g->top_, WriteBehindLayer::Options{})).get();
+  if (caches && WriteBehindLayer::EnabledByEnv()) g->top_ = (g->write_behind_ = std::make_unique<WriteBehindLayer>(*g->top_, WriteBehindLayer::Options{})).get();
   for (auto& b : g->bricks_) g->Hook(*b);  // after the caches exist: they get every push
 
   // Every replica set needs one brick up to mount; a set with none gives a clear error.

@@ -25,8 +25,12 @@ class Graph {
  public:
   // Connects to every brick and waits up to `connect_timeout` until every replica set has at
   // least one brick up; otherwise fails with ENOTCONN naming each unreachable brick and why.
+  // `caches`: the performance layers (write-behind, read-ahead, content and metadata caches)
+  // for a FUSE mount; mgmtd's graphs (self-heal, split-brain, rebalance) must see the bricks
+  // as they are, so they go without.
   static Result<std::unique_ptr<Graph>> Build(const Volfile& volfile, const std::string& client_name,
-                                              std::chrono::milliseconds connect_timeout);
+                                              std::chrono::milliseconds connect_timeout,
+                                              bool caches = false);
   ~Graph();
 
   Layer& top() { return *top_; }

@@ -74,7 +74,7 @@ int Run(const MountOptions& mo, Parent& parent) {
   char host[256] = "client";
   ::gethostname(host, sizeof host - 1);
   auto graph = hafs::client::Graph::Build(*volfile, std::string(host) + ":" + mo.mountpoint,
-                                          std::chrono::milliseconds(mo.connect_timeout_ms));
+                                          std::chrono::milliseconds(mo.connect_timeout_ms), /*caches=*/true);
   if (!graph.ok()) {
     parent.Report("error: " + graph.status().ToString());
     return 1;
