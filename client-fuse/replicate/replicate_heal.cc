@@ -313,10 +313,15 @@ Status ReplicateLayer::CopyEntry(size_t source, size_t sink, const Gfid& dir, co
       r = children_[sink]->Link(l).get();
     }
     if (r.ok() && S_ISREG(a.mode())) {
+      // Its data is missing on the sink: the source accuses it, and the new (empty) copy
+      // accuses itself too, so that it can never be taken as a source — not even when the
+      // source's own counters accuse itself (a client died writing it under an eager lock),
+      // where a clean empty copy would otherwise win and truncate the others.
       proto::XattropRequest x;
       x.set_gfid(e.gfid());
       (*x.mutable_deltas())[CounterName(Kind::kData, sink)] = 1;
       (void)children_[source]->Xattrop(x).get();
+      (void)children_[sink]->Xattrop(x).get();
     }
   }
   if (!r.ok()) return r.status();
