@@ -1,5 +1,6 @@
 #include "client-fuse/caches/md_cache.h"
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
@@ -86,6 +87,8 @@ void MdCache::DirChanged(const Gfid& dir, const std::string* added, const std::s
 
 void MdCache::ClearLocked() {
   attrs_.clear();
+  no_caps_.clear();
+  ++xattr_epoch_;
   entries_.clear();
   dirs_.clear();
   dir_items_ = 0;
@@ -115,6 +118,8 @@ void MdCache::Invalidate(const proto::Invalidate& inv) {
     return;
   }
   Changed();
+  ++xattr_epoch_;
+  no_caps_.erase(g);
   // Without its attributes no entry pointing at g hits, and no listing holding g is served.
   DropAttr(g);
   if (!p.IsNull()) {
@@ -506,8 +511,10 @@ Future<proto::WriteReply> MdCache::Write(proto::WriteRequest req) {
 Future<proto::ErrReply> MdCache::Setxattr(proto::SetxattrRequest req) {
   if (!enabled()) return lower_.Setxattr(std::move(req));
   Gfid g = G(req.gfid());
+  XattrChanged(g);
   return Deferred([this, f = lower_.Setxattr(std::move(req)), g]() mutable -> Result<proto::ErrReply> {
     auto r = f.get();
+    XattrChanged(g);
     std::lock_guard lk(mu_);
     Changed();
     DropAttr(g);  // ctime
@@ -518,11 +525,48 @@ Future<proto::ErrReply> MdCache::Setxattr(proto::SetxattrRequest req) {
 Future<proto::ErrReply> MdCache::Removexattr(proto::RemovexattrRequest req) {
   if (!enabled()) return lower_.Removexattr(std::move(req));
   Gfid g = G(req.gfid());
+  XattrChanged(g);
   return Deferred([this, f = lower_.Removexattr(std::move(req)), g]() mutable -> Result<proto::ErrReply> {
     auto r = f.get();
+    XattrChanged(g);
     std::lock_guard lk(mu_);
     Changed();
     DropAttr(g);
+    return r;
+  });
+}
+
+void MdCache::XattrChanged(const Gfid& g) {
+  std::lock_guard lk(mu_);
+  ++xattr_epoch_;
+  no_caps_.erase(g);
+}
+
+// Only the absence of security.capability is kept: without it every write(2) would cost a
+// round trip first (the kernel asks to know whether the write must strip a capability).
+Future<proto::XattrReply> MdCache::Getxattr(proto::GetxattrRequest req) {
+  static const std::string kCapability = "security.capability";
+  Gfid g = G(req.gfid());
+  if (!enabled() || g.IsNull() || req.name() != kCapability) return lower_.Getxattr(std::move(req));
+  uint64_t e0;
+  {
+    std::lock_guard lk(mu_);
+    auto it = no_caps_.find(g);
+    if (it != no_caps_.end() && Fresh(it->second.t, Now())) {
+      ++stats_.xattr_hits;
+      return Ready<proto::XattrReply>(ErrnoStatus(it->second.err));
+    }
+    e0 = xattr_epoch_;
+  }
+  return Deferred([this, f = lower_.Getxattr(std::move(req)), g, e0]() mutable -> Result<proto::XattrReply> {
+    auto r = f.get();
+    // ENODATA: the file has none; EOPNOTSUPP: the bricks keep no security.* names at all.
+    int err = r.ok() ? r->err() : r.err();
+    std::lock_guard lk(mu_);
+    if ((err == ENODATA || err == EOPNOTSUPP) && xattr_epoch_ == e0) {
+      if (no_caps_.size() >= options_.max_items) no_caps_.clear();
+      no_caps_[g] = NoCaps{err, Now()};
+    }
     return r;
   });
 }
@@ -533,7 +577,6 @@ Future<proto::ReadlinkReply> MdCache::Readlink(proto::GfidRequest req) { return 
 Future<proto::ReadReply> MdCache::Read(proto::ReadRequest req) { return lower_.Read(std::move(req)); }
 Future<proto::ErrReply> MdCache::Fsync(proto::FsyncRequest req) { return lower_.Fsync(std::move(req)); }
 Future<proto::StatfsReply> MdCache::Statfs(proto::GfidRequest req) { return lower_.Statfs(std::move(req)); }
-Future<proto::XattrReply> MdCache::Getxattr(proto::GetxattrRequest req) { return lower_.Getxattr(std::move(req)); }
 Future<proto::ListxattrReply> MdCache::Listxattr(proto::GfidRequest req) { return lower_.Listxattr(std::move(req)); }
 Future<proto::ErrReply> MdCache::Access(proto::AccessRequest req) { return lower_.Access(std::move(req)); }
 Future<std::shared_ptr<FileRef>> MdCache::Open(Gfid gfid) { return lower_.Open(gfid); }

@@ -52,6 +52,7 @@ class MdCache : public Layer {
     uint64_t listing_hits = 0;   // readdirplus pages served
     uint64_t misses = 0;
     uint64_t drops_all = 0;      // "drop everything" (session events, overflow, cap)
+    uint64_t xattr_hits = 0;     // security.capability known absent
   };
 
   MdCache(Layer& lower, Options options);
@@ -116,6 +117,8 @@ class MdCache : public Layer {
   // `added` in and `removed` out of the names.
   void DirChanged(const Gfid& dir, const std::string* added, const std::string* removed);
   void Changed() { ++epoch_; }
+  // An own setxattr/removexattr of g, before it is sent and when it is answered (takes mu_).
+  void XattrChanged(const Gfid& g);
   void CapCheck();
   void ClearLocked();
 
@@ -133,6 +136,15 @@ class MdCache : public Layer {
   std::unordered_map<Gfid, AttrEnt, GfidHash> attrs_;
   std::unordered_map<EntryKey, EntryEnt, EntryKeyHash> entries_;
   std::unordered_map<Gfid, DirEnt, GfidHash> dirs_;
+  // Files known to have no security.capability xattr (the kernel asks before every write(2)
+  // to strip it): the answer (ENODATA/EOPNOTSUPP) and when it was learnt. xattr_epoch_ moves
+  // with every xattr change, own or pushed, so an answer that raced one is not kept.
+  struct NoCaps {
+    int err = 0;
+    int64_t t = 0;
+  };
+  std::unordered_map<Gfid, NoCaps, GfidHash> no_caps_;
+  uint64_t xattr_epoch_ = 0;
   size_t dir_items_ = 0;  // names + page entries over dirs_ (committed)
   Stats stats_;
 };

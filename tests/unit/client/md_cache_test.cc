@@ -182,9 +182,20 @@ class FakeFs : public Layer {
   Future<proto::ErrReply> Setxattr(proto::SetxattrRequest req) override {
     ++calls["setxattr"];
     attrs[G(req.gfid())].set_ctime_ns(attrs[G(req.gfid())].ctime_ns() + 1);
+    xattrs[G(req.gfid())][req.name()] = req.value();
     return Ready(Result<proto::ErrReply>(proto::ErrReply()));
   }
-  Future<proto::XattrReply> Getxattr(proto::GetxattrRequest) override { return Ready<proto::XattrReply>(Status(ENODATA, "")); }
+  Future<proto::XattrReply> Getxattr(proto::GetxattrRequest req) override {
+    ++calls["getxattr"];
+    if (refuse_security && req.name().rfind("security.", 0) == 0) return Ready<proto::XattrReply>(Status(EOPNOTSUPP, ""));
+    auto& x = xattrs[G(req.gfid())];
+    if (!x.count(req.name())) return Ready<proto::XattrReply>(Status(ENODATA, ""));
+    proto::XattrReply r;
+    r.set_value(x[req.name()]);
+    return Ready(Result<proto::XattrReply>(r));
+  }
+  std::map<Gfid, std::map<std::string, std::string>> xattrs;
+  bool refuse_security = false;
   Future<proto::ListxattrReply> Listxattr(proto::GfidRequest) override { return Ready<proto::ListxattrReply>(Status(EIO, "")); }
   Future<proto::ErrReply> Removexattr(proto::RemovexattrRequest) override { return Ready<proto::ErrReply>(Status(EIO, "")); }
   Future<proto::ErrReply> Access(proto::AccessRequest) override { return Ready(Result<proto::ErrReply>(proto::ErrReply())); }
@@ -503,6 +514,62 @@ TEST_F(MdCacheTest, MemoryIsBounded) {
   EXPECT_EQ(Lookup(Gfid::Root(), "nope").err(), ENOENT);  // not complete: asked below
   ASSERT_TRUE(Readdirplus(Gfid::Root()).ok());
   EXPECT_EQ(fs.calls["readdir"], 2);
+}
+
+TEST_F(MdCacheTest, AbsentCapabilityIsKeptUntilAnXattrChange) {
+  Gfid f = fs.Add(Gfid::Root(), "f", S_IFREG | 0644);
+  auto cap = [&] {
+    proto::GetxattrRequest r;
+    r.set_gfid(f.Bytes());
+    r.set_name("security.capability");
+    return cache.Getxattr(r).get();
+  };
+  EXPECT_EQ(cap().err(), ENODATA);
+  EXPECT_EQ(cap().err(), ENODATA);  // the kernel's question before each write(2): no round trip
+  EXPECT_EQ(fs.calls["getxattr"], 1);
+  proto::GetxattrRequest other;  // other names always go down
+  other.set_gfid(f.Bytes());
+  other.set_name("user.x");
+  EXPECT_EQ(cache.Getxattr(other).get().err(), ENODATA);
+  EXPECT_EQ(cache.Getxattr(other).get().err(), ENODATA);
+  EXPECT_EQ(fs.calls["getxattr"], 3);
+  // An own setxattr: asked again, and the value is seen.
+  proto::SetxattrRequest set;
+  set.set_gfid(f.Bytes());
+  set.set_name("security.capability");
+  set.set_value("cap");
+  ASSERT_TRUE(cache.Setxattr(set).get().ok());
+  auto now_set = cap();
+  ASSERT_TRUE(now_set.ok());
+  EXPECT_EQ(now_set->value(), "cap");
+  // Another client's change arrives as a push: dropped too.
+  fs.xattrs[f].clear();
+  EXPECT_EQ(cap().err(), ENODATA);
+  int asked = fs.calls["getxattr"];
+  fs.xattrs[f]["security.capability"] = "cap2";
+  cache.Invalidate(Inv(f));
+  auto pushed = cap();
+  ASSERT_TRUE(pushed.ok());
+  EXPECT_EQ(pushed->value(), "cap2");
+  EXPECT_EQ(fs.calls["getxattr"], asked + 1);
+  // Bricks that keep no security.* names answer EOPNOTSUPP: kept as well, as it came.
+  fs.refuse_security = true;
+  fs.xattrs[f].clear();
+  cache.Invalidate(Inv(f));
+  EXPECT_EQ(cap().err(), EOPNOTSUPP);
+  asked = fs.calls["getxattr"];
+  EXPECT_EQ(cap().err(), EOPNOTSUPP);
+  EXPECT_EQ(fs.calls["getxattr"], asked);
+  fs.refuse_security = false;
+  cache.Invalidate(Inv(f));
+  // And the timeout bounds it.
+  fs.xattrs[f].clear();
+  EXPECT_EQ(cap().err(), ENODATA);
+  fs.xattrs[f]["security.capability"] = "cap3";
+  now += 61000;
+  auto expired = cap();
+  ASSERT_TRUE(expired.ok());
+  EXPECT_EQ(expired->value(), "cap3");
 }
 
 TEST_F(MdCacheTest, EnvSwitch) {
