@@ -101,6 +101,7 @@ void ReadAhead::DropChunksLocked(Stream& s) {
   bool any = !s.chunks.empty();
   while (!s.chunks.empty()) EraseChunkLocked(s, s.chunks.begin());
   s.eof_chunk = UINT64_MAX;
+  s.eof_at = UINT64_MAX;
   s.have_attr = false;
   if (any) {
     ++stats_.drops;
@@ -126,10 +127,10 @@ bool ReadAhead::MakeRoomLocked(const Gfid& keep, size_t need) {
 
 void ReadAhead::ScheduleLocked(const Gfid& g, Stream& s, uint64_t from) {
   const uint64_t c = options_.chunk;
-  if (s.window < c) return;
+  if (s.window < c || from >= s.eof_at) return;
   uint64_t first = from / c, last = (from + s.window - 1) / c;
   int queued = 0;
-  for (uint64_t i = first; i <= last && i <= s.eof_chunk; ++i) {
+  for (uint64_t i = first; i <= last && i <= s.eof_chunk && i * c < s.eof_at; ++i) {
     if (s.chunks.count(i)) continue;
     if (!MakeRoomLocked(g, c + kChunkOverhead)) break;
     auto chunk = std::make_shared<Chunk>();
@@ -176,6 +177,7 @@ void ReadAhead::RunChunk(const Gfid& g, const ChunkPtr& c) {
         // The file ends in this chunk: what was prefetched after it is of no use.
         Stream& st = s->second;
         st.eof_chunk = std::min(st.eof_chunk, c->index);
+        st.eof_at = std::min<uint64_t>(st.eof_at, c->index * options_.chunk + c->data.size());
         while (!st.chunks.empty() && std::prev(st.chunks.end())->first > st.eof_chunk)
           EraseChunkLocked(st, std::prev(st.chunks.end()));
       }
@@ -260,7 +262,9 @@ Result<proto::ReadReply> ReadAhead::DoRead(const proto::ReadRequest& req) {
   }
   // Chunks behind the reader are done with (one is kept for reads slightly out of order).
   while (!s.chunks.empty() && s.chunks.begin()->first + 1 < first) EraseChunkLocked(s, s.chunks.begin());
-  if (s.seq >= 2) ScheduleLocked(g, s, end);
+  // The next chunks are queued once the chunks of this read (or its own read below) have
+  // shown whether the file ends there: nothing is prefetched past an end seen (a small file
+  // read in two pieces is no stream to prefetch).
 
   if (hit) {
     bool ok = true;
@@ -281,6 +285,8 @@ Result<proto::ReadReply> ReadAhead::DoRead(const proto::ReadRequest& req) {
       }
       if (c->data.size() < csize) break;  // EOF in this chunk
     }
+    if (auto st = streams_.find(g); st != streams_.end() && st->second.seq >= 2 && !stopping_)
+      ScheduleLocked(g, st->second, end);
     if (ok) {
       // Under the lock: which bytes of which chunk. A chunk the read takes whole and nobody
       // else holds is moved out (and forgotten) rather than copied; the others are copied
@@ -343,7 +349,16 @@ Result<proto::ReadReply> ReadAhead::DoRead(const proto::ReadRequest& req) {
   }
   ++stats_.misses;
   lk.unlock();
-  return below_.Read(req).get();
+  auto r = below_.Read(req).get();
+  if (!r.ok()) return r;
+  lk.lock();
+  auto it = streams_.find(g);
+  if (it != streams_.end()) {
+    Stream& st = it->second;
+    if (r->data().size() < req.size()) st.eof_at = std::min<uint64_t>(st.eof_at, off + r->data().size());
+    if (st.seq >= 2 && !stopping_) ScheduleLocked(g, st, end);
+  }
+  return r;
 }
 
 Future<proto::ReadReply> ReadAhead::Read(proto::ReadRequest req) {

@@ -114,6 +114,7 @@ class ReadAhead final : public Layer {
     size_t window = 0;      // current window (bytes)
     size_t cap = SIZE_MAX;  // halved each time a chunk aged before it was read (slow reader)
     uint64_t eof_chunk = UINT64_MAX;  // index of a short chunk seen (the file ends there)
+    uint64_t eof_at = UINT64_MAX;     // where a short read showed the file ends (no prefetch past)
     std::map<uint64_t, ChunkPtr> chunks;
     bool have_attr = false;
     uint64_t size = 0;

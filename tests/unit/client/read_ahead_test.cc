@@ -86,7 +86,7 @@ class FakeFiles : public Layer {
         r.set_eof(req.offset() + req.size() >= d.size());
         ++running;
         max_running = std::max(max_running, running);
-        cv.wait(lk, [&] { return open_gate; });  // data already taken
+        cv.wait(lk, [&] { return open_gate || req.offset() < gate_from; });  // data already taken
       }
       if (delay.count() > 0) std::this_thread::sleep_for(delay);
       std::lock_guard lk(mu);
@@ -151,6 +151,7 @@ class FakeFiles : public Layer {
   std::vector<uint64_t> read_offsets;
   std::set<uint64_t> fail_once, fail_always;
   bool open_gate = true;
+  uint64_t gate_from = 0;  // the closed gate holds reads at offsets from here on
   bool write_gate = true;
   int writes_waiting = 0;
   std::chrono::milliseconds delay{0};
@@ -326,8 +327,12 @@ TEST(ReadAhead, PrefetchRacingWithOwnWriteIsNotKept) {
   Gfid g = fs.Put(Pattern(16 * kMiB));
   ReadAhead ra(fs, ReadAhead::Options{});
   ASSERT_TRUE(ReadAt(ra, g, 0, kMiB).ok());
-  fs.SetGate(false);  // prefetches take the old data, then wait
-  std::thread t([&] { ASSERT_TRUE(ReadAt(ra, g, kMiB, kMiB).ok()); });  // 2nd read: waits at the gate too
+  {
+    std::lock_guard lk(fs.mu);
+    fs.gate_from = 2 * kMiB;
+  }
+  fs.SetGate(false);  // prefetches (from 2 MiB) take the old data, then wait
+  ASSERT_TRUE(ReadAt(ra, g, kMiB, kMiB).ok());  // 2nd read: starts them
   ASSERT_TRUE(Eventually([&] { return fs.Running() >= 3; }));
   proto::WriteRequest w;
   w.set_gfid(g.Bytes());
@@ -335,7 +340,6 @@ TEST(ReadAhead, PrefetchRacingWithOwnWriteIsNotKept) {
   w.set_data("RACED");
   ASSERT_TRUE(ra.Write(w).get().ok());
   fs.SetGate(true);
-  t.join();
   ASSERT_TRUE(ReadAt(ra, g, 2 * kMiB, kMiB).ok());
   auto r = ReadAt(ra, g, 3 * kMiB, kMiB);
   ASSERT_TRUE(r.ok());
@@ -580,6 +584,32 @@ TEST(ReadAhead, SlowReaderShrinksTheWindowInsteadOfRefetchingIt) {
   EXPECT_TRUE(Eventually([&] { return fs.Running() == 0; }));
   // Every chunk at most twice (prefetched and aged, then read), plus a window's worth.
   EXPECT_LE(fs.Reads(), 2 * 24 + 8) << "the window was fetched again and again";
+}
+
+}  // namespace
+}  // namespace hafs::client
+
+namespace hafs::client {
+namespace {
+
+// The kernel reads a small file in two pieces (the second at its end): that is no stream, and
+// nothing is prefetched past the end a short read showed.
+TEST(ReadAhead, SmallFileReadInTwoPiecesPrefetchesNothing) {
+  FakeFiles fs;
+  std::string data = Pattern(4096, 5);
+  Gfid g = fs.Put(data);
+  ReadAhead ra(fs, ReadAhead::Options{});
+  for (int pass = 0; pass < 3; ++pass) {
+    auto r = ReadAt(ra, g, 0, 128 * 1024);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->data(), data);
+    r = ReadAt(ra, g, 4096, 128 * 1024);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->data().size(), 0u);
+  }
+  EXPECT_TRUE(Eventually([&] { return fs.Running() == 0; }));
+  EXPECT_EQ(fs.Reads(), 6) << "prefetched past the end of a small file";
+  EXPECT_EQ(ra.ChunksOf(g), 0u);
 }
 
 }  // namespace
