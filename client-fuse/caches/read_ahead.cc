@@ -127,6 +127,7 @@ bool ReadAhead::MakeRoomLocked(const Gfid& keep, size_t need) {
 
 void ReadAhead::ScheduleLocked(const Gfid& g, Stream& s, uint64_t from) {
   const uint64_t c = options_.chunk;
+  from = std::max(from, s.next);  // a reader that got here late: not behind the stream's front
   if (s.window < c || from >= s.eof_at) return;
   uint64_t first = from / c, last = (from + s.window - 1) / c;
   int queued = 0;
