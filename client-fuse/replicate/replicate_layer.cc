@@ -248,44 +248,59 @@ Result<Rep> ReplicateLayer::InodeTxn(const Gfid& gfid, Kind kind, const TxnCall<
 
 // ---- eager locking ----
 
-Status ReplicateLayer::AcquireEager(const Gfid& gfid, Eager& e) {
+// One eager lock call on brick i: kData is the file's data inodelk, kEntry the whole
+// directory's entry lock (empty name: every name in it). `delta` for every brick in `counted`
+// rides on it: the pre-op (+1) on a lock, the post-op (−1) on an unlock.
+Future<proto::ErrReply> ReplicateLayer::EagerLockCall(Kind kind, const Gfid& target, size_t i, uint64_t owner,
+                                                      proto::LockType type, bool blocking,
+                                                      const std::vector<size_t>& counted, int delta) {
+  auto fill = [&](auto& r) {
+    r.set_type(type);
+    r.set_owner(owner);
+    r.set_blocking(blocking);
+    if (counted.empty()) return;
+    auto* op = type == proto::UNLOCK ? r.add_post_op() : r.add_pre_op();
+    op->set_gfid(target.Bytes());
+    for (size_t j : counted) (*op->mutable_deltas())[CounterName(kind, j)] = delta;
+  };
+  if (kind == Kind::kEntry) {
+    proto::EntrylkRequest r;
+    r.set_parent(target.Bytes());
+    r.set_domain("entry");
+    r.set_name("");
+    fill(r);
+    return children_[i]->Entrylk(r, options_.lock_wait);
+  }
+  proto::InodelkRequest r;
+  r.set_gfid(target.Bytes());
+  r.set_domain("data");
+  fill(r);
+  return children_[i]->Inodelk(r, options_.lock_wait);
+}
+
+Status ReplicateLayer::AcquireEager(Kind kind, const Gfid& target, Eager& e) {
+  const char* refused = kind == Kind::kEntry ? "change refused" : "write refused";
   auto up = UpChildren();
   if (!HasQuorum(up))
-    return Status(EROFS, fmt::format("write refused: {} of {} bricks up, quorum not met", up.size(), n()));
+    return Status(EROFS, fmt::format("{}: {} of {} bricks up, quorum not met", refused, up.size(), n()));
   e.owner = lock_owner_ ^ NewOwner();
   e.sessions.assign(n(), std::string());
   e.bad.assign(n(), false);
-  auto lock = [&](size_t i, bool blocking) {
+  std::vector<size_t> all(n());
+  for (size_t j = 0; j < n(); ++j) all[j] = j;
+  auto lock = [&](size_t i, bool blocking) {  // +1 pending for every brick, on every brick
     e.sessions[i] = children_[i]->client().session_id();
-    proto::InodelkRequest r;
-    r.set_gfid(gfid.Bytes());
-    r.set_domain("data");
-    r.set_type(proto::WRITE);
-    r.set_owner(e.owner);
-    r.set_blocking(blocking);
-    auto* pre = r.add_pre_op();  // +1 pending for every brick, on every brick
-    pre->set_gfid(gfid.Bytes());
-    for (size_t j = 0; j < n(); ++j) (*pre->mutable_deltas())[CounterName(Kind::kData, j)] = 1;
-    return children_[i]->Inodelk(r, options_.lock_wait);
+    return EagerLockCall(kind, target, i, e.owner, proto::WRITE, blocking, all, 1);
   };
   // Takes the pre-op back and unlocks, in one round trip.
   auto undo = [&](const std::vector<size_t>& who) {
-    FanOut<proto::ErrReply>(n(), who, [&](size_t i) {
-      proto::InodelkRequest r;
-      r.set_gfid(gfid.Bytes());
-      r.set_domain("data");
-      r.set_type(proto::UNLOCK);
-      r.set_owner(e.owner);
-      auto* post = r.add_post_op();
-      post->set_gfid(gfid.Bytes());
-      for (size_t j = 0; j < n(); ++j) (*post->mutable_deltas())[CounterName(Kind::kData, j)] = -1;
-      return children_[i]->Inodelk(r, options_.lock_wait);
-    });
+    FanOut<proto::ErrReply>(n(), who,
+                            [&](size_t i) { return EagerLockCall(kind, target, i, e.owner, proto::UNLOCK, false, all, -1); });
   };
   auto refuse = [&](const std::vector<size_t>& locked, int err) {
     undo(locked);
-    if (err == ENOENT) return Status(ENOENT, "no such file");
-    return Status(EROFS, fmt::format("write refused: locked {} of {} bricks", locked.size(), n()));
+    if (err == ENOENT) return Status(ENOENT, kind == Kind::kEntry ? "no such directory" : "no such file");
+    return Status(EROFS, fmt::format("{}: locked {} of {} bricks", refused, locked.size(), n()));
   };
   // First try: every brick at once, without waiting (the usual case: nobody else writes).
   auto first = FanOut<proto::ErrReply>(n(), up, [&](size_t i) { return lock(i, false); });
@@ -353,7 +368,7 @@ Result<Rep> ReplicateLayer::DataTxn(const Gfid& gfid, uint64_t start, uint64_t e
     }
   }
   if (acquire) {
-    Status st = AcquireEager(gfid, *e);
+    Status st = AcquireEager(Kind::kData, gfid, *e);
     std::lock_guard lk(eager_mu_);
     if (!st.ok()) {
       eager_.erase(gfid);
@@ -429,13 +444,16 @@ Result<Rep> ReplicateLayer::DataTxn(const Gfid& gfid, uint64_t start, uint64_t e
   return out;
 }
 
-void ReplicateLayer::FlushEager(const Gfid& gfid) {
+void ReplicateLayer::FlushEager(const Gfid& gfid) { ReleaseEager(Kind::kData, gfid); }
+
+void ReplicateLayer::ReleaseEager(Kind kind, const Gfid& target) {
+  auto& table = kind == Kind::kEntry ? eager_entry_ : eager_;
   std::shared_ptr<Eager> e;
   {
     std::unique_lock lk(eager_mu_);
     for (;;) {
-      auto it = eager_.find(gfid);
-      if (it == eager_.end()) return;
+      auto it = table.find(target);
+      if (it == table.end()) return;
       if (it->second->state == Eager::State::kHeld && !it->second->claimed) {
         e = it->second;
         break;
@@ -443,7 +461,7 @@ void ReplicateLayer::FlushEager(const Gfid& gfid) {
       eager_cv_.wait(lk);  // being taken or being released by another thread
     }
     e->claimed = true;
-    eager_cv_.wait(lk, [&] { return e->ranges.empty(); });
+    eager_cv_.wait(lk, [&] { return e->ranges.empty() && e->names.empty(); });  // changes in flight
     e->state = Eager::State::kReleasing;
   }
   // The delayed post-op rides on the unlock: on every brick where every change succeeded,
@@ -453,21 +471,12 @@ void ReplicateLayer::FlushEager(const Gfid& gfid) {
   for (size_t i : e->part)
     if (!e->bad[i] && children_[i]->client().session_id() == e->sessions[i]) good.push_back(i);
   FanOut<proto::ErrReply>(n(), e->part, [&](size_t i) {
-    proto::InodelkRequest r;
-    r.set_gfid(gfid.Bytes());
-    r.set_domain("data");
-    r.set_type(proto::UNLOCK);
-    r.set_owner(e->owner);
-    if (std::find(good.begin(), good.end(), i) != good.end()) {
-      auto* post = r.add_post_op();
-      post->set_gfid(gfid.Bytes());
-      for (size_t j : good) (*post->mutable_deltas())[CounterName(Kind::kData, j)] = -1;
-    }
-    return children_[i]->Inodelk(r, options_.lock_wait);
+    bool is_good = std::find(good.begin(), good.end(), i) != good.end();
+    return EagerLockCall(kind, target, i, e->owner, proto::UNLOCK, false, is_good ? good : std::vector<size_t>{}, -1);
   });
   std::lock_guard lk(eager_mu_);
-  auto it = eager_.find(gfid);
-  if (it != eager_.end() && it->second == e) eager_.erase(it);
+  auto it = table.find(target);
+  if (it != table.end() && it->second == e) table.erase(it);
   eager_cv_.notify_all();
 }
 
@@ -668,77 +677,6 @@ bool ReplicateLayer::HoldsEagerEntry(const Gfid& dir) const {
   return eager_entry_.count(dir) > 0;
 }
 
-Status ReplicateLayer::AcquireEagerEntry(const Gfid& dir, Eager& e) {
-  auto up = UpChildren();
-  if (!HasQuorum(up))
-    return Status(EROFS, fmt::format("change refused: {} of {} bricks up, quorum not met", up.size(), n()));
-  e.owner = lock_owner_ ^ NewOwner();
-  e.sessions.assign(n(), std::string());
-  e.bad.assign(n(), false);
-  // The whole directory's entry lock (empty name: every name in it) with the pre-op.
-  auto lock = [&](size_t i, bool blocking) {
-    e.sessions[i] = children_[i]->client().session_id();
-    proto::EntrylkRequest r;
-    r.set_parent(dir.Bytes());
-    r.set_domain("entry");
-    r.set_name("");
-    r.set_type(proto::WRITE);
-    r.set_owner(e.owner);
-    r.set_blocking(blocking);
-    auto* pre = r.add_pre_op();  // +1 pending for every brick, on every brick
-    pre->set_gfid(dir.Bytes());
-    for (size_t j = 0; j < n(); ++j) (*pre->mutable_deltas())[CounterName(Kind::kEntry, j)] = 1;
-    return children_[i]->Entrylk(r, options_.lock_wait);
-  };
-  // Takes the pre-op back and unlocks, in one round trip.
-  auto undo = [&](const std::vector<size_t>& who) {
-    FanOut<proto::ErrReply>(n(), who, [&](size_t i) {
-      proto::EntrylkRequest r;
-      r.set_parent(dir.Bytes());
-      r.set_domain("entry");
-      r.set_name("");
-      r.set_type(proto::UNLOCK);
-      r.set_owner(e.owner);
-      auto* post = r.add_post_op();
-      post->set_gfid(dir.Bytes());
-      for (size_t j = 0; j < n(); ++j) (*post->mutable_deltas())[CounterName(Kind::kEntry, j)] = -1;
-      return children_[i]->Entrylk(r, options_.lock_wait);
-    });
-  };
-  auto refuse = [&](const std::vector<size_t>& locked, int err) {
-    undo(locked);
-    if (err == ENOENT) return Status(ENOENT, "no such directory");
-    return Status(EROFS, fmt::format("change refused: locked {} of {} bricks", locked.size(), n()));
-  };
-  // First every brick at once without waiting; if someone holds it, let go and queue brick by
-  // brick in a fixed order (as AcquireEager), which makes the bricks tell the holder.
-  auto first = FanOut<proto::ErrReply>(n(), up, [&](size_t i) { return lock(i, false); });
-  auto got = Succeeded(up, first);
-  bool busy = false;
-  for (size_t i : up) busy = busy || (!first[i]->ok() && first[i]->err() == EAGAIN);
-  if (!busy) {
-    if (!HasQuorum(got)) {
-      int err = FirstError(up, first, EROFS);
-      return refuse(got, err == ENOENT && SameError(up, first) ? ENOENT : EROFS);
-    }
-    e.part = got;
-    return Status::Ok();
-  }
-  undo(got);
-  std::vector<size_t> part;
-  std::vector<std::optional<Result<proto::ErrReply>>> second(n());
-  for (size_t i : up) {
-    second[i].emplace(lock(i, true).get());
-    if (second[i]->ok()) part.push_back(i);
-  }
-  if (!HasQuorum(part)) {
-    int err = FirstError(up, second, EROFS);
-    return refuse(part, err == ENOENT && SameError(up, second) ? ENOENT : EROFS);
-  }
-  e.part = part;
-  return Status::Ok();
-}
-
 template <typename Rep>
 Result<Rep> ReplicateLayer::EagerEntryTxn(const Gfid& dir, const std::vector<std::string>& names_in,
                                           const TxnCall<Rep>& call) {
@@ -789,7 +727,7 @@ Result<Rep> ReplicateLayer::EagerEntryTxn(const Gfid& dir, const std::vector<std
       }
     }
     if (acquire) {
-      Status st = AcquireEagerEntry(dir, *e);
+      Status st = AcquireEager(Kind::kEntry, dir, *e);
       std::lock_guard lk(eager_mu_);
       if (!st.ok()) {
         eager_entry_.erase(dir);
@@ -884,47 +822,7 @@ Result<Rep> ReplicateLayer::EagerEntryTxn(const Gfid& dir, const std::vector<std
   }
 }
 
-void ReplicateLayer::FlushEagerEntry(const Gfid& dir) {
-  std::shared_ptr<Eager> e;
-  {
-    std::unique_lock lk(eager_mu_);
-    for (;;) {
-      auto it = eager_entry_.find(dir);
-      if (it == eager_entry_.end()) return;
-      if (it->second->state == Eager::State::kHeld && !it->second->claimed) {
-        e = it->second;
-        break;
-      }
-      eager_cv_.wait(lk);  // being taken or being released by another thread
-    }
-    e->claimed = true;
-    eager_cv_.wait(lk, [&] { return e->names.empty(); });
-    e->state = Eager::State::kReleasing;
-  }
-  // The delayed post-op rides on the unlock, on every brick where every change succeeded:
-  // −1 for each such brick. The others stay accused (and keep their own pre-op).
-  std::vector<size_t> good;
-  for (size_t i : e->part)
-    if (!e->bad[i] && children_[i]->client().session_id() == e->sessions[i]) good.push_back(i);
-  FanOut<proto::ErrReply>(n(), e->part, [&](size_t i) {
-    proto::EntrylkRequest r;
-    r.set_parent(dir.Bytes());
-    r.set_domain("entry");
-    r.set_name("");
-    r.set_type(proto::UNLOCK);
-    r.set_owner(e->owner);
-    if (std::find(good.begin(), good.end(), i) != good.end()) {
-      auto* post = r.add_post_op();
-      post->set_gfid(dir.Bytes());
-      for (size_t j : good) (*post->mutable_deltas())[CounterName(Kind::kEntry, j)] = -1;
-    }
-    return children_[i]->Entrylk(r, options_.lock_wait);
-  });
-  std::lock_guard lk(eager_mu_);
-  auto it = eager_entry_.find(dir);
-  if (it != eager_entry_.end() && it->second == e) eager_entry_.erase(it);
-  eager_cv_.notify_all();
-}
+void ReplicateLayer::FlushEagerEntry(const Gfid& dir) { ReleaseEager(Kind::kEntry, dir); }
 
 // ---- operations ----
 

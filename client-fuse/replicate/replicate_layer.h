@@ -147,12 +147,16 @@ class ReplicateLayer final : public Layer {
   // A data change [start, end) under the eager lock of gfid (taken if not held).
   template <typename Rep>
   Result<Rep> DataTxn(const Gfid& gfid, uint64_t start, uint64_t end, const TxnCall<Rep>& call);
-  Status AcquireEager(const Gfid& gfid, Eager& e);
+  // Takes the eager lock of `kind` (kData: the file's data lock; kEntry: the directory's
+  // entry lock) with its pre-op, on a quorum of bricks; and releases it with the post-op.
+  Status AcquireEager(Kind kind, const Gfid& target, Eager& e);
+  void ReleaseEager(Kind kind, const Gfid& target);
+  Future<proto::ErrReply> EagerLockCall(Kind kind, const Gfid& target, size_t i, uint64_t owner, proto::LockType type,
+                                        bool blocking, const std::vector<size_t>& counted, int delta);
   void MarkBad(const Gfid& gfid, const std::vector<size_t>& failed);
   // An entry change of names in directory `dir` under this client's eager entry lock.
   template <typename Rep>
   Result<Rep> EagerEntryTxn(const Gfid& dir, const std::vector<std::string>& names, const TxnCall<Rep>& call);
-  Status AcquireEagerEntry(const Gfid& dir, Eager& e);
   bool HoldsEagerEntry(const Gfid& dir) const;
   void OnContended(const proto::LockContended& c);
   void ReleaserLoop();
