@@ -354,6 +354,13 @@ Future<proto::EntryReply> MdCache::Create(proto::CreateRequest req) {
   if (!enabled()) return lower_.Create(std::move(req));
   Gfid parent = G(req.parent());
   std::string name = req.name();
+  {
+    // Tell distribute the name is nowhere (it would look on every subvolume first).
+    std::lock_guard lk(mu_);
+    auto d = dirs_.find(parent);
+    if (d != dirs_.end() && d->second.complete && Fresh(d->second.t, Now()) && !d->second.names.count(name))
+      req.set_known_absent(true);
+  }
   return NewEntry(lower_.Create(std::move(req)), parent, std::move(name), false);
 }
 

@@ -316,8 +316,10 @@ Future<proto::EntryReply> DistributeLayer::Create(proto::CreateRequest req) {
   auto t = topo();
   if (t->n() == 1) return t->s[0].layer->Create(std::move(req));
   return Deferred([this, t, req = std::move(req)]() -> Result<proto::EntryReply> {
-    // The name may live on another subvolume (renamed there): creating it here would make two.
-    auto existing = FindEntry(*t, GfidOf(req.parent()), req.name());
+    // The name may live on another subvolume (renamed there): creating it here would make two
+    // — unless the metadata cache above knows the whole directory and the name is not in it.
+    Result<std::pair<size_t, proto::EntryReply>> existing = Status(ENOENT, "known absent");
+    if (!req.known_absent()) existing = FindEntry(*t, GfidOf(req.parent()), req.name());
     if (existing.ok()) {
       if (req.exclusive()) return Status(EEXIST, "exists");
       if (S_ISDIR(existing->second.attr().mode())) return Status(EISDIR, "is a directory");

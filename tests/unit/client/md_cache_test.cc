@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <map>
+#include <vector>
 
 namespace hafs::client {
 namespace {
@@ -94,6 +95,7 @@ class FakeFs : public Layer {
   }
   Future<proto::EntryReply> Create(proto::CreateRequest req) override {
     ++calls["create"];
+    known_absent.push_back(req.known_absent());
     return New(req.parent(), req.name(), req.gfid(), S_IFREG | req.mode());
   }
   Future<proto::EntryReply> Mknod(proto::MknodRequest req) override {
@@ -196,6 +198,7 @@ class FakeFs : public Layer {
   }
   std::map<Gfid, std::map<std::string, std::string>> xattrs;
   bool refuse_security = false;
+  std::vector<bool> known_absent;  // per create: the hint distribute gets
   Future<proto::ListxattrReply> Listxattr(proto::GfidRequest) override { return Ready<proto::ListxattrReply>(Status(EIO, "")); }
   Future<proto::ErrReply> Removexattr(proto::RemovexattrRequest) override { return Ready<proto::ErrReply>(Status(EIO, "")); }
   Future<proto::ErrReply> Access(proto::AccessRequest) override { return Ready(Result<proto::ErrReply>(proto::ErrReply())); }
@@ -306,12 +309,17 @@ TEST_F(MdCacheTest, OwnMkdirMakesACompleteDirectory) {
   EXPECT_EQ(cache.stats().negative_hits, 1u);
   Gfid a;
   ASSERT_TRUE(Create(d, "a", &a).ok());
+  ASSERT_EQ(fs.known_absent.size(), 1u);
+  EXPECT_TRUE(fs.known_absent[0]);  // distribute need not look on other subvolumes
+  ASSERT_TRUE(Create(Gfid::Root(), "r").ok());
+  EXPECT_FALSE(fs.known_absent[1]);  // the root is not known completely
   auto hit = Lookup(d, "a");
   ASSERT_TRUE(hit.ok());
   EXPECT_EQ(*Gfid::FromBytes(hit->attr().gfid()), a);
   EXPECT_EQ(fs.calls["lookup"], 0);
   // EEXIST from the bricks: the directory's completeness is not trusted any more.
   EXPECT_EQ(Create(d, "a").err(), EEXIST);
+  EXPECT_FALSE(fs.known_absent[2]);  // a name the cache holds is not absent
   // Unlink: the name is gone, still answered locally.
   proto::NameRequest u;
   u.set_parent(d.Bytes());
