@@ -361,7 +361,27 @@ Future<proto::EntryReply> MdCache::Create(proto::CreateRequest req) {
     if (d != dirs_.end() && d->second.complete && Fresh(d->second.t, Now()) && !d->second.names.count(name))
       req.set_known_absent(true);
   }
-  return NewEntry(lower_.Create(std::move(req)), parent, std::move(name), false);
+  bool fresh_file = req.exclusive();
+  uint64_t xe0 = 0;
+  {
+    std::lock_guard lk(mu_);
+    xe0 = xattr_epoch_;
+  }
+  auto f = NewEntry(lower_.Create(std::move(req)), parent, std::move(name), false);
+  if (!fresh_file) return f;
+  // A file this create made (O_EXCL) has no xattrs: its first write(2) need not ask the bricks
+  // for security.capability — answered as the bricks answered it before on this mount.
+  return Deferred([this, f = std::move(f), xe0]() mutable -> Result<proto::EntryReply> {
+    auto r = f.get();
+    if (!r.ok()) return r;
+    Gfid g = G(r->attr().gfid());
+    std::lock_guard lk(mu_);
+    if (absent_caps_err_ != 0 && xattr_epoch_ == xe0 && !g.IsNull()) {
+      if (no_caps_.size() >= options_.max_items) no_caps_.clear();
+      no_caps_[g] = NoCaps{absent_caps_err_, Now()};
+    }
+    return r;
+  });
 }
 
 Future<proto::EntryReply> MdCache::Mknod(proto::MknodRequest req) {
@@ -570,6 +590,7 @@ Future<proto::XattrReply> MdCache::Getxattr(proto::GetxattrRequest req) {
     // ENODATA: the file has none; EOPNOTSUPP: the bricks keep no security.* names at all.
     int err = r.ok() ? r->err() : r.err();
     std::lock_guard lk(mu_);
+    if (err == ENODATA || err == EOPNOTSUPP) absent_caps_err_ = err;
     if ((err == ENODATA || err == EOPNOTSUPP) && xattr_epoch_ == e0) {
       if (no_caps_.size() >= options_.max_items) no_caps_.clear();
       no_caps_[g] = NoCaps{err, Now()};

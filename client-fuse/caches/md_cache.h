@@ -145,6 +145,7 @@ class MdCache : public Layer {
   };
   std::unordered_map<Gfid, NoCaps, GfidHash> no_caps_;
   uint64_t xattr_epoch_ = 0;
+  int absent_caps_err_ = 0;  // how the bricks answered a missing security.capability (0: not asked yet)
   size_t dir_items_ = 0;  // names + page entries over dirs_ (committed)
   Stats stats_;
 };

@@ -580,6 +580,35 @@ TEST_F(MdCacheTest, AbsentCapabilityIsKeptUntilAnXattrChange) {
   EXPECT_EQ(expired->value(), "cap3");
 }
 
+TEST_F(MdCacheTest, AFileMadeByAnExclusiveCreateHasNoCapability) {
+  auto cap = [&](const Gfid& g) {
+    proto::GetxattrRequest r;
+    r.set_gfid(g.Bytes());
+    r.set_name("security.capability");
+    return cache.Getxattr(r).get();
+  };
+  fs.refuse_security = true;
+  Gfid first;
+  ASSERT_TRUE(Create(Gfid::Root(), "first", &first).ok());  // not exclusive, nothing learnt yet
+  EXPECT_EQ(cap(first).err(), EOPNOTSUPP);
+  EXPECT_EQ(fs.calls["getxattr"], 1);
+  proto::CreateRequest r;
+  Gfid g = Gfid::Random();
+  r.set_parent(Gfid::Root().Bytes());
+  r.set_name("new");
+  r.set_gfid(g.Bytes());
+  r.set_mode(0644);
+  r.set_exclusive(true);
+  ASSERT_TRUE(cache.Create(r).get().ok());
+  EXPECT_EQ(cap(g).err(), EOPNOTSUPP);  // as the bricks answer, without asking them
+  EXPECT_EQ(fs.calls["getxattr"], 1);
+  // A non-exclusive create may have opened an existing file: asked.
+  Gfid other;
+  ASSERT_TRUE(Create(Gfid::Root(), "other", &other).ok());
+  EXPECT_EQ(cap(other).err(), EOPNOTSUPP);
+  EXPECT_EQ(fs.calls["getxattr"], 2);
+}
+
 TEST_F(MdCacheTest, EnvSwitch) {
   setenv("HAFS_MD_CACHE", "0", 1);
   EXPECT_FALSE(MdCache::EnabledByEnv());
