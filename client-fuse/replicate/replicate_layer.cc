@@ -893,7 +893,10 @@ Future<proto::EntryReply> ReplicateLayer::Lookup(proto::EntryRequest req) {
           auto acc = Accused(pc, answered, Kind::kEntry, &split);
           bool behind = split;
           for (size_t i = 0; i < n(); ++i) behind = behind || (answered[i] && acc[i]);
-          if (behind) (void)Heal(parent);
+          // Without waiting for the directory's lock: a name lookup must not queue behind a
+          // writer's (or a dead client's, until its lease ends) entry lock; the self-heal
+          // daemon and later lookups finish what this one could not.
+          if (behind) (void)HealDirectory(parent, up, /*try_only=*/true);
         }
       }
       bool dir = S_ISDIR(res[up.front()]->ok() ? res[up.front()]->value().attr().mode() : 0);
@@ -935,7 +938,7 @@ Future<proto::EntryReply> ReplicateLayer::Lookup(proto::EntryRequest req) {
       }
       if (dirty && round == 0) {
         // Heal under locks, then look again: the locked view decides, not this racy one.
-        if (missing > 0) (void)Heal(GfidOf(req.parent()));
+        if (missing > 0) (void)HealDirectory(GfidOf(req.parent()), up, /*try_only=*/true);  // as above
         Status h = Heal(gfid);
         if (h.err() == EIO) return h;
         continue;
