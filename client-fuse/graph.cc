@@ -138,7 +138,7 @@ void Graph::Hook(ProtocolLayer& brick) {
 void Graph::DeliverInvalidate(const proto::Invalidate& inv) {
   // Under the lock: a subscriber removed (OnInvalidate(nullptr)) gets nothing afterwards.
   std::lock_guard lk(invalidate_mu_);
-  if (md_cache_) md_cache_->Invalidate(inv);
+  if (md_cache_) md_cache_->OnInvalidate(inv);
   if (content_cache_) content_cache_->OnInvalidate(inv);
   if (read_ahead_) read_ahead_->OnInvalidate(inv);
   for (auto& fn : invalidate_fns_) fn(inv);

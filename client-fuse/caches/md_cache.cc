@@ -25,7 +25,7 @@ bool MdCache::EnabledByEnv() {
 }
 
 MdCache::MdCache(Layer& lower, Options options)
-    : lower_(lower), options_(std::move(options)), timeout_ms_(options_.timeout.count()) {}
+    : ForwardingLayer(lower), options_(std::move(options)), timeout_ms_(options_.timeout.count()) {}
 
 int64_t MdCache::Now() const {
   if (options_.now_ms) return options_.now_ms();
@@ -109,7 +109,7 @@ void MdCache::DropAll() {
   ClearLocked();
 }
 
-void MdCache::Invalidate(const proto::Invalidate& inv) {
+void MdCache::OnInvalidate(const proto::Invalidate& inv) {
   Gfid g = G(inv.gfid());
   Gfid p = G(inv.parent());
   std::lock_guard lk(mu_);
@@ -135,7 +135,7 @@ void MdCache::Invalidate(const proto::Invalidate& inv) {
 Future<proto::EntryReply> MdCache::Lookup(proto::EntryRequest req) {
   Gfid parent = G(req.parent());
   if (!enabled() || req.want_pending() || parent.IsNull() || !Cacheable(req.name()))
-    return lower_.Lookup(std::move(req));
+    return below_.Lookup(std::move(req));
   uint64_t e0;
   {
     std::lock_guard lk(mu_);
@@ -159,7 +159,7 @@ Future<proto::EntryReply> MdCache::Lookup(proto::EntryRequest req) {
     e0 = epoch_;
   }
   std::string name = req.name();
-  return Deferred([this, f = lower_.Lookup(std::move(req)), parent, name, e0]() mutable -> Result<proto::EntryReply> {
+  return Deferred([this, f = below_.Lookup(std::move(req)), parent, name, e0]() mutable -> Result<proto::EntryReply> {
     auto r = f.get();
     std::lock_guard lk(mu_);
     if (!r.ok()) {
@@ -180,7 +180,7 @@ Future<proto::EntryReply> MdCache::Lookup(proto::EntryRequest req) {
 
 Future<proto::AttrReply> MdCache::Getattr(proto::GfidRequest req) {
   Gfid g = G(req.gfid());
-  if (!enabled() || req.want_pending() || g.IsNull()) return lower_.Getattr(std::move(req));
+  if (!enabled() || req.want_pending() || g.IsNull()) return below_.Getattr(std::move(req));
   uint64_t e0;
   {
     std::lock_guard lk(mu_);
@@ -194,7 +194,7 @@ Future<proto::AttrReply> MdCache::Getattr(proto::GfidRequest req) {
     ++stats_.misses;
     e0 = epoch_;
   }
-  return Deferred([this, f = lower_.Getattr(std::move(req)), g, e0]() mutable -> Result<proto::AttrReply> {
+  return Deferred([this, f = below_.Getattr(std::move(req)), g, e0]() mutable -> Result<proto::AttrReply> {
     auto r = f.get();
     std::lock_guard lk(mu_);
     if (!r.ok()) {
@@ -211,7 +211,7 @@ Future<proto::AttrReply> MdCache::Getattr(proto::GfidRequest req) {
 
 Future<proto::ReaddirReply> MdCache::Readdir(proto::ReaddirRequest req) {
   Gfid dir = G(req.gfid());
-  if (!enabled() || !req.plus() || dir.IsNull()) return lower_.Readdir(std::move(req));
+  if (!enabled() || !req.plus() || dir.IsNull()) return below_.Readdir(std::move(req));
   uint64_t e0;
   {
     std::lock_guard lk(mu_);
@@ -250,7 +250,7 @@ Future<proto::ReaddirReply> MdCache::Readdir(proto::ReaddirRequest req) {
   }
   uint64_t cookie = req.cookie();
   uint32_t max_entries = req.max_entries();
-  return Deferred([this, f = lower_.Readdir(std::move(req)), dir, cookie, max_entries,
+  return Deferred([this, f = below_.Readdir(std::move(req)), dir, cookie, max_entries,
                    e0]() mutable -> Result<proto::ReaddirReply> {
     auto r = f.get();
     std::lock_guard lk(mu_);
@@ -344,14 +344,14 @@ Future<proto::EntryReply> MdCache::NewEntry(Future<proto::EntryReply> f, Gfid pa
 }
 
 Future<proto::EntryReply> MdCache::Mkdir(proto::MkdirRequest req) {
-  if (!enabled()) return lower_.Mkdir(std::move(req));
+  if (!enabled()) return below_.Mkdir(std::move(req));
   Gfid parent = G(req.parent());
   std::string name = req.name();
-  return NewEntry(lower_.Mkdir(std::move(req)), parent, std::move(name), true);
+  return NewEntry(below_.Mkdir(std::move(req)), parent, std::move(name), true);
 }
 
 Future<proto::EntryReply> MdCache::Create(proto::CreateRequest req) {
-  if (!enabled()) return lower_.Create(std::move(req));
+  if (!enabled()) return below_.Create(std::move(req));
   Gfid parent = G(req.parent());
   std::string name = req.name();
   {
@@ -367,7 +367,7 @@ Future<proto::EntryReply> MdCache::Create(proto::CreateRequest req) {
     std::lock_guard lk(mu_);
     xe0 = xattr_epoch_;
   }
-  auto f = NewEntry(lower_.Create(std::move(req)), parent, std::move(name), false);
+  auto f = NewEntry(below_.Create(std::move(req)), parent, std::move(name), false);
   if (!fresh_file) return f;
   // A file this create made (O_EXCL) has no xattrs: its first write(2) need not ask the bricks
   // for security.capability — answered as the bricks answered it before on this mount.
@@ -385,21 +385,21 @@ Future<proto::EntryReply> MdCache::Create(proto::CreateRequest req) {
 }
 
 Future<proto::EntryReply> MdCache::Mknod(proto::MknodRequest req) {
-  if (!enabled()) return lower_.Mknod(std::move(req));
+  if (!enabled()) return below_.Mknod(std::move(req));
   Gfid parent = G(req.parent());
   std::string name = req.name();
-  return NewEntry(lower_.Mknod(std::move(req)), parent, std::move(name), false);
+  return NewEntry(below_.Mknod(std::move(req)), parent, std::move(name), false);
 }
 
 Future<proto::EntryReply> MdCache::Symlink(proto::SymlinkRequest req) {
-  if (!enabled()) return lower_.Symlink(std::move(req));
+  if (!enabled()) return below_.Symlink(std::move(req));
   Gfid parent = G(req.parent());
   std::string name = req.name();
-  return NewEntry(lower_.Symlink(std::move(req)), parent, std::move(name), false);
+  return NewEntry(below_.Symlink(std::move(req)), parent, std::move(name), false);
 }
 
 Future<proto::EntryReply> MdCache::Link(proto::LinkRequest req) {
-  if (!enabled()) return lower_.Link(std::move(req));
+  if (!enabled()) return below_.Link(std::move(req));
   Gfid parent = G(req.new_parent());
   std::string name = req.new_name();
   Gfid g = G(req.gfid());
@@ -408,7 +408,7 @@ Future<proto::EntryReply> MdCache::Link(proto::LinkRequest req) {
     Changed();
     DropAttr(g);  // nlink changes
   }
-  return NewEntry(lower_.Link(std::move(req)), parent, std::move(name), false);
+  return NewEntry(below_.Link(std::move(req)), parent, std::move(name), false);
 }
 
 namespace {
@@ -420,10 +420,10 @@ Gfid ReplyGfid(const Result<Rep>& r) {
 }  // namespace
 
 Future<proto::EntryReply> MdCache::Unlink(proto::NameRequest req) {
-  if (!enabled()) return lower_.Unlink(std::move(req));
+  if (!enabled()) return below_.Unlink(std::move(req));
   Gfid parent = G(req.parent());
   std::string name = req.name();
-  return Deferred([this, f = lower_.Unlink(std::move(req)), parent, name]() mutable -> Result<proto::EntryReply> {
+  return Deferred([this, f = below_.Unlink(std::move(req)), parent, name]() mutable -> Result<proto::EntryReply> {
     auto r = f.get();
     std::lock_guard lk(mu_);
     Changed();
@@ -438,10 +438,10 @@ Future<proto::EntryReply> MdCache::Unlink(proto::NameRequest req) {
 }
 
 Future<proto::EntryReply> MdCache::Rmdir(proto::NameRequest req) {
-  if (!enabled()) return lower_.Rmdir(std::move(req));
+  if (!enabled()) return below_.Rmdir(std::move(req));
   Gfid parent = G(req.parent());
   std::string name = req.name();
-  return Deferred([this, f = lower_.Rmdir(std::move(req)), parent, name]() mutable -> Result<proto::EntryReply> {
+  return Deferred([this, f = below_.Rmdir(std::move(req)), parent, name]() mutable -> Result<proto::EntryReply> {
     auto r = f.get();
     std::lock_guard lk(mu_);
     Changed();
@@ -461,11 +461,11 @@ Future<proto::EntryReply> MdCache::Rmdir(proto::NameRequest req) {
 }
 
 Future<proto::RenameReply> MdCache::Rename(proto::RenameRequest req) {
-  if (!enabled()) return lower_.Rename(std::move(req));
+  if (!enabled()) return below_.Rename(std::move(req));
   Gfid op = G(req.old_parent()), np = G(req.new_parent());
   std::string on = req.old_name(), nn = req.new_name();
   bool exchange = (req.flags() & 2) != 0;
-  return Deferred([this, f = lower_.Rename(std::move(req)), op, np, on, nn,
+  return Deferred([this, f = below_.Rename(std::move(req)), op, np, on, nn,
                    exchange]() mutable -> Result<proto::RenameReply> {
     auto r = f.get();
     std::lock_guard lk(mu_);
@@ -518,28 +518,28 @@ Future<Rep> MdCache::AttrChange(Future<Rep> f, Gfid gfid) {
 }
 
 Future<proto::AttrReply> MdCache::Setattr(proto::SetattrRequest req) {
-  if (!enabled()) return lower_.Setattr(std::move(req));
+  if (!enabled()) return below_.Setattr(std::move(req));
   Gfid g = G(req.gfid());
-  return AttrChange(lower_.Setattr(std::move(req)), g);
+  return AttrChange(below_.Setattr(std::move(req)), g);
 }
 
 Future<proto::AttrReply> MdCache::Fallocate(proto::FallocateRequest req) {
-  if (!enabled()) return lower_.Fallocate(std::move(req));
+  if (!enabled()) return below_.Fallocate(std::move(req));
   Gfid g = G(req.gfid());
-  return AttrChange(lower_.Fallocate(std::move(req)), g);
+  return AttrChange(below_.Fallocate(std::move(req)), g);
 }
 
 Future<proto::WriteReply> MdCache::Write(proto::WriteRequest req) {
-  if (!enabled()) return lower_.Write(std::move(req));
+  if (!enabled()) return below_.Write(std::move(req));
   Gfid g = G(req.gfid());
-  return AttrChange(lower_.Write(std::move(req)), g);
+  return AttrChange(below_.Write(std::move(req)), g);
 }
 
 Future<proto::ErrReply> MdCache::Setxattr(proto::SetxattrRequest req) {
-  if (!enabled()) return lower_.Setxattr(std::move(req));
+  if (!enabled()) return below_.Setxattr(std::move(req));
   Gfid g = G(req.gfid());
   XattrChanged(g);
-  return Deferred([this, f = lower_.Setxattr(std::move(req)), g]() mutable -> Result<proto::ErrReply> {
+  return Deferred([this, f = below_.Setxattr(std::move(req)), g]() mutable -> Result<proto::ErrReply> {
     auto r = f.get();
     XattrChanged(g);
     std::lock_guard lk(mu_);
@@ -550,10 +550,10 @@ Future<proto::ErrReply> MdCache::Setxattr(proto::SetxattrRequest req) {
 }
 
 Future<proto::ErrReply> MdCache::Removexattr(proto::RemovexattrRequest req) {
-  if (!enabled()) return lower_.Removexattr(std::move(req));
+  if (!enabled()) return below_.Removexattr(std::move(req));
   Gfid g = G(req.gfid());
   XattrChanged(g);
-  return Deferred([this, f = lower_.Removexattr(std::move(req)), g]() mutable -> Result<proto::ErrReply> {
+  return Deferred([this, f = below_.Removexattr(std::move(req)), g]() mutable -> Result<proto::ErrReply> {
     auto r = f.get();
     XattrChanged(g);
     std::lock_guard lk(mu_);
@@ -574,7 +574,7 @@ void MdCache::XattrChanged(const Gfid& g) {
 Future<proto::XattrReply> MdCache::Getxattr(proto::GetxattrRequest req) {
   static const std::string kCapability = "security.capability";
   Gfid g = G(req.gfid());
-  if (!enabled() || g.IsNull() || req.name() != kCapability) return lower_.Getxattr(std::move(req));
+  if (!enabled() || g.IsNull() || req.name() != kCapability) return below_.Getxattr(std::move(req));
   uint64_t e0;
   {
     std::lock_guard lk(mu_);
@@ -585,7 +585,7 @@ Future<proto::XattrReply> MdCache::Getxattr(proto::GetxattrRequest req) {
     }
     e0 = xattr_epoch_;
   }
-  return Deferred([this, f = lower_.Getxattr(std::move(req)), g, e0]() mutable -> Result<proto::XattrReply> {
+  return Deferred([this, f = below_.Getxattr(std::move(req)), g, e0]() mutable -> Result<proto::XattrReply> {
     auto r = f.get();
     // ENODATA: the file has none; EOPNOTSUPP: the bricks keep no security.* names at all.
     int err = r.ok() ? r->err() : r.err();
@@ -600,13 +600,5 @@ Future<proto::XattrReply> MdCache::Getxattr(proto::GetxattrRequest req) {
 }
 
 // ---- passed through ----
-
-Future<proto::ReadlinkReply> MdCache::Readlink(proto::GfidRequest req) { return lower_.Readlink(std::move(req)); }
-Future<proto::ReadReply> MdCache::Read(proto::ReadRequest req) { return lower_.Read(std::move(req)); }
-Future<proto::ErrReply> MdCache::Fsync(proto::FsyncRequest req) { return lower_.Fsync(std::move(req)); }
-Future<proto::StatfsReply> MdCache::Statfs(proto::GfidRequest req) { return lower_.Statfs(std::move(req)); }
-Future<proto::ListxattrReply> MdCache::Listxattr(proto::GfidRequest req) { return lower_.Listxattr(std::move(req)); }
-Future<proto::ErrReply> MdCache::Access(proto::AccessRequest req) { return lower_.Access(std::move(req)); }
-Future<std::shared_ptr<FileRef>> MdCache::Open(Gfid gfid) { return lower_.Open(gfid); }
 
 }  // namespace hafs::client

@@ -10,7 +10,7 @@
 // Coherence (docs/client.md, "Consistency between mounts"):
 //  - Own changes update or drop the affected entries, attributes, names and listings before
 //    their reply returns.
-//  - Bricks push proto::Invalidate to every other session on a change: Invalidate() drops the
+//  - Bricks push proto::Invalidate to every other session on a change: OnInvalidate() drops the
 //    gfid's attributes (so no entry pointing at it hits any more) and, with parent+name, that
 //    entry and the parent's attributes, completeness and listing. An Invalidate with neither
 //    gfid nor parent drops everything; the graph delivers one whenever a brick session is lost
@@ -34,11 +34,11 @@
 #include <unordered_set>
 #include <vector>
 
-#include "client-fuse/layer.h"
+#include "client-fuse/caches/forwarding_layer.h"
 
 namespace hafs::client {
 
-class MdCache : public Layer {
+class MdCache : public ForwardingLayer {
  public:
   struct Options {
     std::chrono::milliseconds timeout{60000};
@@ -57,12 +57,28 @@ class MdCache : public Layer {
 
   MdCache(Layer& lower, Options options);
 
-  HAFS_LAYER_OPS(HAFS_LAYER_OVERRIDE)
-  Future<std::shared_ptr<FileRef>> Open(Gfid gfid) override;
+  // The operations it handles; the others pass through (ForwardingLayer).
+  Future<proto::EntryReply> Lookup(proto::EntryRequest req) override;
+  Future<proto::AttrReply> Getattr(proto::GfidRequest req) override;
+  Future<proto::ReaddirReply> Readdir(proto::ReaddirRequest req) override;
+  Future<proto::EntryReply> Mkdir(proto::MkdirRequest req) override;
+  Future<proto::EntryReply> Create(proto::CreateRequest req) override;
+  Future<proto::EntryReply> Mknod(proto::MknodRequest req) override;
+  Future<proto::EntryReply> Symlink(proto::SymlinkRequest req) override;
+  Future<proto::EntryReply> Link(proto::LinkRequest req) override;
+  Future<proto::EntryReply> Unlink(proto::NameRequest req) override;
+  Future<proto::EntryReply> Rmdir(proto::NameRequest req) override;
+  Future<proto::RenameReply> Rename(proto::RenameRequest req) override;
+  Future<proto::AttrReply> Setattr(proto::SetattrRequest req) override;
+  Future<proto::AttrReply> Fallocate(proto::FallocateRequest req) override;
+  Future<proto::WriteReply> Write(proto::WriteRequest req) override;
+  Future<proto::ErrReply> Setxattr(proto::SetxattrRequest req) override;
+  Future<proto::ErrReply> Removexattr(proto::RemovexattrRequest req) override;
+  Future<proto::XattrReply> Getxattr(proto::GetxattrRequest req) override;
 
   // A brick's push (or a local "drop everything": no gfid and no parent).
-  void Invalidate(const proto::Invalidate& inv);
-  void DropAll();
+  void OnInvalidate(const proto::Invalidate& inv) override;
+  void DropAll() override;
   void SetTimeout(std::chrono::milliseconds timeout);
   bool enabled() const { return timeout_ms_.load() > 0; }
   Stats stats() const;
@@ -128,7 +144,6 @@ class MdCache : public Layer {
   template <typename Rep>
   Future<Rep> AttrChange(Future<Rep> f, Gfid gfid);
 
-  Layer& lower_;
   Options options_;
   std::atomic<int64_t> timeout_ms_;
   mutable std::mutex mu_;

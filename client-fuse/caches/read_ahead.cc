@@ -11,7 +11,7 @@ namespace {
 constexpr size_t kChunkOverhead = 128;  // bookkeeping charged per chunk
 }
 
-ReadAhead::ReadAhead(Layer& below, Options options) : below_(below), options_(options) {
+ReadAhead::ReadAhead(Layer& below, Options options) : ForwardingLayer(below), options_(options) {
   if (options_.chunk == 0) options_.chunk = 1u << 20;
   if (options_.threads < 1) options_.threads = 1;
   if (options_.max_streams < 1) options_.max_streams = 1;
@@ -380,7 +380,7 @@ void ReadAhead::DropAll() {
 }
 
 void ReadAhead::OnInvalidate(const proto::Invalidate& inv) {
-  if (inv.gfid().empty() && inv.parent().empty()) return DropAll();
+  if (IsDropAll(inv)) return DropAll();
   if (auto g = Gfid::FromBytes(inv.gfid())) Drop(*g);
 }
 
@@ -440,29 +440,5 @@ Future<proto::AttrReply> ReadAhead::Getattr(proto::GfidRequest req) {
     return r;
   });
 }
-
-// Everything else passes straight through.
-#define HAFS_RA_PASS(Method, Req, Rep) \
-  Future<proto::Rep> ReadAhead::Method(proto::Req req) { return below_.Method(std::move(req)); }
-HAFS_RA_PASS(Mkdir, MkdirRequest, EntryReply)
-HAFS_RA_PASS(Create, CreateRequest, EntryReply)
-HAFS_RA_PASS(Mknod, MknodRequest, EntryReply)
-HAFS_RA_PASS(Symlink, SymlinkRequest, EntryReply)
-HAFS_RA_PASS(Readlink, GfidRequest, ReadlinkReply)
-HAFS_RA_PASS(Link, LinkRequest, EntryReply)
-HAFS_RA_PASS(Unlink, NameRequest, EntryReply)
-HAFS_RA_PASS(Rmdir, NameRequest, EntryReply)
-HAFS_RA_PASS(Rename, RenameRequest, RenameReply)
-HAFS_RA_PASS(Readdir, ReaddirRequest, ReaddirReply)
-HAFS_RA_PASS(Fsync, FsyncRequest, ErrReply)
-HAFS_RA_PASS(Statfs, GfidRequest, StatfsReply)
-HAFS_RA_PASS(Setxattr, SetxattrRequest, ErrReply)
-HAFS_RA_PASS(Getxattr, GetxattrRequest, XattrReply)
-HAFS_RA_PASS(Listxattr, GfidRequest, ListxattrReply)
-HAFS_RA_PASS(Removexattr, RemovexattrRequest, ErrReply)
-HAFS_RA_PASS(Access, AccessRequest, ErrReply)
-#undef HAFS_RA_PASS
-
-Future<std::shared_ptr<FileRef>> ReadAhead::Open(Gfid gfid) { return below_.Open(gfid); }
 
 }  // namespace hafs::client

@@ -47,11 +47,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "client-fuse/layer.h"
+#include "client-fuse/caches/forwarding_layer.h"
 
 namespace hafs::client {
 
-class ReadAhead final : public Layer {
+class ReadAhead final : public ForwardingLayer {
  public:
   using Clock = std::chrono::steady_clock;
   struct Options {
@@ -86,13 +86,18 @@ class ReadAhead final : public Layer {
   // prefetching off (reads pass through).
   void SetWindow(size_t window);
 
-  HAFS_LAYER_OPS(HAFS_LAYER_OVERRIDE)
-  Future<std::shared_ptr<FileRef>> Open(Gfid gfid) override;
+  // The operations it handles; the others pass through (ForwardingLayer).
+  Future<proto::EntryReply> Lookup(proto::EntryRequest req) override;
+  Future<proto::AttrReply> Getattr(proto::GfidRequest req) override;
+  Future<proto::AttrReply> Setattr(proto::SetattrRequest req) override;
+  Future<proto::ReadReply> Read(proto::ReadRequest req) override;
+  Future<proto::WriteReply> Write(proto::WriteRequest req) override;
+  Future<proto::AttrReply> Fallocate(proto::FallocateRequest req) override;
 
   // A brick's push (or the graph's "drop everything"): drops the gfid's chunks.
-  void OnInvalidate(const proto::Invalidate& inv);
+  void OnInvalidate(const proto::Invalidate& inv) override;
   void Drop(const Gfid& gfid);
-  void DropAll();
+  void DropAll() override;
   Stats stats() const;
   // Chunks (queued, in flight or ready) held for gfid (tests).
   size_t ChunksOf(const Gfid& gfid) const;
@@ -138,7 +143,6 @@ class ReadAhead final : public Layer {
   template <typename Rep>
   Future<Rep> Changing(const Gfid& g, Future<Rep> f);
 
-  Layer& below_;
   Options options_;
   mutable std::mutex mu_;
   std::condition_variable work_cv_;  // a chunk queued / stopping

@@ -26,7 +26,7 @@ bool WriteBehindLayer::EnabledByEnv() {
   return !(env && std::string(env) == "0");
 }
 
-WriteBehindLayer::WriteBehindLayer(Layer& lower, Options options) : lower_(lower), options_(options) {
+WriteBehindLayer::WriteBehindLayer(Layer& lower, Options options) : ForwardingLayer(lower), options_(options) {
   options_.threads = std::max(1, options_.threads);
   options_.window_per_file = std::max<size_t>(options_.window_per_file, 1);
   options_.window_total = std::max(options_.window_total, options_.window_per_file);
@@ -131,7 +131,7 @@ void WriteBehindLayer::SenderLoop() {
     lk.unlock();
     int err = 0;
     try {
-      auto res = lower_.Write(std::move(req)).get();
+      auto res = below_.Write(std::move(req)).get();
       if (!res.ok()) {
         err = res.err() ? res.err() : EIO;
         HAFS_LOG_WARN("write-behind: {} write of {} bytes at {} failed: {}", g.ToString(), size, start,
@@ -223,7 +223,7 @@ Status WriteBehindLayer::Flush(const Gfid& gfid) {
 
 Future<proto::WriteReply> WriteBehindLayer::Write(proto::WriteRequest req) {
   auto g = Gfid::FromBytes(req.gfid());
-  if (!g) return lower_.Write(std::move(req));
+  if (!g) return below_.Write(std::move(req));
   size_t size = req.data().size();
   std::unique_lock lk(mu_);
   if (int e = TakeError(*g)) return Ready<proto::WriteReply>(LatchedStatus(e));
@@ -233,7 +233,7 @@ Future<proto::WriteReply> WriteBehindLayer::Write(proto::WriteRequest req) {
     WaitLocked(lk, *g, next_seq_ - 1);
     if (int e = TakeError(*g)) return Ready<proto::WriteReply>(LatchedStatus(e));
     lk.unlock();
-    return lower_.Write(std::move(req));
+    return below_.Write(std::move(req));
   }
   bool waited = false;
   for (;;) {
@@ -283,64 +283,64 @@ Future<proto::ErrReply> WriteBehindLayer::Fsync(proto::FsyncRequest req) {
     Status s = Flush(*g);
     if (!s.ok()) return Ready<proto::ErrReply>(s);
   }
-  return lower_.Fsync(std::move(req));
+  return below_.Fsync(std::move(req));
 }
 
 // ---- operations that observe or change the file: its pending writes first ----
 
 Future<proto::AttrReply> WriteBehindLayer::Getattr(proto::GfidRequest req) {
   WaitGfid(req.gfid());
-  return lower_.Getattr(std::move(req));
+  return below_.Getattr(std::move(req));
 }
 Future<proto::AttrReply> WriteBehindLayer::Setattr(proto::SetattrRequest req) {
   WaitGfid(req.gfid());
-  return lower_.Setattr(std::move(req));
+  return below_.Setattr(std::move(req));
 }
 Future<proto::ReadReply> WriteBehindLayer::Read(proto::ReadRequest req) {
   WaitGfid(req.gfid());
-  return lower_.Read(std::move(req));
+  return below_.Read(std::move(req));
 }
 Future<proto::AttrReply> WriteBehindLayer::Fallocate(proto::FallocateRequest req) {
   WaitGfid(req.gfid());
-  return lower_.Fallocate(std::move(req));
+  return below_.Fallocate(std::move(req));
 }
 Future<proto::EntryReply> WriteBehindLayer::Link(proto::LinkRequest req) {
   WaitGfid(req.gfid());
-  return lower_.Link(std::move(req));
+  return below_.Link(std::move(req));
 }
 Future<proto::ErrReply> WriteBehindLayer::Setxattr(proto::SetxattrRequest req) {
   WaitGfid(req.gfid());
-  return lower_.Setxattr(std::move(req));
+  return below_.Setxattr(std::move(req));
 }
 Future<proto::XattrReply> WriteBehindLayer::Getxattr(proto::GetxattrRequest req) {
   // The kernel asks for security.capability before every write(2) (to drop a file capability
   // the write would void); waiting there would flush write-behind at every write. Pending
   // writes do not change xattrs; a removal the kernel then asks for (removexattr) waits.
   if (req.name() != "security.capability") WaitGfid(req.gfid());
-  return lower_.Getxattr(std::move(req));
+  return below_.Getxattr(std::move(req));
 }
 Future<proto::ListxattrReply> WriteBehindLayer::Listxattr(proto::GfidRequest req) {
   WaitGfid(req.gfid());
-  return lower_.Listxattr(std::move(req));
+  return below_.Listxattr(std::move(req));
 }
 Future<proto::ErrReply> WriteBehindLayer::Removexattr(proto::RemovexattrRequest req) {
   WaitGfid(req.gfid());
-  return lower_.Removexattr(std::move(req));
+  return below_.Removexattr(std::move(req));
 }
 
 // By name: the gfid is not known before the call, so every pending write goes first (only
 // when there are any).
 Future<proto::EntryReply> WriteBehindLayer::Unlink(proto::NameRequest req) {
   WaitAllIfAny();
-  return lower_.Unlink(std::move(req));
+  return below_.Unlink(std::move(req));
 }
 Future<proto::RenameReply> WriteBehindLayer::Rename(proto::RenameRequest req) {
   WaitAllIfAny();
-  return lower_.Rename(std::move(req));
+  return below_.Rename(std::move(req));
 }
 Future<proto::ReaddirReply> WriteBehindLayer::Readdir(proto::ReaddirRequest req) {
   WaitAllIfAny();  // readdirplus carries sizes
-  return lower_.Readdir(std::move(req));
+  return below_.Readdir(std::move(req));
 }
 
 // A lookup's reply carries the size: when it names a file with pending writes, those are
@@ -348,10 +348,10 @@ Future<proto::ReaddirReply> WriteBehindLayer::Readdir(proto::ReaddirRequest req)
 Future<proto::EntryReply> WriteBehindLayer::Lookup(proto::EntryRequest req) {
   {
     std::lock_guard lk(mu_);
-    if (files_.empty()) return lower_.Lookup(std::move(req));
+    if (files_.empty()) return below_.Lookup(std::move(req));
   }
   return Deferred([this, req = std::move(req)]() -> Result<proto::EntryReply> {
-    auto res = lower_.Lookup(req).get();
+    auto res = below_.Lookup(req).get();
     if (!res.ok()) return res;
     auto g = Gfid::FromBytes(res->attr().gfid());
     if (!g) return res;
@@ -361,24 +361,8 @@ Future<proto::EntryReply> WriteBehindLayer::Lookup(proto::EntryRequest req) {
       if (it == files_.end()) return res;
       WaitLocked(lk, *g, next_seq_ - 1);
     }
-    return lower_.Lookup(req).get();
+    return below_.Lookup(req).get();
   });
 }
-
-// ---- the rest passes through ----
-
-Future<proto::EntryReply> WriteBehindLayer::Mkdir(proto::MkdirRequest req) { return lower_.Mkdir(std::move(req)); }
-Future<proto::EntryReply> WriteBehindLayer::Create(proto::CreateRequest req) { return lower_.Create(std::move(req)); }
-Future<proto::EntryReply> WriteBehindLayer::Mknod(proto::MknodRequest req) { return lower_.Mknod(std::move(req)); }
-Future<proto::EntryReply> WriteBehindLayer::Symlink(proto::SymlinkRequest req) {
-  return lower_.Symlink(std::move(req));
-}
-Future<proto::ReadlinkReply> WriteBehindLayer::Readlink(proto::GfidRequest req) {
-  return lower_.Readlink(std::move(req));
-}
-Future<proto::EntryReply> WriteBehindLayer::Rmdir(proto::NameRequest req) { return lower_.Rmdir(std::move(req)); }
-Future<proto::StatfsReply> WriteBehindLayer::Statfs(proto::GfidRequest req) { return lower_.Statfs(std::move(req)); }
-Future<proto::ErrReply> WriteBehindLayer::Access(proto::AccessRequest req) { return lower_.Access(std::move(req)); }
-Future<std::shared_ptr<FileRef>> WriteBehindLayer::Open(Gfid gfid) { return lower_.Open(gfid); }
 
 }  // namespace hafs::client

@@ -31,11 +31,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "client-fuse/layer.h"
+#include "client-fuse/caches/forwarding_layer.h"
 
 namespace hafs::client {
 
-class WriteBehindLayer final : public Layer {
+class WriteBehindLayer final : public ForwardingLayer {
  public:
   struct Options {
     size_t window_per_file = 4u << 20;  // bytes acknowledged but not yet written, per file
@@ -50,8 +50,22 @@ class WriteBehindLayer final : public Layer {
   // HAFS_WRITE_BEHIND=0 in the environment switches the layer off (Graph leaves it out).
   static bool EnabledByEnv();
 
-  HAFS_LAYER_OPS(HAFS_LAYER_OVERRIDE)
-  Future<std::shared_ptr<FileRef>> Open(Gfid gfid) override;
+  // The operations it handles; the others pass through (ForwardingLayer).
+  Future<proto::EntryReply> Lookup(proto::EntryRequest req) override;
+  Future<proto::AttrReply> Getattr(proto::GfidRequest req) override;
+  Future<proto::AttrReply> Setattr(proto::SetattrRequest req) override;
+  Future<proto::EntryReply> Link(proto::LinkRequest req) override;
+  Future<proto::EntryReply> Unlink(proto::NameRequest req) override;
+  Future<proto::RenameReply> Rename(proto::RenameRequest req) override;
+  Future<proto::ReaddirReply> Readdir(proto::ReaddirRequest req) override;
+  Future<proto::ReadReply> Read(proto::ReadRequest req) override;
+  Future<proto::WriteReply> Write(proto::WriteRequest req) override;
+  Future<proto::AttrReply> Fallocate(proto::FallocateRequest req) override;
+  Future<proto::ErrReply> Fsync(proto::FsyncRequest req) override;
+  Future<proto::ErrReply> Setxattr(proto::SetxattrRequest req) override;
+  Future<proto::XattrReply> Getxattr(proto::GetxattrRequest req) override;
+  Future<proto::ListxattrReply> Listxattr(proto::GfidRequest req) override;
+  Future<proto::ErrReply> Removexattr(proto::RemovexattrRequest req) override;
 
   // close(2) (FUSE flush): waits for the file's pending writes; returns the latched error of
   // a failed background write (and clears it) or OK.
@@ -98,7 +112,6 @@ class WriteBehindLayer final : public Layer {
   void WaitAllIfAny();
   int TakeError(const Gfid& gfid);
 
-  Layer& lower_;
   Options options_;
   mutable std::mutex mu_;
   std::condition_variable work_cv_;  // an op became sendable / stopping

@@ -1,5 +1,6 @@
 // MdCache over a fake lower layer: a tiny in-memory file system that counts its calls.
 #include "client-fuse/caches/md_cache.h"
+#include "tests/unit/client/fake_layer.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -10,7 +11,7 @@
 namespace hafs::client {
 namespace {
 
-class FakeFs : public Layer {
+class FakeFs : public fakes::FakeLayer {
  public:
   FakeFs() { attrs[Gfid::Root()] = MakeAttr(Gfid::Root(), S_IFDIR | 0755); dirs[Gfid::Root()]; }
 
@@ -106,7 +107,6 @@ class FakeFs : public Layer {
     ++calls["symlink"];
     return New(req.parent(), req.name(), req.gfid(), S_IFLNK | 0777);
   }
-  Future<proto::ReadlinkReply> Readlink(proto::GfidRequest) override { return Ready<proto::ReadlinkReply>(Status(EIO, "")); }
   Future<proto::EntryReply> Link(proto::LinkRequest req) override {
     ++calls["link"];
     Gfid g = G(req.gfid());
@@ -168,7 +168,6 @@ class FakeFs : public Layer {
     r.set_eof(true);
     return Ready(Result<proto::ReaddirReply>(r));
   }
-  Future<proto::ReadReply> Read(proto::ReadRequest) override { return Ready<proto::ReadReply>(Status(EIO, "")); }
   Future<proto::WriteReply> Write(proto::WriteRequest req) override {
     ++calls["write"];
     auto& a = attrs[G(req.gfid())];
@@ -178,9 +177,7 @@ class FakeFs : public Layer {
     *r.mutable_attr() = a;
     return Ready(Result<proto::WriteReply>(r));
   }
-  Future<proto::AttrReply> Fallocate(proto::FallocateRequest) override { return Ready<proto::AttrReply>(Status(EIO, "")); }
   Future<proto::ErrReply> Fsync(proto::FsyncRequest) override { return Ready(Result<proto::ErrReply>(proto::ErrReply())); }
-  Future<proto::StatfsReply> Statfs(proto::GfidRequest) override { return Ready<proto::StatfsReply>(Status(EIO, "")); }
   Future<proto::ErrReply> Setxattr(proto::SetxattrRequest req) override {
     ++calls["setxattr"];
     attrs[G(req.gfid())].set_ctime_ns(attrs[G(req.gfid())].ctime_ns() + 1);
@@ -199,10 +196,7 @@ class FakeFs : public Layer {
   std::map<Gfid, std::map<std::string, std::string>> xattrs;
   bool refuse_security = false;
   std::vector<bool> known_absent;  // per create: the hint distribute gets
-  Future<proto::ListxattrReply> Listxattr(proto::GfidRequest) override { return Ready<proto::ListxattrReply>(Status(EIO, "")); }
-  Future<proto::ErrReply> Removexattr(proto::RemovexattrRequest) override { return Ready<proto::ErrReply>(Status(EIO, "")); }
   Future<proto::ErrReply> Access(proto::AccessRequest) override { return Ready(Result<proto::ErrReply>(proto::ErrReply())); }
-  Future<std::shared_ptr<FileRef>> Open(Gfid) override { return Ready<std::shared_ptr<FileRef>>(std::shared_ptr<FileRef>()); }
 };
 
 class MdCacheTest : public ::testing::Test {
@@ -377,7 +371,7 @@ TEST_F(MdCacheTest, AListingIsStaleOnceAChildChanged) {
   Gfid x = fs.Add(d, "x", S_IFREG | 0644);
   ASSERT_TRUE(Readdirplus(d).ok());
   fs.attrs[x].set_mode(S_IFREG | 0600);
-  cache.Invalidate(Inv(x));
+  cache.OnInvalidate(Inv(x));
   auto r = Readdirplus(d);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(fs.calls["readdir"], 2);
@@ -443,19 +437,19 @@ TEST_F(MdCacheTest, PushedInvalidationsDrop) {
   ASSERT_TRUE(Create(d, "a", &a).ok());
   // Another mount: chmod a.
   fs.attrs[a].set_mode(S_IFREG | 0600);
-  cache.Invalidate(Inv(a));
+  cache.OnInvalidate(Inv(a));
   EXPECT_EQ(Lookup(d, "a")->attr().mode(), S_IFREG | 0600u);
   EXPECT_EQ(fs.calls["lookup"], 1);
   // Another mount creates d/b: the directory is not complete here any more.
   fs.Add(d, "b", S_IFREG | 0644);
-  cache.Invalidate(Inv(d, d, "b"));
+  cache.OnInvalidate(Inv(d, d, "b"));
   EXPECT_TRUE(Lookup(d, "b").ok());
   EXPECT_EQ(Lookup(d, "c").err(), ENOENT);
   EXPECT_EQ(fs.calls["lookup"], 3);
   // Another mount unlinks a: entry and attributes go.
   fs.dirs[d].erase("a");
   fs.attrs.erase(a);
-  cache.Invalidate(Inv(a, d, "a"));
+  cache.OnInvalidate(Inv(a, d, "a"));
   EXPECT_EQ(Lookup(d, "a").err(), ENOENT);
   EXPECT_EQ(fs.calls["lookup"], 4);
 }
@@ -464,7 +458,7 @@ TEST_F(MdCacheTest, DropEverything) {
   Gfid d = Mkdir(Gfid::Root(), "d");
   ASSERT_TRUE(Create(d, "a").ok());
   EXPECT_GT(cache.items(), 0u);
-  cache.Invalidate(proto::Invalidate());
+  cache.OnInvalidate(proto::Invalidate());
   EXPECT_EQ(cache.items(), 0u);
   EXPECT_TRUE(Lookup(d, "a").ok());
   EXPECT_EQ(Lookup(d, "b").err(), ENOENT);
@@ -477,7 +471,7 @@ TEST_F(MdCacheTest, AReplyThatRacedAChangeIsNotCached) {
   proto::GfidRequest g;
   g.set_gfid(f.Bytes());
   auto pending = cache.Getattr(g);  // deferred below: the change lands while it is "in flight"
-  cache.Invalidate(Inv(f));
+  cache.OnInvalidate(Inv(f));
   ASSERT_TRUE(pending.get().ok());
   ASSERT_TRUE(Getattr(f).ok());
   EXPECT_EQ(fs.calls["getattr"], 2);
@@ -555,7 +549,7 @@ TEST_F(MdCacheTest, AbsentCapabilityIsKeptUntilAnXattrChange) {
   EXPECT_EQ(cap().err(), ENODATA);
   int asked = fs.calls["getxattr"];
   fs.xattrs[f]["security.capability"] = "cap2";
-  cache.Invalidate(Inv(f));
+  cache.OnInvalidate(Inv(f));
   auto pushed = cap();
   ASSERT_TRUE(pushed.ok());
   EXPECT_EQ(pushed->value(), "cap2");
@@ -563,13 +557,13 @@ TEST_F(MdCacheTest, AbsentCapabilityIsKeptUntilAnXattrChange) {
   // Bricks that keep no security.* names answer EOPNOTSUPP: kept as well, as it came.
   fs.refuse_security = true;
   fs.xattrs[f].clear();
-  cache.Invalidate(Inv(f));
+  cache.OnInvalidate(Inv(f));
   EXPECT_EQ(cap().err(), EOPNOTSUPP);
   asked = fs.calls["getxattr"];
   EXPECT_EQ(cap().err(), EOPNOTSUPP);
   EXPECT_EQ(fs.calls["getxattr"], asked);
   fs.refuse_security = false;
-  cache.Invalidate(Inv(f));
+  cache.OnInvalidate(Inv(f));
   // And the timeout bounds it.
   fs.xattrs[f].clear();
   EXPECT_EQ(cap().err(), ENODATA);

@@ -1,6 +1,7 @@
 // ReadAhead over a fake lower layer: one file per gfid in memory; reads can be slowed, held at
 // a gate (after taking their data, like a brick that read before a change landed) or failed.
 #include "client-fuse/caches/read_ahead.h"
+#include "tests/unit/client/fake_layer.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -17,31 +18,8 @@ namespace {
 using namespace std::chrono_literals;
 constexpr uint64_t kMiB = 1u << 20;
 
-class FakeFiles : public Layer {
+class FakeFiles : public fakes::FakeLayer {
  public:
-#define FAKE_OP(Method, Req, Rep) \
-  Future<proto::Rep> Method(proto::Req) override { return Ready<proto::Rep>(Status(ENOSYS, #Method)); }
-  FAKE_OP(Lookup, EntryRequest, EntryReply)
-  FAKE_OP(Mkdir, MkdirRequest, EntryReply)
-  FAKE_OP(Create, CreateRequest, EntryReply)
-  FAKE_OP(Mknod, MknodRequest, EntryReply)
-  FAKE_OP(Symlink, SymlinkRequest, EntryReply)
-  FAKE_OP(Readlink, GfidRequest, ReadlinkReply)
-  FAKE_OP(Link, LinkRequest, EntryReply)
-  FAKE_OP(Unlink, NameRequest, EntryReply)
-  FAKE_OP(Rmdir, NameRequest, EntryReply)
-  FAKE_OP(Rename, RenameRequest, RenameReply)
-  FAKE_OP(Readdir, ReaddirRequest, ReaddirReply)
-  FAKE_OP(Fallocate, FallocateRequest, AttrReply)
-  FAKE_OP(Fsync, FsyncRequest, ErrReply)
-  FAKE_OP(Statfs, GfidRequest, StatfsReply)
-  FAKE_OP(Setxattr, SetxattrRequest, ErrReply)
-  FAKE_OP(Getxattr, GetxattrRequest, XattrReply)
-  FAKE_OP(Listxattr, GfidRequest, ListxattrReply)
-  FAKE_OP(Removexattr, RemovexattrRequest, ErrReply)
-  FAKE_OP(Access, AccessRequest, ErrReply)
-#undef FAKE_OP
-  Future<std::shared_ptr<FileRef>> Open(Gfid) override { return Ready<std::shared_ptr<FileRef>>(std::shared_ptr<FileRef>()); }
 
   Gfid Put(std::string data) {
     Gfid g = Gfid::Random();

@@ -1,5 +1,6 @@
 // WriteBehindLayer over a fake lower layer whose writes the test completes or fails at will.
 #include "client-fuse/caches/write_behind.h"
+#include "tests/unit/client/fake_layer.h"
 
 #include <gtest/gtest.h>
 
@@ -16,16 +17,10 @@ namespace {
 using namespace std::chrono_literals;
 
 // Every operation answers at once with an empty reply and is noted by name.
-class FakeBase : public Layer {
+class FakeBase : public fakes::FakeLayer {
  public:
-#define FAKE_OP(Method, Req, Rep)                       \
-  Future<proto::Rep> Method(proto::Req) override {      \
-    Note(#Method);                                      \
-    return Ready<proto::Rep>(proto::Rep{});             \
-  }
-  HAFS_LAYER_OPS(FAKE_OP)
-#undef FAKE_OP
-  Future<std::shared_ptr<FileRef>> Open(Gfid) override { return Ready<std::shared_ptr<FileRef>>(std::shared_ptr<FileRef>()); }
+  FakeBase() : FakeLayer(/*answer_empty=*/true) {}
+  void Noted(const std::string& what) override { Note(what); }
 
   void Note(const std::string& what) {
     std::lock_guard lk(mu);
