@@ -13,7 +13,14 @@ constexpr size_t kEntryOverhead = 160;      // map + list + name bookkeeping per
 constexpr size_t kMaxTombstones = 100000;  // then one "everything dropped" epoch instead
 }  // namespace
 
-ContentCache::ContentCache(Layer& below, Options options) : below_(below), options_(std::move(options)) {}
+ContentCache::ContentCache(Layer& below, Options options) : ForwardingLayer(below), options_(std::move(options)) {
+  options_.write_through = options_.write_through && WriteThroughByEnv();
+}
+
+bool ContentCache::WriteThroughByEnv() {
+  const char* env = std::getenv("HAFS_CC_WRITE_THROUGH");
+  return !(env && std::string(env) == "0");
+}
 
 bool ContentCache::EnabledByEnv() {
   const char* env = std::getenv("HAFS_CONTENT_CACHE");
@@ -51,7 +58,20 @@ void ContentCache::EraseLocked(std::unordered_map<Gfid, Entry, GfidHash>::iterat
   map_.erase(it);
 }
 
+void ContentCache::ForgetBuildLocked(const Gfid& g) {
+  auto b = building_.find(g);
+  if (b == building_.end()) return;
+  building_bytes_ -= b->second.data->size();
+  building_.erase(b);
+  ++stats_.wt_aborted;
+}
+
 void ContentCache::DropLocked(const Gfid& g) {
+  ForgetBuildLocked(g);
+  DropContentLocked(g);
+}
+
+void ContentCache::DropContentLocked(const Gfid& g) {
   ++epoch_;
   if (tomb_.size() >= kMaxTombstones) {
     tomb_.clear();
@@ -73,7 +93,7 @@ void ContentCache::DropNameLocked(const std::string& key) {
 
 void ContentCache::Drop(const Gfid& gfid) {
   std::lock_guard lk(mu_);
-  DropLocked(gfid);
+  DropContentLocked(gfid);
 }
 
 void ContentCache::DropAll() {
@@ -88,10 +108,13 @@ void ContentCache::DropAll() {
   names_.clear();
   read_dirs_.clear();
   bytes_ = 0;
+  stats_.wt_aborted += building_.size();
+  building_.clear();
+  building_bytes_ = 0;
 }
 
 void ContentCache::OnInvalidate(const proto::Invalidate& inv) {
-  if (inv.gfid().empty() && inv.parent().empty()) return DropAll();
+  if (IsDropAll(inv)) return DropAll();
   std::lock_guard lk(mu_);
   if (auto g = Gfid::FromBytes(inv.gfid())) DropLocked(*g);
   if (!inv.parent().empty()) DropNameLocked(NameKey(inv.parent(), inv.name()));
@@ -125,6 +148,7 @@ void ContentCache::Observe(const proto::Attr& a, const std::string* name_key, ui
       return;
     }
     EraseLocked(it, true);  // changed behind our back: its content is stale
+    ForgetBuildLocked(*g);
   }
   if (!small || DroppedSinceLocked(*g, start)) return;
   Entry e;
@@ -151,24 +175,38 @@ void ContentCache::Fill(const Gfid& g, const proto::Attr* a, std::string data, c
   if (DroppedSinceLocked(g, start)) return;  // changed while it was being read
   auto it = map_.find(g);
   if (a) {
-    if (it != map_.end() && !Same(it->second, *a)) {
-      EraseLocked(it, true);
-      it = map_.end();
-    }
-    if (it == map_.end()) {
-      Entry e;
-      e.mode = a->mode();
-      e.size = a->size();
-      e.mtime_ns = a->mtime_ns();
-      e.ctime_ns = a->ctime_ns();
-      lru_.push_front(g);
-      e.lru = lru_.begin();
-      e.cost = kEntryOverhead;
-      bytes_ += e.cost;
-      it = map_.emplace(g, std::move(e)).first;
-    }
-  } else if (it == map_.end() || it->second.size != data.size()) {
-    return;  // a read: only with attributes seen for exactly this content's size
+    if (it != map_.end() && !Same(it->second, *a)) ForgetBuildLocked(g);  // changed since written
+    StoreLocked(g, *a, std::make_shared<const std::string>(std::move(data)), name_key);
+    return;
+  }
+  if (it == map_.end() || it->second.size != data.size()) return;  // a read: only with attributes seen for exactly this size
+  proto::Attr seen;
+  seen.set_mode(it->second.mode);
+  seen.set_size(it->second.size);
+  seen.set_mtime_ns(it->second.mtime_ns);
+  seen.set_ctime_ns(it->second.ctime_ns);
+  StoreLocked(g, seen, std::make_shared<const std::string>(std::move(data)), name_key);
+}
+
+void ContentCache::StoreLocked(const Gfid& g, const proto::Attr& a, std::shared_ptr<const std::string> data,
+                               const std::string* name_key) {
+  if (data->size() > options_.max_file || data->size() + kEntryOverhead > options_.max_bytes) return;
+  auto it = map_.find(g);
+  if (it != map_.end() && !Same(it->second, a)) {
+    EraseLocked(it, true);
+    it = map_.end();
+  }
+  if (it == map_.end()) {
+    Entry e;
+    e.mode = a.mode();
+    e.size = a.size();
+    e.mtime_ns = a.mtime_ns();
+    e.ctime_ns = a.ctime_ns();
+    lru_.push_front(g);
+    e.lru = lru_.begin();
+    e.cost = kEntryOverhead;
+    bytes_ += e.cost;
+    it = map_.emplace(g, std::move(e)).first;
   }
   Entry& e = it->second;
   bytes_ -= e.cost;
@@ -180,7 +218,7 @@ void ContentCache::Fill(const Gfid& g, const proto::Attr* a, std::string data, c
     e.name_key = *name_key;
     names_[e.name_key] = g;
   }
-  e.data = std::make_shared<const std::string>(std::move(data));
+  e.data = std::move(data);
   e.expires = Now() + options_.timeout;
   e.cost = kEntryOverhead + e.name_key.size() + e.data->size();
   bytes_ += e.cost;
@@ -343,23 +381,175 @@ Future<proto::ReadReply> ContentCache::Read(proto::ReadRequest req) {
   });
 }
 
-// Own changes of a file's content or attributes: dropped before (no reader of this mount
-// gets the old content once the change started) and after (a fill that raced with it).
-#define HAFS_CC_CHANGE(Method, Req, Rep)                                                   \
-  Future<proto::Rep> ContentCache::Method(proto::Req req) {                                \
-    Gfid g = GfidOf(req.gfid());                                                           \
-    Drop(g);                                                                               \
-    auto below = below_.Method(std::move(req));                                            \
-    return Deferred([this, below = std::move(below), g]() mutable -> Result<proto::Rep> { \
-      auto r = below.get();                                                                \
-      Drop(g);                                                                             \
-      return r;                                                                            \
-    });                                                                                    \
+// Fallocate changes the content: dropped before (no reader of this mount gets the old
+// content once the change started) and after (a fill that raced with it); it ends the
+// file's write-through.
+Future<proto::AttrReply> ContentCache::Fallocate(proto::FallocateRequest req) {
+  Gfid g = GfidOf(req.gfid());
+  {
+    std::lock_guard lk(mu_);
+    DropLocked(g);
   }
+  auto below = below_.Fallocate(std::move(req));
+  return Deferred([this, below = std::move(below), g]() mutable -> Result<proto::AttrReply> {
+    auto r = below.get();
+    std::lock_guard lk(mu_);
+    DropLocked(g);
+    return r;
+  });
+}
 
-HAFS_CC_CHANGE(Write, WriteRequest, WriteReply)
-HAFS_CC_CHANGE(Setattr, SetattrRequest, AttrReply)
-HAFS_CC_CHANGE(Fallocate, FallocateRequest, AttrReply)
+// ---- write-through ----
+
+void ContentCache::StartBuildLocked(const Gfid& g, const proto::Attr& a, const std::string& name_key) {
+  ForgetBuildLocked(g);
+  if (building_.size() >= 100000) {  // bound the bookkeeping: files still being written keep theirs
+    for (auto it = building_.begin(); it != building_.end();)
+      it = it->second.inflight == 0 ? (building_bytes_ -= it->second.data->size(), building_.erase(it)) : std::next(it);
+  }
+  Building& b = building_[g];
+  b.id = next_build_++;
+  b.data = std::make_shared<const std::string>();
+  b.have_attr = true;
+  b.attr = a;
+  b.name_key = name_key;
+  b.expires = Now() + options_.timeout;
+  StoreLocked(g, a, b.data, name_key.empty() ? nullptr : &name_key);  // an empty file, as read
+}
+
+Future<proto::EntryReply> ContentCache::Create(proto::CreateRequest req) {
+  std::string key = NameKey(req.parent(), req.name());
+  uint64_t start;
+  {
+    std::lock_guard lk(mu_);
+    DropNameLocked(key);
+    start = epoch_;
+  }
+  auto below = below_.Create(std::move(req));
+  return Deferred([this, below = std::move(below), start, key = std::move(key)]() mutable -> Result<proto::EntryReply> {
+    auto r = below.get();
+    if (!r.ok()) return r;
+    const proto::Attr& a = r->attr();
+    Observe(a, nullptr, start);
+    Gfid g = GfidOf(a.gfid());
+    if (options_.write_through && !g.IsNull() && S_ISREG(a.mode()) && a.size() == 0) {
+      std::lock_guard lk(mu_);
+      if (!DroppedSinceLocked(g, start)) StartBuildLocked(g, a, key);
+    }
+    return r;
+  });
+}
+
+Future<proto::AttrReply> ContentCache::Setattr(proto::SetattrRequest req) {
+  Gfid g = GfidOf(req.gfid());
+  const bool truncate0 = (req.valid() & proto::SetattrRequest::SIZE) && req.size() == 0;
+  uint64_t start;
+  {
+    std::lock_guard lk(mu_);
+    DropLocked(g);
+    start = epoch_;
+  }
+  auto below = below_.Setattr(std::move(req));
+  return Deferred([this, below = std::move(below), g, truncate0, start]() mutable -> Result<proto::AttrReply> {
+    auto r = below.get();
+    std::lock_guard lk(mu_);
+    // Truncated to 0 by this client: a new write-through starts (as after a create), unless
+    // the file was dropped (invalidated, changed) while the setattr ran.
+    const bool fresh = !DroppedSinceLocked(g, start);
+    DropLocked(g);
+    if (r.ok() && truncate0 && fresh && options_.write_through && !g.IsNull() && S_ISREG(r->attr().mode()) &&
+        r->attr().size() == 0 && GfidOf(r->attr().gfid()) == g)
+      StartBuildLocked(g, r->attr(), std::string());
+    return r;
+  });
+}
+
+namespace {
+bool Later(const proto::Attr& a, const proto::Attr& b) {  // a is a later state of the file than b
+  if (a.ctime_ns() != b.ctime_ns()) return a.ctime_ns() > b.ctime_ns();
+  if (a.mtime_ns() != b.mtime_ns()) return a.mtime_ns() > b.mtime_ns();
+  return a.size() > b.size();
+}
+bool Overlaps(const std::map<uint64_t, std::string>& m, uint64_t off, uint64_t len) {
+  auto it = m.lower_bound(off);
+  if (it != m.end() && it->first < off + len) return true;
+  if (it != m.begin()) {
+    --it;
+    if (it->first + it->second.size() > off) return true;
+  }
+  return false;
+}
+}  // namespace
+
+Future<proto::WriteReply> ContentCache::Write(proto::WriteRequest req) {
+  Gfid g = GfidOf(req.gfid());
+  const uint64_t off = req.offset(), len = req.data().size();
+  uint64_t id = 0;  // the write-through this write continues (0: none)
+  {
+    std::lock_guard lk(mu_);
+    DropContentLocked(g);
+    auto b = building_.find(g);
+    if (b != building_.end()) {
+      Building& w = b->second;
+      bool ok = options_.write_through && !req.append() && len > 0 && off + len <= options_.max_file &&
+                off >= w.data->size() && w.expires > Now() && !Overlaps(w.flying, off, len) &&
+                !Overlaps(w.done, off, len);
+      if (ok) {
+        id = w.id;
+        ++w.inflight;
+        w.flying[off] = req.data();
+      } else {
+        ForgetBuildLocked(g);
+      }
+    }
+  }
+  auto below = below_.Write(std::move(req));
+  return Deferred([this, below = std::move(below), g, id, off, len]() mutable -> Result<proto::WriteReply> {
+    auto r = below.get();
+    std::lock_guard lk(mu_);
+    DropContentLocked(g);
+    if (id == 0) return r;
+    auto b = building_.find(g);
+    if (b == building_.end() || b->second.id != id) return r;  // ended meanwhile
+    Building& w = b->second;
+    --w.inflight;
+    auto seg = w.flying.extract(off);
+    if (!r.ok() || r->written() != len || seg.empty() || !r->has_attr() || GfidOf(r->attr().gfid()) != g) {
+      ForgetBuildLocked(g);
+      return r;
+    }
+    if (!w.have_attr || Later(r->attr(), w.attr)) {
+      w.attr = r->attr();
+      w.have_attr = true;
+    }
+    w.done.insert(std::move(seg));
+    if (!w.done.empty() && w.done.begin()->first == w.data->size()) {
+      std::string d = *w.data;
+      while (!w.done.empty() && w.done.begin()->first == d.size()) {
+        d += w.done.begin()->second;
+        w.done.erase(w.done.begin());
+      }
+      building_bytes_ += d.size() - w.data->size();
+      w.data = std::make_shared<const std::string>(std::move(d));
+    }
+    w.expires = Now() + options_.timeout;
+    if (w.inflight > 0) return r;  // the content is stored once no write of it is in flight
+    if (!w.done.empty() || !S_ISREG(w.attr.mode()) || w.attr.size() != w.data->size()) {
+      ForgetBuildLocked(g);  // a hole, or the file is not what was written
+      return r;
+    }
+    auto data = w.data;
+    const proto::Attr attr = w.attr;
+    const std::string name_key = w.name_key;
+    StoreLocked(g, attr, std::move(data), name_key.empty() ? nullptr : &name_key);
+    ++stats_.written;
+    if (building_bytes_ > options_.max_bytes / 4) {  // drop the settled ones' bookkeeping
+      for (auto it = building_.begin(); it != building_.end() && building_bytes_ > options_.max_bytes / 8;)
+        it = it->second.inflight == 0 ? (building_bytes_ -= it->second.data->size(), building_.erase(it)) : std::next(it);
+    }
+    return r;
+  });
+}
 
 Future<proto::AttrReply> ContentCache::Getattr(proto::GfidRequest req) {
   uint64_t start = Epoch();
@@ -389,7 +579,6 @@ Future<proto::AttrReply> ContentCache::Getattr(proto::GfidRequest req) {
   }
 
 HAFS_CC_NEW_ENTRY(Mkdir, MkdirRequest, parent, name)
-HAFS_CC_NEW_ENTRY(Create, CreateRequest, parent, name)
 HAFS_CC_NEW_ENTRY(Mknod, MknodRequest, parent, name)
 HAFS_CC_NEW_ENTRY(Symlink, SymlinkRequest, parent, name)
 HAFS_CC_NEW_ENTRY(Link, LinkRequest, new_parent, new_name)
@@ -453,26 +642,13 @@ Future<proto::ReaddirReply> ContentCache::Readdir(proto::ReaddirRequest req) {
       auto g = Gfid::FromBytes(e.gfid());
       if (!g) continue;
       auto it = map_.find(*g);
-      if (it != map_.end() && (it->second.size != e.attr().size() || !S_ISREG(e.attr().mode())))
+      if (it != map_.end() && (it->second.size != e.attr().size() || !S_ISREG(e.attr().mode()))) {
         EraseLocked(it, true);
+        ForgetBuildLocked(*g);
+      }
     }
     return r;
   });
 }
-
-// Everything else passes straight through.
-#define HAFS_CC_PASS(Method, Req, Rep) \
-  Future<proto::Rep> ContentCache::Method(proto::Req req) { return below_.Method(std::move(req)); }
-
-HAFS_CC_PASS(Readlink, GfidRequest, ReadlinkReply)
-HAFS_CC_PASS(Fsync, FsyncRequest, ErrReply)
-HAFS_CC_PASS(Statfs, GfidRequest, StatfsReply)
-HAFS_CC_PASS(Setxattr, SetxattrRequest, ErrReply)
-HAFS_CC_PASS(Getxattr, GetxattrRequest, XattrReply)
-HAFS_CC_PASS(Listxattr, GfidRequest, ListxattrReply)
-HAFS_CC_PASS(Removexattr, RemovexattrRequest, ErrReply)
-HAFS_CC_PASS(Access, AccessRequest, ErrReply)
-
-Future<std::shared_ptr<FileRef>> ContentCache::Open(Gfid gfid) { return below_.Open(gfid); }
 
 }  // namespace hafs::client

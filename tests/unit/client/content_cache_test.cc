@@ -1,6 +1,7 @@
 // ContentCache over a fake lower layer holding a tiny file system (names -> files), which
 // counts what reaches it: lookups with data asked, reads.
 #include "client-fuse/caches/content_cache.h"
+#include "tests/unit/client/fake_layer.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -15,7 +16,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class FakeFs : public Layer {
+class FakeFs : public fakes::FakeLayer {
  public:
   struct File {
     Gfid gfid;
@@ -23,24 +24,6 @@ class FakeFs : public Layer {
     int64_t mtime = 1;
     bool dir = false;
   };
-#define FAKE_OP(Method, Req, Rep) \
-  Future<proto::Rep> Method(proto::Req) override { return Ready<proto::Rep>(Status(ENOSYS, #Method)); }
-  FAKE_OP(Mkdir, MkdirRequest, EntryReply)
-  FAKE_OP(Mknod, MknodRequest, EntryReply)
-  FAKE_OP(Symlink, SymlinkRequest, EntryReply)
-  FAKE_OP(Readlink, GfidRequest, ReadlinkReply)
-  FAKE_OP(Link, LinkRequest, EntryReply)
-  FAKE_OP(Rmdir, NameRequest, EntryReply)
-  FAKE_OP(Fallocate, FallocateRequest, AttrReply)
-  FAKE_OP(Fsync, FsyncRequest, ErrReply)
-  FAKE_OP(Statfs, GfidRequest, StatfsReply)
-  FAKE_OP(Setxattr, SetxattrRequest, ErrReply)
-  FAKE_OP(Getxattr, GetxattrRequest, XattrReply)
-  FAKE_OP(Listxattr, GfidRequest, ListxattrReply)
-  FAKE_OP(Removexattr, RemovexattrRequest, ErrReply)
-  FAKE_OP(Access, AccessRequest, ErrReply)
-#undef FAKE_OP
-  Future<std::shared_ptr<FileRef>> Open(Gfid) override { return Ready<std::shared_ptr<FileRef>>(std::shared_ptr<FileRef>()); }
 
   // A file under the root; returns its gfid.
   Gfid Put(const std::string& name, std::string data) {
@@ -100,14 +83,21 @@ class FakeFs : public Layer {
       return r;
     });
   }
+  // Deferred like the real layers: the write lands when its future is waited for (a test can
+  // complete writes out of order). The reply carries the post-write attributes.
   Future<proto::WriteReply> Write(proto::WriteRequest req) override {
-    File& f = files[*Gfid::FromBytes(req.gfid())];
-    if (f.data.size() < req.offset() + req.data().size()) f.data.resize(req.offset() + req.data().size());
-    f.data.replace(req.offset(), req.data().size(), req.data());
-    f.mtime = ++clock;
-    proto::WriteReply r;
-    r.set_written(static_cast<uint32_t>(req.data().size()));
-    return Ready<proto::WriteReply>(r);
+    return Deferred([this, req]() -> Result<proto::WriteReply> {
+      ++writes;
+      if (fail_write) return Status(fail_write, "injected");
+      File& f = files[*Gfid::FromBytes(req.gfid())];
+      if (f.data.size() < req.offset() + req.data().size()) f.data.resize(req.offset() + req.data().size());
+      f.data.replace(req.offset(), req.data().size(), req.data());
+      f.mtime = ++clock;
+      proto::WriteReply r;
+      r.set_written(static_cast<uint32_t>(req.data().size()) - (short_write ? 1 : 0));
+      if (write_attr) *r.mutable_attr() = AttrOf(f);
+      return r;
+    });
   }
   Future<proto::AttrReply> Setattr(proto::SetattrRequest req) override {
     File& f = files[*Gfid::FromBytes(req.gfid())];
@@ -159,7 +149,10 @@ class FakeFs : public Layer {
   std::map<std::string, Gfid> names;
   std::map<Gfid, File> files;
   int64_t clock = 100;
-  int lookups = 0, lookups_with_data = 0, reads = 0;
+  int lookups = 0, lookups_with_data = 0, reads = 0, writes = 0;
+  int fail_write = 0;       // errno of every write (0: they succeed)
+  bool short_write = false; // writes report one byte fewer than sent
+  bool write_attr = true;   // write replies carry the post-write attributes
   uint32_t last_read_size = 0;
   bool attr_only = false;  // as md_cache answers a hit: attributes, no data
   std::function<void()> during_lookup;
@@ -196,6 +189,23 @@ class ContentCacheTest : public ::testing::Test {
     w.set_offset(off);
     w.set_data(data);
     return cache->Write(w).get().status();
+  }
+
+  Gfid Create(const std::string& name) {
+    proto::CreateRequest c;
+    c.set_parent(Gfid::Root().Bytes());
+    c.set_name(name);
+    c.set_mode(S_IFREG | 0644);
+    auto r = cache->Create(c).get();
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *Gfid::FromBytes(r->attr().gfid()) : Gfid();
+  }
+  Future<proto::WriteReply> StartWrite(const Gfid& g, uint64_t off, const std::string& data) {
+    proto::WriteRequest w;
+    w.set_gfid(g.Bytes());
+    w.set_offset(off);
+    w.set_data(data);
+    return cache->Write(w);
   }
 
   FakeFs fs;
@@ -532,6 +542,180 @@ TEST_F(ContentCacheTest, ErrorsPassThrough) {
   r.set_size(10);
   EXPECT_EQ(cache->Read(r).get().err(), ENOENT);
   EXPECT_EQ(cache->stats().entries, 0u);
+}
+
+}  // namespace
+}  // namespace hafs::client
+
+// ---- write-through: the content this client writes to a file it created ----
+
+namespace hafs::client {
+namespace {
+
+TEST_F(ContentCacheTest, WriteThroughKeepsWhatThisClientWroteToANewFile) {
+  Gfid g = Create("n");
+  ASSERT_EQ(Write(g, 0, "hello").err(), 0);
+  cache->Drop(g);  // the bridge drops at once on every write, before write-behind sends it
+  ASSERT_EQ(Write(g, 5, " world").err(), 0);
+  EXPECT_TRUE(cache->Has(g));
+  EXPECT_EQ(cache->stats().written, 2u);
+  EXPECT_EQ(Read(g), "hello world");
+  EXPECT_EQ(fs.reads, 0);
+  // A lookup (after the kernel forgot everything) does not ask for the data and gets it.
+  auto r = Lookup("n");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->has_data());
+  EXPECT_EQ(r->data(), "hello world");
+  EXPECT_EQ(fs.lookups_with_data, 0);
+  EXPECT_EQ(fs.reads, 0);
+}
+
+TEST_F(ContentCacheTest, WriteThroughAnEmptyNewFileIsKnownEmpty) {
+  Gfid g = Create("e");
+  EXPECT_TRUE(cache->Has(g));
+  EXPECT_EQ(Read(g), "");
+  EXPECT_EQ(fs.reads, 0);
+}
+
+TEST_F(ContentCacheTest, WriteThroughWritesAnsweredOutOfOrderStillCount) {
+  Gfid g = Create("o");
+  auto first = StartWrite(g, 0, "aaaa");
+  auto second = StartWrite(g, 4, "bbbb");
+  ASSERT_TRUE(second.get().ok());  // the later write lands first
+  EXPECT_FALSE(cache->Has(g));     // not while one is in flight
+  ASSERT_TRUE(first.get().ok());
+  EXPECT_TRUE(cache->Has(g));
+  EXPECT_EQ(Read(g), "aaaabbbb");
+  EXPECT_EQ(fs.reads, 0);
+}
+
+TEST_F(ContentCacheTest, WriteThroughAGapEndsIt) {
+  Gfid g = Create("g");
+  ASSERT_EQ(Write(g, 0, "aaaa").err(), 0);
+  ASSERT_EQ(Write(g, 8, "cccc").err(), 0);  // bytes 4..8 a hole
+  EXPECT_FALSE(cache->Has(g));
+  ASSERT_EQ(Write(g, 4, "bbbb").err(), 0);  // filling it later does not bring it back
+  EXPECT_FALSE(cache->Has(g));
+  EXPECT_EQ(Read(g), "aaaabbbbcccc");
+  EXPECT_EQ(fs.reads, 1);
+}
+
+TEST_F(ContentCacheTest, WriteThroughAnOverlapEndsIt) {
+  Gfid g = Create("v");
+  ASSERT_EQ(Write(g, 0, "aaaa").err(), 0);
+  ASSERT_EQ(Write(g, 2, "bb").err(), 0);
+  EXPECT_FALSE(cache->Has(g));
+  EXPECT_EQ(Read(g), "aabb");
+}
+
+TEST_F(ContentCacheTest, WriteThroughAFailedOrShortWriteEndsIt) {
+  Gfid g = Create("f");
+  ASSERT_EQ(Write(g, 0, "aaaa").err(), 0);
+  EXPECT_TRUE(cache->Has(g));
+  fs.fail_write = EIO;
+  EXPECT_EQ(Write(g, 4, "bbbb").err(), EIO);
+  EXPECT_FALSE(cache->Has(g));
+  fs.fail_write = 0;
+  ASSERT_EQ(Write(g, 4, "bbbb").err(), 0);  // ended: a later good write does not revive it
+  EXPECT_FALSE(cache->Has(g));
+
+  Gfid h = Create("s");
+  fs.short_write = true;
+  ASSERT_EQ(Write(h, 0, "aaaa").err(), 0);
+  EXPECT_FALSE(cache->Has(h));
+  fs.short_write = false;
+
+  Gfid k = Create("na");  // a reply without attributes: nothing to validate it by
+  fs.write_attr = false;
+  ASSERT_EQ(Write(k, 0, "aaaa").err(), 0);
+  EXPECT_FALSE(cache->Has(k));
+  EXPECT_GE(cache->stats().wt_aborted, 3u);
+}
+
+TEST_F(ContentCacheTest, WriteThroughAnotherClientsInvalidationEndsIt) {
+  Gfid g = Create("i");
+  ASSERT_EQ(Write(g, 0, "aaaa").err(), 0);
+  EXPECT_TRUE(cache->Has(g));
+  proto::Invalidate inv;
+  inv.set_gfid(g.Bytes());
+  cache->OnInvalidate(inv);  // another client wrote it
+  EXPECT_FALSE(cache->Has(g));
+  ASSERT_EQ(Write(g, 4, "bbbb").err(), 0);  // our append does not make the rest known
+  EXPECT_FALSE(cache->Has(g));
+
+  Gfid h = Create("j");
+  auto inflight = StartWrite(h, 0, "aaaa");
+  cache->OnInvalidate(proto::Invalidate());  // a session lost while the write was in flight
+  ASSERT_TRUE(inflight.get().ok());
+  EXPECT_FALSE(cache->Has(h));
+}
+
+TEST_F(ContentCacheTest, WriteThroughAttributesThatDifferEndIt) {
+  Gfid g = Create("m");
+  ASSERT_EQ(Write(g, 0, "aaaa").err(), 0);
+  EXPECT_TRUE(cache->Has(g));
+  fs.files[g].data = "zzzz";  // changed elsewhere, same size, push lost
+  fs.files[g].mtime = ++fs.clock;
+  proto::GfidRequest ga;
+  ga.set_gfid(g.Bytes());
+  ASSERT_TRUE(cache->Getattr(ga).get().ok());
+  EXPECT_FALSE(cache->Has(g));
+  ASSERT_EQ(Write(g, 4, "bbbb").err(), 0);
+  EXPECT_FALSE(cache->Has(g));
+  EXPECT_EQ(Read(g), "zzzzbbbb");
+}
+
+TEST_F(ContentCacheTest, WriteThroughSetattrEndsItTruncateToZeroStartsIt) {
+  Gfid g = Create("t");
+  ASSERT_EQ(Write(g, 0, "aaaa").err(), 0);
+  proto::SetattrRequest chmod;
+  chmod.set_gfid(g.Bytes());
+  chmod.set_valid(proto::SetattrRequest::MODE);
+  ASSERT_TRUE(cache->Setattr(chmod).get().ok());
+  EXPECT_FALSE(cache->Has(g));
+  ASSERT_EQ(Write(g, 4, "bbbb").err(), 0);
+  EXPECT_FALSE(cache->Has(g));
+
+  proto::SetattrRequest trunc;
+  trunc.set_gfid(g.Bytes());
+  trunc.set_valid(proto::SetattrRequest::SIZE);
+  trunc.set_size(0);
+  ASSERT_TRUE(cache->Setattr(trunc).get().ok());
+  ASSERT_EQ(Write(g, 0, "new").err(), 0);
+  EXPECT_TRUE(cache->Has(g));
+  int reads = fs.reads;
+  EXPECT_EQ(Read(g), "new");
+  EXPECT_EQ(fs.reads, reads);
+}
+
+TEST_F(ContentCacheTest, WriteThroughStopsPastQuickReadMaxAndForAppends) {
+  ContentCache::Options o;
+  o.max_file = 8;
+  Make(o);
+  Gfid g = Create("big");
+  ASSERT_EQ(Write(g, 0, "aaaaaaaa").err(), 0);
+  EXPECT_TRUE(cache->Has(g));
+  ASSERT_EQ(Write(g, 8, "b").err(), 0);
+  EXPECT_FALSE(cache->Has(g));
+
+  Gfid h = Create("app");
+  proto::WriteRequest w;
+  w.set_gfid(h.Bytes());
+  w.set_append(true);
+  w.set_data("xx");
+  ASSERT_TRUE(cache->Write(w).get().ok());
+  EXPECT_FALSE(cache->Has(h));
+}
+
+TEST_F(ContentCacheTest, WriteThroughSwitchedOff) {
+  ContentCache::Options o;
+  o.write_through = false;
+  Make(o);
+  Gfid g = Create("off");
+  ASSERT_EQ(Write(g, 0, "aaaa").err(), 0);
+  EXPECT_FALSE(cache->Has(g));
+  EXPECT_EQ(Read(g), "aaaa");
+  EXPECT_EQ(fs.reads, 1);
 }
 
 }  // namespace
