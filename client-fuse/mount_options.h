@@ -32,6 +32,9 @@ struct MountOptions {
   double content_cache_timeout = 60.0;    // content-cache-timeout=S
   size_t write_behind_window = 4u << 20;  // write-behind-window-size=N[KB|MB] (per file)
   size_t read_ahead_window = 8u << 20;    // read-ahead-window=N[KB|MB] (per stream; 0: off)
+  // no-open[=on|off] (docs/client.md, "Serving files: no-open"): -1 = default, on for ro mounts.
+  int no_open = -1;
+  bool NoOpen() const { return no_open == 1 || (no_open < 0 && read_only); }
 
   // Parses a comma-separated -o string into this object.
   Status Parse(const std::string& comma_separated);

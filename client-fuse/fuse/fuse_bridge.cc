@@ -115,6 +115,7 @@ void Init(void* userdata, fuse_conn_info* conn) {
 }
 
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  B(req)->Count(FuseBridge::kLookup);
   GFID_OR_REPLY(p, parent);
   proto::EntryRequest r;
   r.set_parent(p.Bytes());
@@ -148,6 +149,7 @@ void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 }
 
 void Getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  B(req)->Count(FuseBridge::kGetattr);
   GFID_OR_REPLY(g, ino);
   proto::GfidRequest r;
   r.set_gfid(g.Bytes());
@@ -158,6 +160,7 @@ void Getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 }
 
 void Setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
+  B(req)->Count(FuseBridge::kOther);
   RO_GUARD();
   GFID_OR_REPLY(g, ino);
   proto::SetattrRequest r;
@@ -186,6 +189,7 @@ void Setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
 }
 
 void Readlink(fuse_req_t req, fuse_ino_t ino) {
+  B(req)->Count(FuseBridge::kOther);
   GFID_OR_REPLY(g, ino);
   proto::GfidRequest r;
   r.set_gfid(g.Bytes());
@@ -211,6 +215,7 @@ void Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev
 }
 
 void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  B(req)->Count(FuseBridge::kOther);
   RO_GUARD();
   GFID_OR_REPLY(p, parent);
   proto::MkdirRequest r;
@@ -255,6 +260,7 @@ void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newn
 }
 
 void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  B(req)->Count(FuseBridge::kOther);
   RO_GUARD();
   GFID_OR_REPLY(p, parent);
   B(req)->PinIfOpen(p, name);
@@ -279,6 +285,7 @@ void Rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent, const char* newname,
             unsigned int flags) {
+  B(req)->Count(FuseBridge::kOther);
   RO_GUARD();
   GFID_OR_REPLY(p, parent);
   GFID_OR_REPLY(np, newparent);
@@ -294,6 +301,7 @@ void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newp
 }
 
 void OpenFile(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  B(req)->Count(FuseBridge::kOpen);
   if (B(req)->options().read_only && (fi->flags & O_ACCMODE) != O_RDONLY) {
     fuse_reply_err(req, EROFS);
     return;
@@ -301,6 +309,11 @@ void OpenFile(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   GFID_OR_REPLY(g, ino);
   // An open for writing (O_TRUNC included) ends any quick-read content of the file.
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) B(req)->QuickDrop(g);
+  // No-open: ENOSYS is success for the kernel, which from now on opens and closes regular
+  // files of this mount without asking (fh = 0, FOPEN_KEEP_CACHE; no RELEASE). Nothing below
+  // needs the open: reads and writes go by node id, O_APPEND comes with every write, and the
+  // quick-read content is dropped by the setattr/write that follows an open for writing.
+  if (B(req)->options().no_open) return (void)fuse_reply_err(req, ENOSYS);
   auto* h = new FileHandle{g, (fi->flags & O_APPEND) != 0, (fi->flags & O_ACCMODE) != O_RDONLY};
   fi->fh = reinterpret_cast<uint64_t>(h);
   // The kernel keeps cached pages across opens; bricks push invalidations on change and
@@ -317,6 +330,7 @@ void OpenFile(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+  B(req)->Count(FuseBridge::kCreate);
   RO_GUARD();
   GFID_OR_REPLY(p, parent);
   proto::CreateRequest r;
@@ -349,6 +363,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
 }
 
 void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  B(req)->Count(FuseBridge::kRead);
   GFID_OR_REPLY(g, ino);
   proto::ReadRequest r;
   r.set_gfid(g.Bytes());
@@ -360,14 +375,16 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
 }
 
 void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
+  B(req)->Count(FuseBridge::kWrite);
   RO_GUARD();
   GFID_OR_REPLY(g, ino);
   proto::WriteRequest r;
   r.set_gfid(g.Bytes());
   r.set_offset(static_cast<uint64_t>(off));
   r.set_data(buf, size);
+  // O_APPEND: the kernel passes the file's flags with every write (fh is 0 under no-open).
   auto* h = reinterpret_cast<FileHandle*>(fi->fh);
-  if (h && h->append) r.set_append(true);
+  if ((h && h->append) || (fi->flags & O_APPEND)) r.set_append(true);
   B(req)->QuickDrop(g);
   auto res = B(req)->graph().top().Write(r).get();
   if (!res.ok()) return ReplyErr(req, res.status());
@@ -378,24 +395,43 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
 // and unlock go out at once, without close waiting for them (ReplicateLayer::CloseEager), so
 // the changelog settles within a round trip and other clients need not ask for the lock.
 // Write-behind first: close waits for the file's pending writes and reports a failed one.
-void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+// Under no-open (fh = 0) the file is known by its node id only and any close of it takes
+// the file's pending writes and latched error (there is no per-open state to tell a reader
+// from a writer); under no_flush (read-only mounts) ENOSYS stops FLUSH for good.
+void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  FuseBridge* b = B(req);
+  b->Count(FuseBridge::kFlush);
+  if (b->options().no_flush) return (void)fuse_reply_err(req, ENOSYS);
   auto* h = reinterpret_cast<FileHandle*>(fi->fh);
+  Gfid g;
+  bool writable = false;
+  if (h) {
+    g = h->gfid;
+    writable = h->writable;
+  } else if (b->options().no_open && b->GfidFor(ino, &g)) {
+    writable = true;
+  } else {
+    return (void)fuse_reply_err(req, 0);
+  }
   Status wb;
-  if (h && h->writable && B(req)->graph().write_behind()) wb = B(req)->graph().write_behind()->Flush(h->gfid);
-  if (h)
-    for (ReplicateLayer* set : B(req)->graph().replica_sets()) set->CloseEager(h->gfid);
+  if (writable && b->graph().write_behind()) wb = b->graph().write_behind()->Flush(g);
+  for (ReplicateLayer* set : b->graph().replica_sets()) set->CloseEager(g);
   fuse_reply_err(req, wb.ok() ? 0 : wb.err());
 }
 
 void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  B(req)->Count(FuseBridge::kRelease);
   auto* h = reinterpret_cast<FileHandle*>(fi->fh);
-  if (h && B(req)->graph().write_behind()) B(req)->graph().write_behind()->Wait(h->gfid);  // writes after close
+  // Writes issued after close (mmap) finish before the last close returns; a read-only
+  // handle has none.
+  if (h && h->writable && B(req)->graph().write_behind()) B(req)->graph().write_behind()->Wait(h->gfid);
   if (h) B(req)->NoteRelease(h->gfid);
   delete h;
   fuse_reply_err(req, 0);
 }
 
 void Fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info*) {
+  B(req)->Count(FuseBridge::kOther);
   GFID_OR_REPLY(g, ino);
   proto::FsyncRequest r;
   r.set_gfid(g.Bytes());
@@ -405,6 +441,7 @@ void Fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info*) {
 }
 
 void Opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  B(req)->Count(FuseBridge::kOpendir);
   GFID_OR_REPLY(g, ino);
   (void)g;
   fi->fh = reinterpret_cast<uint64_t>(new DirHandle());
@@ -433,6 +470,7 @@ Status LoadDir(FuseBridge* b, const Gfid& g, DirHandle* d) {
 }
 
 void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi, bool plus) {
+  B(req)->Count(FuseBridge::kReaddir);
   GFID_OR_REPLY(g, ino);
   FuseBridge* b = B(req);
   auto* d = reinterpret_cast<DirHandle*>(fi->fh);
@@ -503,6 +541,7 @@ void Readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fi
 }
 
 void Releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  B(req)->Count(FuseBridge::kReleasedir);
   delete reinterpret_cast<DirHandle*>(fi->fh);
   fuse_reply_err(req, 0);
 }
@@ -510,6 +549,7 @@ void Releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 void Fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) { Fsync(req, ino, datasync, fi); }
 
 void Statfs(fuse_req_t req, fuse_ino_t) {
+  B(req)->Count(FuseBridge::kOther);
   proto::GfidRequest r;
   r.set_gfid(Gfid::Root().Bytes());
   auto res = B(req)->graph().top().Statfs(r).get();
@@ -540,7 +580,16 @@ void Setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* valu
   fuse_reply_err(req, res.ok() ? 0 : (res.err() ? res.err() : EIO));
 }
 
+constexpr char kStatsXattr[] = "trusted.hafs.fuse-stats";
+
 void Getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  B(req)->Count(FuseBridge::kOther);
+  if (ino == FUSE_ROOT_ID && std::strcmp(name, kStatsXattr) == 0) {
+    std::string text = B(req)->StatsText();
+    if (size == 0) return (void)fuse_reply_xattr(req, text.size());
+    if (text.size() > size) return (void)fuse_reply_err(req, ERANGE);
+    return (void)fuse_reply_buf(req, text.data(), text.size());
+  }
   GFID_OR_REPLY(g, ino);
   proto::GetxattrRequest r;
   r.set_gfid(g.Bytes());
@@ -579,6 +628,7 @@ void Removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
 }
 
 void Access(fuse_req_t req, fuse_ino_t ino, int mask) {
+  B(req)->Count(FuseBridge::kOther);
   GFID_OR_REPLY(g, ino);
   if ((mask & W_OK) && B(req)->options().read_only) return (void)fuse_reply_err(req, EROFS);
   proto::AccessRequest r;
@@ -652,6 +702,15 @@ FuseBridge::FuseBridge(Graph& graph, Options options) : graph_(graph), options_(
   ShardOfGfid(Gfid::Root()).by_gfid[Gfid::Root()] = FUSE_ROOT_ID;
   if (const char* env = std::getenv("HAFS_QUICK_READ"); env && std::string(env) == "0") options_.quick_read_max = 0;
   if (const char* env = std::getenv("HAFS_PARENT_ATTR"); env && std::string(env) == "0") options_.parent_attr = false;
+  // No-open: the mount decides (on by default for read-only mounts: nothing there needs OPEN,
+  // RELEASE or FLUSH); HAFS_NO_OPEN=0/1 overrides it (benchmarks compare both in one run).
+  if (const char* env = std::getenv("HAFS_NO_OPEN"); env && (std::string(env) == "0" || std::string(env) == "1"))
+    options_.no_open = std::string(env) == "1";
+  // close() has nothing to report on a read-only mount; on a read-write one it reports
+  // write-behind's latched error and lets go of the eager lock, so FLUSH stays.
+  options_.no_flush = options_.no_open && options_.read_only;
+  HAFS_LOG_INFO("fuse bridge: no-open {}, no-flush {}", options_.no_open ? "on" : "off",
+                options_.no_flush ? "on" : "off");
   graph_.OnInvalidate([this](const proto::Invalidate& inv) {
     if (auto g = Gfid::FromBytes(inv.gfid())) ParentDrop(*g);
     if (auto p = Gfid::FromBytes(inv.parent())) ParentDrop(*p);
@@ -672,6 +731,15 @@ FuseBridge::~FuseBridge() {
   }
   notify_cv_.notify_all();
   notifier_.join();
+}
+
+std::string FuseBridge::StatsText() const {
+  static const char* kNames[kNumOps] = {"lookup", "getattr", "open",    "release",    "flush", "read",
+                                        "write",  "create",  "opendir", "readdir", "releasedir", "other"};
+  std::string out;
+  for (int i = 0; i < kNumOps; ++i)
+    out += std::string(kNames[i]) + " " + std::to_string(counts_[i].load(std::memory_order_relaxed)) + "\n";
+  return out;
 }
 
 void FuseBridge::AttachSession(fuse_session* se) {
@@ -728,19 +796,33 @@ void FuseBridge::Forget(fuse_ino_t ino, uint64_t nlookup) {
     }
     gfid = it->second.gfid;
   }
-  Shard& gs = ShardOfGfid(gfid);
-  std::lock_guard lk(gs.mu);
-  Shard& is = ShardOfIno(ino);
-  std::unique_lock il(is.mu, std::defer_lock);
-  if (&is != &gs) il.lock();
-  auto it = is.by_ino.find(ino);
-  if (it == is.by_ino.end() || it->second.nlookup > nlookup) {
-    if (it != is.by_ino.end()) it->second.nlookup -= nlookup;
-    return;
+  {
+    Shard& gs = ShardOfGfid(gfid);
+    std::lock_guard lk(gs.mu);
+    Shard& is = ShardOfIno(ino);
+    std::unique_lock il(is.mu, std::defer_lock);
+    if (&is != &gs) il.lock();
+    auto it = is.by_ino.find(ino);
+    if (it == is.by_ino.end() || it->second.nlookup > nlookup) {
+      if (it != is.by_ino.end()) it->second.nlookup -= nlookup;
+      return;
+    }
+    is.by_ino.erase(it);
+    auto g = gs.by_gfid.find(gfid);
+    if (g != gs.by_gfid.end() && g->second == ino) gs.by_gfid.erase(g);
   }
-  is.by_ino.erase(it);
-  auto g = gs.by_gfid.find(gfid);
-  if (g != gs.by_gfid.end() && g->second == ino) gs.by_gfid.erase(g);
+  // The kernel holds the file no more (no-open: its last close, or it was never open).
+  if (options_.no_open) DropForgetPin(gfid);
+}
+
+void FuseBridge::DropForgetPin(const Gfid& gfid) {
+  std::shared_ptr<FileRef> drop;  // released outside the lock (it may send a release)
+  std::lock_guard lk(open_mu_);
+  if (forget_pins_.empty()) return;
+  auto it = forget_pins_.find(gfid);
+  if (it == forget_pins_.end()) return;
+  drop = std::move(it->second);
+  forget_pins_.erase(it);
 }
 
 void FuseBridge::NoteOpen(const Gfid& gfid) {
@@ -759,7 +841,7 @@ void FuseBridge::NoteRelease(const Gfid& gfid) {
 }
 
 void FuseBridge::PinIfOpen(const Gfid& parent, const std::string& name) {
-  {
+  if (!options_.no_open) {
     std::lock_guard lk(open_mu_);
     if (open_.empty()) return;  // the common case costs nothing
   }
@@ -769,6 +851,36 @@ void FuseBridge::PinIfOpen(const Gfid& parent, const std::string& name) {
   auto l = graph_.top().Lookup(r).get();
   if (!l.ok()) return;
   Gfid g = GfidOf(l->attr().gfid());
+  if (options_.no_open) {
+    // Only regular files are ever open; only a node the kernel holds can be.
+    if (!S_ISREG(l->attr().mode()) || g.IsNull()) return;
+    {
+      Shard& s = ShardOfGfid(g);
+      std::lock_guard lk(s.mu);
+      if (!s.by_gfid.count(g)) return;
+    }
+    {
+      std::lock_guard lk(open_mu_);
+      if (forget_pins_.count(g)) return;
+    }
+    auto ref = graph_.top().Open(g).get();
+    if (!ref.ok()) return;
+    std::shared_ptr<FileRef> drop;  // a pin that lost a race goes outside the lock
+    {
+      std::lock_guard lk(open_mu_);
+      auto [it, added] = forget_pins_.emplace(g, *ref);
+      if (!added) drop = *ref;
+    }
+    // The kernel may have forgotten the node meanwhile: then nothing will drop the pin.
+    Shard& s = ShardOfGfid(g);
+    bool known;
+    {
+      std::lock_guard lk(s.mu);
+      known = s.by_gfid.count(g) != 0;
+    }
+    if (!known) DropForgetPin(g);
+    return;
+  }
   {
     std::lock_guard lk(open_mu_);
     auto it = open_.find(g);

@@ -16,6 +16,7 @@
 #include <fuse3/fuse_lowlevel.h>
 
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <chrono>
 #include <deque>
@@ -42,7 +43,21 @@ class FuseBridge {
     // Answer a directory's getattr from the attributes its last entry change returned
     // (see ParentPut; HAFS_PARENT_ATTR=0 turns it off).
     bool parent_attr = true;
+    // No-open (docs/client.md, "Serving files: no-open"): OPEN is answered ENOSYS once, after
+    // which the kernel sends no OPEN and no RELEASE for regular files of this mount (fh = 0,
+    // pages kept across opens). Mount option `no-open[=on|off]`, on by default for read-only
+    // mounts (main.cc); HAFS_NO_OPEN=0 turns it off (and =1 on) whatever the mount.
+    bool no_open = false;
+    // FLUSH answered ENOSYS once: close() sends nothing either. Only where close has nothing
+    // to report (read-only mounts: no write-behind error, no eager lock to let go).
+    bool no_flush = false;
   };
+  // Requests the kernel sent, by kind (debug counters; getxattr "trusted.hafs.fuse-stats"
+  // on the mount's root answers them as text, one "name count" a line).
+  enum Op { kLookup, kGetattr, kOpen, kRelease, kFlush, kRead, kWrite, kCreate, kOpendir, kReaddir, kReleasedir,
+            kOther, kNumOps };
+  void Count(Op op) { counts_[op].fetch_add(1, std::memory_order_relaxed); }
+  std::string StatsText() const;
   FuseBridge(Graph& graph, Options options);
   ~FuseBridge();
 
@@ -60,7 +75,12 @@ class FuseBridge {
   // until the last close (what NFS clients do by silly-rename) without an RPC on every open.
   void NoteOpen(const Gfid& gfid);
   void NoteRelease(const Gfid& gfid);
+  // Under no-open the bridge cannot count opens: it pins every file it unlinks or renames
+  // over that the kernel still holds (a node in the table) and lets go when the kernel
+  // forgets the node — which it does at once for an unlinked file nobody has open, and after
+  // the last close otherwise.
   void PinIfOpen(const Gfid& parent, const std::string& name);
+  void DropForgetPin(const Gfid& gfid);
 
   // Drops the content cache's copy of a file this client is about to change (open for
   // writing, write, setattr, fallocate), at once, even while write-behind holds the change.
@@ -94,6 +114,7 @@ class FuseBridge {
 
   Graph& graph_;
   Options options_;
+  std::array<std::atomic<uint64_t>, kNumOps> counts_{};
   std::array<Shard, 64> shards_;
   std::atomic<uint64_t> next_ino_{2};
   std::mutex ino_alloc_mu_;
@@ -104,6 +125,7 @@ class FuseBridge {
   };
   std::mutex open_mu_;
   std::unordered_map<Gfid, OpenState, GfidHash> open_;
+  std::unordered_map<Gfid, std::shared_ptr<FileRef>, GfidHash> forget_pins_;  // no-open; under open_mu_
 
   struct ParentAttr {
     proto::Attr attr;
