@@ -28,15 +28,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # within SECONDS CMD...: retries CMD until it succeeds or the time is up.
-within() {
-  local limit=$1; shift
-  local end=$(( $(date +%s%N) + limit * 1000000000 ))
-  while :; do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    [ "$(date +%s%N)" -gt "$end" ] && return 1
-    sleep 0.05
-  done
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../lib_common.sh"  # within
 
 # start_brick N [PORT]: starts brick N (directory $WORK/bN), on PORT or a free one.
 start_brick() {
