@@ -14,27 +14,16 @@ BIN=${HAFS_BIN_DIR:-$(cd "$(dirname "$0")/../../build/bin" && pwd)}
 SIZE_MB=${SIZE_MB:-1024}
 FILES=${FILES:-5000}
 SMALL_KB=${SMALL_KB:-4}
-W=$(mktemp -d /var/tmp/hafs-heal-bench.XXXXXX)
+W=/var/tmp/hafs-heal-bench-$$
 MGMTD_PIDS=()
-MOUNTS=()
 GVOL="hafshealbench$$"
-GLUSTER_CREATED=0
-STARTED_GLUSTERD=0
+# Cleanup on any exit (mounts, the GlusterFS volume, processes by PID, a glusterd it started,
+# $W): bench/lib.sh.
+. "$(dirname "$0")/../lib.sh"
+bench_init
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 now() { date +%s.%N; }
-cleanup() {
-  for m in "${MOUNTS[@]:-}"; do [ -n "$m" ] && { umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; }; done
-  for p in "${MGMTD_PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
-  for p in "${MGMTD_PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null; done
-  if [ $GLUSTER_CREATED = 1 ]; then
-    gluster --mode=script volume stop "$GVOL" force >/dev/null 2>&1
-    gluster --mode=script volume delete "$GVOL" >/dev/null 2>&1
-  fi
-  [ $STARTED_GLUSTERD = 1 ] && [ -f "$W/glusterd.pid" ] && kill "$(cat "$W/glusterd.pid")" 2>/dev/null
-  [ -n "${KEEP:-}" ] && log "kept $W" || rm -rf "$W"
-}
-trap cleanup EXIT INT TERM
 
 # The same load for both: one big file (fsynced) and FILES small ones.
 write_load() {
@@ -61,7 +50,7 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.2", 0)); p
 for i in 0 1 2; do
   "$BIN/hafs-mgmtd" --state-dir "$W/hafs/s$i" --listen "127.0.0.$((i + 2)):$PORT" --metrics-listen none \
     --log-level ${LOG_LEVEL:-warn} --log-file "$W/hafs/m$i.log" > /dev/null 2>&1 &
-  MGMTD_PIDS[$i]=$!
+  MGMTD_PIDS[$i]=$!; PIDS+=($!)
 done
 H="$BIN/hafs --remote-host 127.0.0.2:$PORT"
 wait_until 15 $H pool list >/dev/null 2>&1 || { log "hafs-mgmtd did not start"; exit 1; }
@@ -80,7 +69,7 @@ hafs_pending() { $H --json volume heal hb info | python3 -c 'import json,sys; pr
 log "hafs: wrote in ${HAFS_WRITE} s; pending entries: $(hafs_pending)"
 "$BIN/hafs-mgmtd" --state-dir "$W/hafs/s2" --listen "127.0.0.4:$PORT" --metrics-listen none \
   --log-level ${LOG_LEVEL:-warn} --log-file "$W/hafs/m2.log" > /dev/null 2>&1 &
-MGMTD_PIDS[2]=$!
+MGMTD_PIDS[2]=$!; PIDS+=($!)
 t0=$(now)
 hafs_done() { [ "$(hafs_pending 2>/dev/null)" = 0 ] && $H --json volume heal hb info | grep -q '"online": true'; }
 wait_until 3600 hafs_done || { log "hafs heal did not finish"; exit 1; }
@@ -90,12 +79,12 @@ log "hafs: healed in ${HAFS_HEAL} s"
 umount "$W/hafs/mnt"; MOUNTS=()
 
 # ---------------- GlusterFS ----------------
-pgrep -x glusterd >/dev/null || { /usr/sbin/glusterd -p "$W/glusterd.pid"; STARTED_GLUSTERD=1; sleep 2; }
+glusterd_up
 mkdir -p "$W/g"
 # glusterd refuses loopback brick hosts; the host's own name stays on this machine.
 GHOST=$(hostname)
 gluster --mode=script volume create "$GVOL" replica 3 $GHOST:$W/g/b0 $GHOST:$W/g/b1 $GHOST:$W/g/b2 force >/dev/null || exit 1
-GLUSTER_CREATED=1
+GVOLS+=("$GVOL")
 gluster --mode=script volume start "$GVOL" >/dev/null || exit 1
 mkdir -p "$W/g/mnt"
 mount -t glusterfs "$GHOST:/$GVOL" "$W/g/mnt" || { log "gluster mount failed"; exit 1; }

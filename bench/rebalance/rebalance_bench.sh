@@ -15,26 +15,15 @@ SMALL_KB=${SMALL_KB:-16}
 BIG=${BIG:-4}
 BIG_MB=${BIG_MB:-64}
 DIRS=${DIRS:-10}
-W=$(mktemp -d /var/tmp/hafs-rebalance-bench.XXXXXX)
-MGMTD_PID=""
-MOUNTS=()
+W=/var/tmp/hafs-rebalance-bench-$$
 GVOL="hafsrebalbench$$"
-GLUSTER_CREATED=0
-STARTED_GLUSTERD=0
+# Cleanup on any exit (mounts, the GlusterFS volume, processes by PID, a glusterd it started,
+# $W): bench/lib.sh.
+. "$(dirname "$0")/../lib.sh"
+bench_init
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 now() { date +%s.%N; }
-cleanup() {
-  for m in "${MOUNTS[@]:-}"; do [ -n "$m" ] && { umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; }; done
-  [ -n "$MGMTD_PID" ] && kill "$MGMTD_PID" 2>/dev/null && wait "$MGMTD_PID" 2>/dev/null
-  if [ $GLUSTER_CREATED = 1 ]; then
-    gluster --mode=script volume stop "$GVOL" force >/dev/null 2>&1
-    gluster --mode=script volume delete "$GVOL" >/dev/null 2>&1
-  fi
-  [ $STARTED_GLUSTERD = 1 ] && [ -f "$W/glusterd.pid" ] && kill "$(cat "$W/glusterd.pid")" 2>/dev/null
-  [ -n "${KEEP:-}" ] && log "kept $W" || rm -rf "$W"
-}
-trap cleanup EXIT INT TERM
 
 write_load() {  # DIR: the same files for both, checksums in DIR/../sums
   python3 - "$1" "$FILES" "$SMALL_KB" "$BIG" "$BIG_MB" "$DIRS" <<'PY' || return 1
@@ -71,7 +60,7 @@ mkdir -p "$W/hafs"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$BIN/hafs-mgmtd" --state-dir "$W/hafs/state" --listen "127.0.0.1:$PORT" --metrics-listen none \
   --log-level ${LOG_LEVEL:-warn} --log-file "$W/hafs/mgmtd.log" > /dev/null 2>&1 &
-MGMTD_PID=$!
+PIDS+=($!)
 H="$BIN/hafs --remote-host 127.0.0.1:$PORT"
 wait_until 15 $H volume create rb 127.0.0.1:$W/hafs/b0 127.0.0.1:$W/hafs/b1 force >/dev/null 2>&1 || { log "hafs volume create failed"; exit 1; }
 $H volume start rb >/dev/null || exit 1
@@ -92,11 +81,11 @@ log "hafs: rebalanced in ${HAFS_T} s (files, bytes moved: $HAFS_MOVED)"
 umount "$W/hafs/mnt"; MOUNTS=()
 
 # ---------------- GlusterFS ----------------
-pgrep -x glusterd >/dev/null || { /usr/sbin/glusterd -p "$W/glusterd.pid"; STARTED_GLUSTERD=1; sleep 2; }
+glusterd_up
 mkdir -p "$W/g"
 GHOST=$(hostname)
 gluster --mode=script volume create "$GVOL" $GHOST:$W/g/b0 $GHOST:$W/g/b1 force > "$W/g/out" 2>&1 || { log "gluster volume create: $(cat "$W/g/out")"; exit 1; }
-GLUSTER_CREATED=1
+GVOLS+=("$GVOL")
 gluster --mode=script volume start "$GVOL" >/dev/null || exit 1
 mkdir -p "$W/g/mnt"
 mount -t glusterfs "$GHOST:/$GVOL" "$W/g/mnt" || { log "gluster mount failed"; exit 1; }
