@@ -7,13 +7,59 @@
 
 namespace hafs::brick {
 
-bool LockTable::RangeConflicts(const std::vector<RangeLock>& held, const RangeLock& want) const {
+// The owners of held locks that conflict with `want` (empty: it can be granted).
+std::vector<LockOwner> LockTable::RangeHolders(const std::vector<RangeLock>& held, const RangeLock& want) {
+  std::vector<LockOwner> in_way;
   for (const auto& h : held) {
     if (h.who == want.who) continue;
     bool overlap = h.start < want.end && want.start < h.end;
-    if (overlap && (h.kind == LockKind::kWrite || want.kind == LockKind::kWrite)) return true;
+    if (overlap && (h.kind == LockKind::kWrite || want.kind == LockKind::kWrite)) in_way.push_back(h.who);
   }
-  return false;
+  return in_way;
+}
+
+std::vector<LockOwner> LockTable::EntryHolders(const std::vector<EntryLock>& held, const EntryLock& want) {
+  std::vector<LockOwner> in_way;
+  for (const auto& h : held) {
+    if (h.who == want.who) continue;
+    bool same = h.name.empty() || want.name.empty() || h.name == want.name;
+    if (same && (h.kind == LockKind::kWrite || want.kind == LockKind::kWrite)) in_way.push_back(h.who);
+  }
+  return in_way;
+}
+
+int LockTable::WaitUntilFree(std::unique_lock<std::mutex>& lk, const Gfid& gfid, const std::string& domain,
+                             bool blocking, std::chrono::milliseconds timeout,
+                             const std::function<std::vector<LockOwner>()>& holders_in_way) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + timeout;
+  auto next_notice = Clock::time_point::min();
+  std::vector<LockOwner> told;  // holders told so far in this round
+  for (;;) {
+    std::vector<LockOwner> in_way = holders_in_way();
+    if (in_way.empty()) return 0;
+    if (!blocking) return EAGAIN;
+    auto now = Clock::now();
+    if (now >= deadline) return EAGAIN;
+    // The holders in the way are told at once, then every 500 ms, and at once when the lock
+    // changed hands (a holder not told yet), so that a client keeping the lock eagerly lets it go.
+    bool someone_new = false;
+    for (const auto& o : in_way) someone_new = someone_new || std::find(told.begin(), told.end(), o) == told.end();
+    if ((now >= next_notice || someone_new) && contention_hook_) {
+      std::vector<std::string> sessions;
+      for (const auto& o : in_way)
+        if (std::find(sessions.begin(), sessions.end(), o.session) == sessions.end()) sessions.push_back(o.session);
+      told = std::move(in_way);
+      auto hook = contention_hook_;
+      next_notice = now + std::chrono::milliseconds(500);
+      // Outside the lock: the hook takes other locks.
+      lk.unlock();
+      for (const auto& s : sessions) hook(s, gfid, domain);
+      lk.lock();
+      continue;
+    }
+    released_.wait_until(lk, next_notice == Clock::time_point::min() ? deadline : std::min(deadline, next_notice));
+  }
 }
 
 // Removes the owner's coverage of [start, end), splitting locks that straddle the edges.
@@ -47,39 +93,11 @@ int LockTable::Inodelk(const Gfid& gfid, const std::string& domain, LockKind kin
     return 0;
   }
   RangeLock want{who, kind, start, end};
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto next_notice = std::chrono::steady_clock::time_point::min();
-  std::vector<LockOwner> told;  // holders told so far in this round
-  while (RangeConflicts(inode_locks_[key], want)) {
-    if (!blocking) return EAGAIN;
-    auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) return EAGAIN;
-    // Who stands in the way; a holder not told yet (the lock changed hands) is told at once.
-    std::vector<LockOwner> in_way;
-    for (const auto& h : inode_locks_[key]) {
-      bool overlap = h.start < want.end && want.start < h.end;
-      if (!(h.who == who) && overlap && (h.kind == LockKind::kWrite || kind == LockKind::kWrite))
-        in_way.push_back(h.who);
-    }
-    bool someone_new = false;
-    for (const auto& o : in_way) someone_new = someone_new || std::find(told.begin(), told.end(), o) == told.end();
-    if ((now >= next_notice || someone_new) && contention_hook_) {
-      // Tell the holders someone waits (outside the lock: the hook takes other locks).
-      std::vector<std::string> holders;
-      for (const auto& o : in_way)
-        if (std::find(holders.begin(), holders.end(), o.session) == holders.end()) holders.push_back(o.session);
-      told = in_way;
-      auto hook = contention_hook_;
-      next_notice = now + std::chrono::milliseconds(500);
-      lk.unlock();
-      for (const auto& s : holders) hook(s, gfid, domain);
-      lk.lock();
-      continue;
-    }
-    released_.wait_until(lk, std::min(deadline, next_notice == std::chrono::steady_clock::time_point::min()
-                                                    ? deadline
-                                                    : next_notice));
-  }
+  int err = WaitUntilFree(lk, gfid, domain, blocking, timeout, [&] {
+    auto it = inode_locks_.find(key);
+    return it == inode_locks_.end() ? std::vector<LockOwner>() : RangeHolders(it->second, want);
+  });
+  if (err != 0) return err;
   auto& held = inode_locks_[key];
   // Re-locking by the same owner replaces its old coverage of the range (POSIX semantics).
   RemoveRange(held, who, start, end);
@@ -92,15 +110,6 @@ int LockTable::Inodelk(const Gfid& gfid, const std::string& domain, LockKind kin
 void LockTable::SetContentionHook(ContentionHook hook) {
   std::lock_guard lk(mu_);
   contention_hook_ = std::move(hook);
-}
-
-bool LockTable::EntryConflicts(const std::vector<EntryLock>& held, const EntryLock& want) const {
-  for (const auto& h : held) {
-    if (h.who == want.who) continue;
-    bool same = h.name.empty() || want.name.empty() || h.name == want.name;
-    if (same && (h.kind == LockKind::kWrite || want.kind == LockKind::kWrite)) return true;
-  }
-  return false;
 }
 
 int LockTable::Entrylk(const Gfid& parent, const std::string& domain, const std::string& name, LockKind kind,
@@ -119,39 +128,11 @@ int LockTable::Entrylk(const Gfid& parent, const std::string& domain, const std:
     return 0;
   }
   EntryLock want{who, kind, name};
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto next_notice = std::chrono::steady_clock::time_point::min();
-  std::vector<LockOwner> told;  // holders told so far in this round
-  while (EntryConflicts(entry_locks_[key], want)) {
-    if (!blocking) return EAGAIN;
-    auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) return EAGAIN;
-    // As for inodelk: the holders in the way are told (at once, then every 500 ms, and at
-    // once when the lock changed hands), so that a client keeping an eager entry lock on the
-    // directory lets it go.
-    std::vector<LockOwner> in_way;
-    for (const auto& h : entry_locks_[key]) {
-      bool same = h.name.empty() || name.empty() || h.name == name;
-      if (!(h.who == who) && same && (h.kind == LockKind::kWrite || kind == LockKind::kWrite)) in_way.push_back(h.who);
-    }
-    bool someone_new = false;
-    for (const auto& o : in_way) someone_new = someone_new || std::find(told.begin(), told.end(), o) == told.end();
-    if ((now >= next_notice || someone_new) && contention_hook_) {
-      std::vector<std::string> holders;
-      for (const auto& o : in_way)
-        if (std::find(holders.begin(), holders.end(), o.session) == holders.end()) holders.push_back(o.session);
-      told = in_way;
-      auto hook = contention_hook_;
-      next_notice = now + std::chrono::milliseconds(500);
-      lk.unlock();
-      for (const auto& s : holders) hook(s, parent, domain);
-      lk.lock();
-      continue;
-    }
-    released_.wait_until(lk, std::min(deadline, next_notice == std::chrono::steady_clock::time_point::min()
-                                                    ? deadline
-                                                    : next_notice));
-  }
+  int err = WaitUntilFree(lk, parent, domain, blocking, timeout, [&] {
+    auto it = entry_locks_.find(key);
+    return it == entry_locks_.end() ? std::vector<LockOwner>() : EntryHolders(it->second, want);
+  });
+  if (err != 0) return err;
   auto& v = entry_locks_[key];
   v.erase(std::remove_if(v.begin(), v.end(), [&](const EntryLock& e) { return e.who == who && e.name == name; }),
           v.end());

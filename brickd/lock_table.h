@@ -68,9 +68,14 @@ class LockTable {
   };
   using Key = std::pair<Gfid, std::string>;
 
-  bool RangeConflicts(const std::vector<RangeLock>& held, const RangeLock& want) const;
+  static std::vector<LockOwner> RangeHolders(const std::vector<RangeLock>& held, const RangeLock& want);
+  static std::vector<LockOwner> EntryHolders(const std::vector<EntryLock>& held, const EntryLock& want);
   static void RemoveRange(std::vector<RangeLock>& held, const LockOwner& who, uint64_t start, uint64_t end);
-  bool EntryConflicts(const std::vector<EntryLock>& held, const EntryLock& want) const;
+  // Waits with mu_ held (through `lk`) until holders_in_way() is empty: 0, or EAGAIN when not
+  // blocking or past the deadline. Tells the holders in the way (contention_hook_) at once,
+  // every 500 ms, and when the lock changed hands.
+  int WaitUntilFree(std::unique_lock<std::mutex>& lk, const Gfid& gfid, const std::string& domain, bool blocking,
+                    std::chrono::milliseconds timeout, const std::function<std::vector<LockOwner>()>& holders_in_way);
 
   mutable std::mutex mu_;
   std::condition_variable released_;
