@@ -28,6 +28,7 @@
 #include <string>
 #include <thread>
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include "client-fuse/volfile.h"
@@ -127,25 +128,59 @@ class BrickClient {
     auto stub = Stub();
     start(stub->async(), &call->ctx, &call->req, &call->rep,
           [this, call, promise, stub, what = std::move(what)](grpc::Status st) {
-            Result<Rep> out = Status(EIO, "");
-            if (!st.ok()) {
-              out = FromGrpc(st, fmt::format("{} on {}", what, options_.address.Name()));
-            } else if constexpr (requires { call->rep.err(); }) {
-              if (call->rep.err() != 0) {
-                out = Status(call->rep.err(), fmt::format("{}: {}", what, std::strerror(call->rep.err())));
-              } else {
-                out = std::move(call->rep);
-              }
-            } else {
-              out = std::move(call->rep);
-            }
+            Result<Rep> out = Outcome(st, std::move(call->rep), what);
             Unregister(&call->ctx);
             promise->set_value(std::move(out));
           });
     return future;
   }
 
+  // The same rules for a request that is already serialised (`req`, e.g. a write whose
+  // payload slice is shared by the calls to every brick of a replica set, not copied):
+  // `method` is the full gRPC method name ("/hafs.proto.Brick/Write") and must outlive the call.
+  template <typename Rep>
+  std::future<Result<Rep>> CallSerialized(const std::string& method, grpc::ByteBuffer req, std::string what) {
+    auto promise = std::make_shared<std::promise<Result<Rep>>>();
+    auto future = promise->get_future();
+    if (!up_.load()) {
+      promise->set_value(Status(ENOTCONN, fmt::format("brick {} is down", options_.address.Name())));
+      return future;
+    }
+    struct Pending {
+      grpc::ClientContext ctx;
+      grpc::ByteBuffer req;
+      grpc::ByteBuffer rep;
+    };
+    auto call = std::make_shared<Pending>();
+    call->req = std::move(req);
+    Prepare(&call->ctx, std::chrono::milliseconds(0));
+    Register(&call->ctx);
+    auto generic = Generic();
+    generic->UnaryCall(&call->ctx, method, grpc::StubOptions(), &call->req, &call->rep,
+                       [this, call, promise, generic, what = std::move(what)](grpc::Status st) {
+                         Rep rep;
+                         if (st.ok()) {
+                           grpc::Status ps = grpc::SerializationTraits<Rep>::Deserialize(&call->rep, &rep);
+                           if (!ps.ok()) st = grpc::Status(grpc::StatusCode::INTERNAL, "unparsable reply: " + ps.error_message());
+                         }
+                         Result<Rep> out = Outcome(st, std::move(rep), what);
+                         Unregister(&call->ctx);
+                         promise->set_value(std::move(out));
+                       });
+    return future;
+  }
+
  private:
+  // A finished call's result: transport trouble as FromGrpc, a POSIX `err` in the reply as
+  // that errno, else the reply.
+  template <typename Rep>
+  Result<Rep> Outcome(const grpc::Status& st, Rep&& rep, const std::string& what) {
+    if (!st.ok()) return FromGrpc(st, fmt::format("{} on {}", what, options_.address.Name()));
+    if constexpr (requires { rep.err(); }) {
+      if (rep.err() != 0) return Status(rep.err(), fmt::format("{}: {}", what, std::strerror(rep.err())));
+    }
+    return std::move(rep);
+  }
   void Register(grpc::ClientContext* ctx);
   void Unregister(grpc::ClientContext* ctx);
   // Registers a call so that a down transition can cancel it at once.
@@ -164,6 +199,10 @@ class BrickClient {
     std::lock_guard lk(mu_);
     return stub_;
   }
+  std::shared_ptr<grpc::GenericStub> Generic() const {
+    std::lock_guard lk(mu_);
+    return generic_;
+  }
   void Connect();  // (re)creates the channel and stub for options_.address; mu_ held
   void SessionLoop();
   void HeartbeatLoop();
@@ -173,6 +212,7 @@ class BrickClient {
   Options options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::shared_ptr<proto::Brick::Stub> stub_;
+  std::shared_ptr<grpc::GenericStub> generic_;  // the same channel, for pre-serialised requests
 
   std::atomic<bool> up_{false};
   std::atomic<bool> stopping_{false};

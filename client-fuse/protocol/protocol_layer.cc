@@ -1,17 +1,20 @@
 #include "client-fuse/protocol/protocol_layer.h"
 
+#include <cstdlib>
+
 namespace hafs::client {
 
 using Async = proto::Brick::StubInterface::async_interface;
 
-// One line per RPC: the callback flavour of the generated async stub.
+// One line per RPC: the callback flavour of the generated async stub (a write goes out with
+// its payload as a slice of its own: the WriteRequest overload of Send below).
 #define HAFS_FORWARD(Method, Req, Rep)                                                                  \
   Future<proto::Rep> ProtocolLayer::Method(proto::Req req) {                                          \
     FillSession(&req);                                                                                \
-    return client_->CallAsync<proto::Req, proto::Rep>(                                                \
-        [](Async* a, grpc::ClientContext* c, const proto::Req* q, proto::Rep* r,                       \
-           std::function<void(grpc::Status)> done) { a->Method(c, q, r, std::move(done)); },            \
-        std::move(req), #Method);                                                                     \
+    return Send<proto::Rep>(this, std::move(req),                                                     \
+                            [](Async* a, grpc::ClientContext* c, const proto::Req* q, proto::Rep* r,          \
+                               std::function<void(grpc::Status)> done) { a->Method(c, q, r, std::move(done)); }, \
+                            #Method);                                                                 \
   }
 
 // A transaction tail names the locks to release; they belong to this brick's session.
@@ -25,6 +28,69 @@ void FillSessionOf(BrickClient& c, Req* req) {
 
 ProtocolLayer::ProtocolLayer(BrickClient::Options options)
     : client_(std::make_unique<BrickClient>(std::move(options))) {}
+
+bool ProtocolLayer::shared_write() {
+  static const bool on = [] {
+    const char* env = std::getenv("HAFS_SHARED_WRITE");
+    return !(env && std::string(env) == "0");
+  }();
+  return on;
+}
+
+namespace {
+
+// Keeps a shared payload alive while gRPC holds the slice made of it.
+void DropPayload(void* p) { delete static_cast<std::shared_ptr<const std::string>*>(p); }
+
+void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+const std::string kWriteMethod = "/hafs.proto.Brick/Write";
+
+}  // namespace
+
+namespace {
+
+template <typename Rep, typename Req, typename Start>
+Future<Rep> Send(ProtocolLayer* self, Req req, Start start, const char* what) {
+  return self->client().CallAsync<Req, Rep>(start, std::move(req), what);
+}
+
+// A write goes out with its payload as a slice of its own (no copy into a serialised message).
+template <typename Rep, typename Start>
+Future<Rep> Send(ProtocolLayer* self, proto::WriteRequest req, Start start, const char* what) {
+  if (!ProtocolLayer::shared_write()) return self->client().CallAsync<proto::WriteRequest, Rep>(start, std::move(req), what);
+  auto data = std::make_shared<const std::string>(std::move(*req.mutable_data()));
+  return self->WriteShared(std::move(req), std::move(data));
+}
+
+}  // namespace
+
+Future<proto::WriteReply> ProtocolLayer::WriteShared(proto::WriteRequest req, std::shared_ptr<const std::string> data) {
+  if (!shared_write()) {
+    req.set_data(*data);
+    return Write(std::move(req));
+  }
+  req.clear_data();
+  FillSession(&req);
+  // The message without its payload, then field 3 (bytes) as tag + length + the shared
+  // bytes: the wire form of the whole message (a parser takes fields in any order).
+  std::string head = req.SerializeAsString();
+  head.push_back(static_cast<char>((3 << 3) | 2));
+  PutVarint(&head, data->size());
+  grpc::Slice slices[2] = {
+      grpc::Slice(head),
+      grpc::Slice(const_cast<char*>(data->data()), data->size(), DropPayload,
+                  new std::shared_ptr<const std::string>(data)),
+  };
+  size_t n = data->empty() ? 1 : 2;
+  return client_->CallSerialized<proto::WriteReply>(kWriteMethod, grpc::ByteBuffer(slices, n), "Write");
+}
 
 HAFS_LAYER_OPS(HAFS_FORWARD)
 HAFS_FORWARD(Xattrop, XattropRequest, XattropReply)

@@ -21,6 +21,14 @@ class ProtocolLayer final : public Layer {
   HAFS_LAYER_OPS(HAFS_LAYER_OVERRIDE)
   Future<std::shared_ptr<FileRef>> Open(Gfid gfid) override;
 
+  // A write whose payload `data` is shared, not copied, by several calls (replicate sends one
+  // write to every brick of its set): req.data is ignored; the request is serialised without
+  // it and `data` goes on the wire as its own slice (field 3), referenced until gRPC has sent
+  // it. Write(req) takes the same path. HAFS_SHARED_WRITE=0: the payload is copied into each
+  // request and serialised by gRPC, as before (for comparison).
+  Future<proto::WriteReply> WriteShared(proto::WriteRequest req, std::shared_ptr<const std::string> data);
+  static bool shared_write();
+
   // Replication primitives (not part of Layer: only replicate and heal use them).
   Future<proto::ErrReply> Inodelk(proto::InodelkRequest req, std::chrono::milliseconds wait);
   Future<proto::ErrReply> Entrylk(proto::EntrylkRequest req, std::chrono::milliseconds wait);

@@ -1024,8 +1024,21 @@ HAFS_INODE_TXN(Removexattr, RemovexattrRequest, ErrReply, Kind::kMetadata)
   }
 
 // An appending write lands wherever the end is on each brick: it excludes every other change.
-HAFS_DATA_TXN(Write, WriteRequest, WriteReply, req.append() ? 0 : req.offset(),
-              req.append() ? kWholeFile : req.offset() + req.data().size())
+// The payload is shared by the calls to the bricks, not copied per brick (ProtocolLayer::WriteShared).
+Future<proto::WriteReply> ReplicateLayer::Write(proto::WriteRequest req) {
+  return Deferred([this, req = std::move(req)]() mutable -> Result<proto::WriteReply> {
+    const uint64_t start = req.append() ? 0 : req.offset();
+    const uint64_t end = req.append() ? kWholeFile : req.offset() + req.data().size();
+    auto data = std::make_shared<const std::string>(std::move(*req.mutable_data()));
+    req.clear_data();
+    return DataTxn<proto::WriteReply>(GfidOf(req.gfid()), start, end,
+                                      [&](ProtocolLayer* c, const proto::TxnTail& tail) {
+                                        proto::WriteRequest r = req;
+                                        *r.mutable_tail() = tail;
+                                        return c->WriteShared(std::move(r), data);
+                                      });
+  });
+}
 HAFS_DATA_TXN(Fallocate, FallocateRequest, AttrReply, 0, kWholeFile)
 
 Future<proto::AttrReply> ReplicateLayer::Setattr(proto::SetattrRequest req) {

@@ -7,7 +7,11 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <random>
 #include <thread>
+
+#include "client-fuse/protocol/protocol_layer.h"
+#include "client-fuse/replicate/replicate_layer.h"
 
 #include "tests/support/brickd_process.h"
 
@@ -173,6 +177,164 @@ TEST(BrickClient, ReceivesInvalidationsFromOtherClients) {
                      return std::find(seen.begin(), seen.end(), "index.html") != seen.end();
                    }),
             2s);
+}
+
+// ---- writes whose payload is shared by the calls to several bricks (WriteShared) ----
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& ch : s) ch = static_cast<char>(rng());
+  return s;
+}
+
+// What the brick holds of gfid: [offset, offset + size).
+std::string ReadBack(ProtocolLayer& p, const Gfid& g, uint64_t offset, uint32_t size) {
+  std::string out;
+  while (out.size() < size) {
+    proto::ReadRequest r;
+    r.set_gfid(g.Bytes());
+    r.set_offset(offset + out.size());
+    r.set_size(std::min<uint32_t>(size - out.size(), 1 << 20));
+    auto rep = p.Read(r).get();
+    EXPECT_TRUE(rep.ok()) << rep.status().ToString();
+    if (!rep.ok() || rep->data().empty()) break;
+    out += rep->data();
+  }
+  return out;
+}
+
+struct ThreeBricks {
+  testing::BrickdProcess b[3];
+  std::vector<std::unique_ptr<ProtocolLayer>> p;
+  ThreeBricks() {
+    for (auto& x : b) {
+      p.push_back(std::make_unique<ProtocolLayer>(OptionsFor(x)));
+      p.back()->client().Start();
+    }
+    for (auto& x : p) EXPECT_TRUE(x->client().WaitUp(5s)) << x->client().last_error();
+  }
+  std::vector<ProtocolLayer*> children() {
+    std::vector<ProtocolLayer*> out;
+    for (auto& x : p) out.push_back(x.get());
+    return out;
+  }
+};
+
+proto::CreateRequest CreateReq(const std::string& name, const Gfid& g) {
+  proto::CreateRequest req;
+  req.set_parent(Gfid::Root().Bytes());
+  req.set_name(name);
+  req.set_gfid(g.Bytes());
+  req.set_mode(0644);
+  return req;
+}
+
+TEST(ProtocolLayer, SharedWritePayloadReachesEveryBrickIntact) {
+  ThreeBricks t;
+  Gfid g = Gfid::Random();
+  for (auto& x : t.p) ASSERT_TRUE(x->Create(CreateReq("f", g)).get().ok());
+  // One payload (3 MiB + 7 bytes, not a multiple of anything) sent to the three bricks at once.
+  auto data = std::make_shared<const std::string>(RandomBytes((3 << 20) + 7, 1));
+  std::vector<Future<proto::WriteReply>> fs;
+  for (auto& x : t.p) {
+    proto::WriteRequest w;
+    w.set_gfid(g.Bytes());
+    w.set_offset(5);
+    w.set_data("ignored: the shared payload is what is written");
+    fs.push_back(x->WriteShared(w, data));
+  }
+  for (auto& f : fs) {
+    auto r = f.get();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->written(), data->size());
+    EXPECT_EQ(r->attr().size(), data->size() + 5);
+  }
+  for (auto& x : t.p) EXPECT_TRUE(ReadBack(*x, g, 5, data->size()) == *data) << "payload differs on a brick";
+  // Through Write(), which takes the same path; an empty payload writes nothing; append.
+  for (auto& x : t.p) {
+    proto::WriteRequest w;
+    w.set_gfid(g.Bytes());
+    w.set_offset(0);
+    w.set_data("HELLO");
+    auto r = x->Write(w).get();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->written(), 5u);
+    w.clear_data();
+    r = x->WriteShared(w, std::make_shared<const std::string>()).get();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->written(), 0u);
+    w.set_append(true);
+    r = x->WriteShared(w, std::make_shared<const std::string>("TAIL")).get();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->attr().size(), data->size() + 5 + 4);
+    EXPECT_EQ(ReadBack(*x, g, 0, 5), "HELLO");
+    EXPECT_EQ(ReadBack(*x, g, data->size() + 5, 4), "TAIL");
+  }
+  // Errors come back as the brick's errno: a gfid that does not exist.
+  proto::WriteRequest w;
+  w.set_gfid(Gfid::Random().Bytes());
+  EXPECT_EQ(t.p[0]->WriteShared(w, data).get().err(), ENOENT);
+  w.set_gfid("short");
+  EXPECT_EQ(t.p[0]->WriteShared(w, data).get().err(), EINVAL);
+}
+
+TEST(ProtocolLayer, SharedWriteToAHungBrickCutShortWithinPingTimeout) {
+  testing::BrickdProcess brick;
+  ProtocolLayer p(OptionsFor(brick));
+  p.client().Start();
+  ASSERT_TRUE(p.client().WaitUp(5s));
+  Gfid g = Gfid::Random();
+  ASSERT_TRUE(p.Create(CreateReq("f", g)).get().ok());
+  ASSERT_EQ(::kill(brick.pid(), SIGSTOP), 0);
+  auto data = std::make_shared<const std::string>(RandomBytes(8 << 20, 2));  // more than the socket buffers
+  proto::WriteRequest w;
+  w.set_gfid(g.Bytes());
+  auto start = Clock::now();
+  auto r = p.WriteShared(w, data).get();
+  auto took = Clock::now() - start;
+  ::kill(brick.pid(), SIGCONT);
+  EXPECT_EQ(r.err(), ENOTCONN);
+  EXPECT_LE(took, kPing + 500ms) << "no write may wait longer than the ping timeout";
+  // Down: fails at once.
+  start = Clock::now();
+  if (!p.client().up()) {
+    EXPECT_EQ(p.WriteShared(w, data).get().err(), ENOTCONN);
+    EXPECT_LT(Clock::now() - start, 50ms);
+  }
+}
+
+// Replicate sends one payload to the three bricks (no copy per brick); with one brick killed
+// the write still reaches the other two (quorum) and that brick stays accused.
+TEST(ReplicateLayer, WriteSharesThePayloadAndSurvivesADeadBrick) {
+  ThreeBricks t;
+  ReplicateLayer::Options o;
+  o.eager_idle = 200ms;
+  ReplicateLayer r(t.children(), o);
+  Gfid g = Gfid::Random();
+  auto c = r.Create(CreateReq("f", g)).get();
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  std::string a = RandomBytes(2 << 20, 3);
+  proto::WriteRequest w;
+  w.set_gfid(g.Bytes());
+  w.set_offset(4096);
+  w.set_data(a);
+  auto wr = r.Write(w).get();
+  ASSERT_TRUE(wr.ok()) << wr.status().ToString();
+  EXPECT_EQ(wr->written(), a.size());
+  r.FlushEager(g);
+  for (auto& x : t.p) EXPECT_TRUE(ReadBack(*x, g, 4096, a.size()) == a) << "brick differs after a replicated write";
+  t.b[2].Kill();
+  std::string b = RandomBytes(1 << 20, 4);
+  w.set_offset(0);
+  w.set_data(b);
+  wr = r.Write(w).get();
+  ASSERT_TRUE(wr.ok()) << wr.status().ToString();
+  r.FlushEager(g);
+  for (int i = 0; i < 2; ++i) EXPECT_TRUE(ReadBack(*t.p[i], g, 0, b.size()) == b);
+  auto pending = r.PendingOf(g);
+  ASSERT_GE(pending.size(), 2u);
+  EXPECT_GT(pending[0]["pending.data.2"], 0) << "the dead brick must stay accused";
 }
 
 }  // namespace
