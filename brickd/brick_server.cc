@@ -1,8 +1,22 @@
 #include "brickd/brick_server.h"
 
+#include <cstdlib>
+
 #include "common/log.h"
 
 namespace hafs::brick {
+namespace {
+
+// An integer from the environment, or `def` (benchmarks switch the tuning off or vary it).
+long EnvInt(const char* name, long def) {
+  const char* e = std::getenv(name);
+  if (!e || !*e) return def;
+  char* end = nullptr;
+  long v = std::strtol(e, &end, 10);
+  return (end && *end == 0) ? v : def;
+}
+
+}  // namespace
 
 Result<std::unique_ptr<BrickServer>> BrickServer::Start(const BrickServerOptions& o) {
   std::unique_ptr<BrickServer> b(new BrickServer());
@@ -41,6 +55,28 @@ Result<std::unique_ptr<BrickServer>> BrickServer::Start(const BrickServerOptions
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  // CPU per call (docs/brickd.md "CPU per call and per MiB"). HAFS_BRICK_TUNE=0 keeps gRPC's
+  // defaults, for before/after measurements; the HAFS_BRICK_* knobs below vary one setting.
+  if (EnvInt("HAFS_BRICK_TUNE", 1) != 0) {
+    // gRPC's sync server keeps at most 2 idle polling threads by default: with more calls in
+    // flight than that, a thread is created for a call and exits after it (a pthread_create
+    // and a new stack per call). Keep enough pollers for a mount's usual concurrency.
+    long min_pollers = EnvInt("HAFS_BRICK_MIN_POLLERS", 2);
+    long max_pollers = EnvInt("HAFS_BRICK_MAX_POLLERS", 32);
+    if (min_pollers > 0) builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, min_pollers);
+    if (max_pollers > 0) builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, max_pollers);
+    // A write arrives in as few HTTP/2 frames as possible and without waiting for window
+    // updates: the flow-control window (lookahead) holds a maximal write.
+    long frame = EnvInt("HAFS_BRICK_MAX_FRAME", 0);
+    long window = EnvInt("HAFS_BRICK_WINDOW", static_cast<long>(o.max_io + (1 << 20)));
+    long chunk = EnvInt("HAFS_BRICK_READ_CHUNK", 0);
+    if (frame > 0) builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, static_cast<int>(frame));
+    if (window > 0) builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, static_cast<int>(window));
+    if (chunk > 0) {
+      builder.AddChannelArgument(GRPC_ARG_TCP_READ_CHUNK_SIZE, static_cast<int>(chunk));
+      builder.AddChannelArgument(GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE, static_cast<int>(chunk));
+    }
+  }
   b->server_ = builder.BuildAndStart();
   if (!b->server_ || b->port_ == 0) return Status(EADDRINUSE, fmt::format("cannot listen on {}", o.listen));
   b->address_ = o.listen.substr(0, colon) + ":" + std::to_string(b->port_);

@@ -13,6 +13,34 @@
 #include "common/uring_file.h"
 
 namespace hafs::brick {
+namespace {
+
+// Buffered writes go through plain pwrite: ext4 cannot do a buffered write without blocking,
+// so io_uring hands each one to a kernel worker thread (iou-wrk), a thread hop per call.
+// HAFS_BRICK_URING_WRITE=1 brings io_uring back (for before/after measurements).
+bool UringWrites() {
+  static const bool on = [] {
+    const char* e = std::getenv("HAFS_BRICK_URING_WRITE");
+    if (e && *e) return std::string_view(e) == "1";
+    return std::getenv("HAFS_BRICK_TUNE") && std::string_view(std::getenv("HAFS_BRICK_TUNE")) == "0";
+  }();
+  return on;
+}
+
+ssize_t PWriteAll(int fd, const char* p, size_t len, uint64_t offset) {
+  if (UringWrites()) return uring::PWrite(fd, p, len, offset);
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::pwrite(fd, p + done, len - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return done > 0 ? static_cast<ssize_t>(done) : -errno;
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return static_cast<ssize_t>(done);
+}
+
+}  // namespace
 
 Result<Inode> Storage::Getattr(const Gfid& gfid) {
   // A file moved away by rebalance answers ESTALE, so that no changelog pre-op (which checks
@@ -101,9 +129,9 @@ Result<size_t> Storage::Write(const Gfid& gfid, uint64_t offset, std::string_vie
     std::lock_guard stripe(StripeFor(gfid));
     struct stat st;
     if (::fstat(fd->get(), &st) != 0) return Status::FromErrno(errno, "fstat");
-    n = uring::PWrite(fd->get(), data.data(), data.size(), st.st_size);
+    n = PWriteAll(fd->get(), data.data(), data.size(), st.st_size);
   } else {
-    n = uring::PWrite(fd->get(), data.data(), data.size(), offset);
+    n = PWriteAll(fd->get(), data.data(), data.size(), offset);
   }
   if (n < 0) return Status(static_cast<int>(-n), "write");
   if (datasync) {

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <thread>
@@ -36,9 +37,37 @@ double Timed(int threads, int n, const std::function<void(int, int)>& fn) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// CPU seconds (user + system, all threads) a process has used so far, from /proc/PID/stat.
+double CpuSeconds(pid_t pid) {
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (!f) return 0;
+  char buf[1024];
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  // Fields after the command name (which may hold spaces) start after the last ')'.
+  const char* p = std::strrchr(buf, ')');
+  if (!p) return 0;
+  unsigned long utime = 0, stime = 0;
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) return 0;
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// Brick CPU used between construction and Per(): divided by calls (us per call) or MiB.
+class BrickCpu {
+ public:
+  explicit BrickCpu(pid_t pid) : pid_(pid), start_(CpuSeconds(pid)) {}
+  double Per(double units, double scale) const { return (CpuSeconds(pid_) - start_) * scale / units; }
+
+ private:
+  pid_t pid_;
+  double start_;
+};
+
 void Row(const char* what, const char* unit, double hafs, double local) {
   std::printf("%-28s %12.0f %12.0f %8.2f   %s\n", what, hafs, local, local > 0 ? hafs / local : 0.0, unit);
 }
+void CpuRow(const char* what, double value, const char* unit) { std::printf("  brick CPU, %-20s %10.1f %s\n", what, value, unit); }
 
 void Check(bool ok, const char* what) {
   if (!ok) {
@@ -81,6 +110,7 @@ int main(int argc, char** argv) {
                 base.c_str());
     std::printf("%-28s %12s %12s %8s\n", "workload", "hafs", "local", "ratio");
 
+    BrickCpu cpu_create(brick.pid());
     double th = Timed(threads, files, [&](int t, int i) {
       proto::CreateRequest c;
       c.set_parent(root.Bytes());
@@ -104,8 +134,11 @@ int main(int argc, char** argv) {
       Check(fd >= 0 && ::write(fd, block.data(), block.size()) == 4096, "local create");
       ::close(fd);
     });
+    double create_cpu = cpu_create.Per(2.0 * files, 1e6);
     Row("4 KiB creates", "files/s", files / th, files / tl);
+    CpuRow("create + write", create_cpu, "us per call (2 calls per file)");
 
+    BrickCpu cpu_lookup(brick.pid());
     th = Timed(threads, files, [&](int t, int i) {
       proto::EntryRequest l;
       l.set_parent(root.Bytes());
@@ -118,7 +151,9 @@ int main(int argc, char** argv) {
       struct stat st;
       Check(::stat((local + "/f" + std::to_string(i)).c_str(), &st) == 0, "local stat");
     });
+    double lookup_cpu = cpu_lookup.Per(files, 1e6);
     Row("lookups (stat)", "ops/s", files / th, files / tl);
+    CpuRow("lookup", lookup_cpu, "us per call");
 
     th = Timed(threads, files, [&](int t, int i) {
       proto::ReadRequest r;
@@ -149,6 +184,7 @@ int main(int argc, char** argv) {
       grpc::ClientContext ctx;
       Check(stubs[0]->Create(&ctx, c, &er).ok() && er.err() == 0, "create big");
     }
+    BrickCpu cpu_write(brick.pid());
     th = Timed(threads, mib, [&](int t, int i) {
       proto::WriteRequest w;
       w.set_gfid(big.Bytes());
@@ -158,6 +194,7 @@ int main(int argc, char** argv) {
       grpc::ClientContext c;
       Check(stubs[t]->Write(&c, w, &wr).ok() && wr.written() == mb.size(), "write 1 MiB");
     });
+    double write_cpu_nosync = cpu_write.Per(mib, 1e3);
     {
       proto::FsyncRequest f;
       f.set_gfid(big.Bytes());
@@ -167,6 +204,7 @@ int main(int argc, char** argv) {
       Check(stubs[0]->Fsync(&c, f, &er).ok(), "fsync");
       th += std::chrono::duration<double>(Clock::now() - s).count();
     }
+    double write_cpu = cpu_write.Per(mib, 1e3);
     int lfd = ::open((local + "/big").c_str(), O_CREAT | O_RDWR, 0644);
     tl = Timed(threads, mib, [&](int, int i) {
       Check(::pwrite(lfd, mb.data(), mb.size(), static_cast<off_t>(i) << 20) == (1 << 20), "local write");
@@ -177,7 +215,10 @@ int main(int argc, char** argv) {
       tl += std::chrono::duration<double>(Clock::now() - s).count();
     }
     Row("1 MiB writes (+fsync)", "MB/s", mib * 1.048576 / th, mib * 1.048576 / tl);
+    CpuRow("1 MiB writes", write_cpu_nosync, "ms per MiB (before the fsync)");
+    CpuRow("1 MiB writes + fsync", write_cpu, "ms per MiB (incl. the final fsync)");
 
+    BrickCpu cpu_read(brick.pid());
     th = Timed(threads, mib, [&](int t, int i) {
       proto::ReadRequest r;
       r.set_gfid(big.Bytes());
@@ -187,12 +228,14 @@ int main(int argc, char** argv) {
       grpc::ClientContext c;
       Check(stubs[t]->Read(&c, r, &rr).ok() && rr.data().size() == mb.size(), "read 1 MiB");
     });
+    double read_cpu = cpu_read.Per(mib, 1e3);
     std::vector<std::string> bufs(threads, std::string(1 << 20, '\0'));
     tl = Timed(threads, mib, [&](int t, int i) {
       Check(::pread(lfd, bufs[t].data(), 1 << 20, static_cast<off_t>(i) << 20) == (1 << 20), "local read");
     });
     ::close(lfd);
     Row("1 MiB reads (page cache)", "MB/s", mib * 1.048576 / th, mib * 1.048576 / tl);
+    CpuRow("1 MiB reads", read_cpu, "ms per MiB");
     std::printf("(ratio = hafs / local; both sides warm in the page cache; the brick adds one gRPC round trip per op)\n");
   }
   std::filesystem::remove_all(local);
