@@ -91,3 +91,39 @@ hafs_stats_cmd() {  # NAME : a shell command printing every brick's call counts
   for p in ${HAFS_PORTS[$1]}; do cmd+="$BIN/hafs-brick-inspect 127.0.0.1:$p stats; "; done
   echo "$cmd"
 }
+
+hafs_mount() {  # NAME DIR OPTS [VAR=VALUE...] : one more mount of hafs volume NAME on DIR
+  local name=$1 dir=$2 opts=$3; shift 3
+  mkdir -p "$dir"
+  env "$@" "$BIN/mount.hafs" "$W/$name.json" "$dir" -o "$opts"
+  MOUNTS+=("$dir")
+}
+
+# bench_nginx NAME DOCROOT URLPATH... : nginx (2 workers, sendfile, no open_file_cache)
+# serving DOCROOT on a free loopback port; wrk with keep-alive (2 threads, 20 connections,
+# ${WRK_SECS:-8} s) on each URLPATH in turn. Sets NGINX_RES to "REQS_PER_S:REQUESTS" per path,
+# space-separated (not in a subshell: bench_cleanup stops nginx by its PID if this fails).
+bench_nginx() {
+  local name=$1 root=$2 port out="" p res pid; shift 2
+  NGINX_RES=""
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$W/nginx-$name"
+  cat > "$W/nginx-$name/nginx.conf" <<CONF
+worker_processes 2; pid $W/nginx-$name/nginx.pid; error_log $W/nginx-$name/error.log;
+events { worker_connections 1024; }
+http { access_log off; sendfile on; open_file_cache off;
+  server { listen 127.0.0.1:$port; root $root; } }
+CONF
+  rm -f "$W/nginx-$name/nginx.pid"
+  nginx -c "$W/nginx-$name/nginx.conf" -p "$W/nginx-$name"
+  for _ in $(seq 100); do [ -s "$W/nginx-$name/nginx.pid" ] && break; sleep 0.05; done
+  pid=$(cat "$W/nginx-$name/nginx.pid"); PIDS+=("$pid")
+  for p in "$@"; do
+    curl -sf -o /dev/null "http://127.0.0.1:$port$p" || { echo "nginx $name: GET $p failed" >&2; kill "$pid"; return 1; }
+    res=$(timeout $(( ${WRK_SECS:-8} + 30 )) wrk -t2 -c20 -d"${WRK_SECS:-8}s" "http://127.0.0.1:$port$p")
+    out+=" $(awk '/Requests\/sec/{r=$2} / requests in /{n=$1} END{print r ":" n}' <<< "$res")"
+  done
+  kill "$pid"
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  NGINX_RES=${out# }
+}

@@ -24,7 +24,7 @@ W=/var/tmp/hafs-fsbench-$$
 ARGS=(--seq-mib 1024 --files 5000 --tree 50000 --mkdirs 2000)
 [ $QUICK = 1 ] && ARGS=(--seq-mib 128 --files 1000 --tree 5000 --mkdirs 300)
 . "$HERE/../lib.sh"
-bench_packages glusterfs-server glusterfs-client nginx-light wrk
+bench_packages glusterfs-server glusterfs-client nginx-light wrk curl
 bench_init
 
 mkdir -p "$W/local"
@@ -43,23 +43,9 @@ head -c 300 /dev/urandom | base64 | head -c 300 > "$W/page.html"
 head -c 204800 /dev/urandom > "$W/image.jpg"
 WEB=()
 web() {  # NAME DOCROOT
-  local name=$1 root=$2 port
-  cp "$W/page.html" "$W/image.jpg" "$root/"
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  mkdir -p "$W/nginx-$name"
-  cat > "$W/nginx-$name/nginx.conf" <<CONF
-worker_processes 2; pid $W/nginx-$name/nginx.pid; error_log $W/nginx-$name/error.log;
-events { worker_connections 1024; }
-http { access_log off; sendfile on; open_file_cache off;
-  server { listen 127.0.0.1:$port; root $root; } }
-CONF
-  nginx -c "$W/nginx-$name/nginx.conf" -p "$W/nginx-$name"
-  sleep 0.3
-  local page img
-  page=$(wrk -t2 -c20 -d8s "http://127.0.0.1:$port/page.html" | awk '/Requests\/sec/{print $2}')
-  img=$(wrk -t2 -c20 -d8s "http://127.0.0.1:$port/image.jpg" | awk '/Requests\/sec/{print $2}')
-  kill "$(cat "$W/nginx-$name/nginx.pid")"
-  WEB+=("$name $page $img")
+  cp "$W/page.html" "$W/image.jpg" "$2/"
+  bench_nginx "$1" "$2" /page.html /image.jpg
+  WEB+=("$1 $(sed 's/:[0-9]*//g' <<< "$NGINX_RES")")
 }
 web local "$W/local"; web gr3 "$W/mnt-gr3"; web hr3 "$W/mnt-hr3"
 
