@@ -210,7 +210,7 @@ void Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev
   *r.mutable_caller() = CallerOf(req);
   auto res = B(req)->graph().top().Mknod(r).get();
   if (!res.ok()) return ReplyErr(req, res.status());
-  B(req)->ParentPut(res->parent_attr());
+  B(req)->ParentPut(res->parent_attr(), /*new_entry=*/true);
   ReplyEntry(req, res->attr());
 }
 
@@ -226,7 +226,7 @@ void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   *r.mutable_caller() = CallerOf(req);
   auto res = B(req)->graph().top().Mkdir(r).get();
   if (!res.ok()) return ReplyErr(req, res.status());
-  B(req)->ParentPut(res->parent_attr());
+  B(req)->ParentPut(res->parent_attr(), /*new_entry=*/true);
   ReplyEntry(req, res->attr());
 }
 
@@ -241,7 +241,7 @@ void Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* na
   *r.mutable_caller() = CallerOf(req);
   auto res = B(req)->graph().top().Symlink(r).get();
   if (!res.ok()) return ReplyErr(req, res.status());
-  B(req)->ParentPut(res->parent_attr());
+  B(req)->ParentPut(res->parent_attr(), /*new_entry=*/true);
   ReplyEntry(req, res->attr());
 }
 
@@ -255,7 +255,7 @@ void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newn
   r.set_new_name(newname);
   auto res = B(req)->graph().top().Link(r).get();
   if (!res.ok()) return ReplyErr(req, res.status());
-  B(req)->ParentPut(res->parent_attr());
+  B(req)->ParentPut(res->parent_attr(), /*new_entry=*/true);
   ReplyEntry(req, res->attr());
 }
 
@@ -268,7 +268,7 @@ void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   r.set_parent(p.Bytes());
   r.set_name(name);
   auto res = B(req)->graph().top().Unlink(r).get();
-  if (res.ok()) B(req)->ParentPut(res->parent_attr());
+  if (res.ok()) B(req)->ParentPut(res->parent_attr(), /*new_entry=*/false);
   fuse_reply_err(req, res.ok() ? 0 : (res.err() ? res.err() : EIO));
 }
 
@@ -279,7 +279,7 @@ void Rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   r.set_parent(p.Bytes());
   r.set_name(name);
   auto res = B(req)->graph().top().Rmdir(r).get();
-  if (res.ok()) B(req)->ParentPut(res->parent_attr());
+  if (res.ok()) B(req)->ParentPut(res->parent_attr(), /*new_entry=*/false);
   fuse_reply_err(req, res.ok() ? 0 : (res.err() ? res.err() : EIO));
 }
 
@@ -342,7 +342,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   *r.mutable_caller() = CallerOf(req);
   auto res = B(req)->graph().top().Create(r).get();
   if (!res.ok()) return ReplyErr(req, res.status());
-  B(req)->ParentPut(res->parent_attr());
+  B(req)->ParentPut(res->parent_attr(), /*new_entry=*/true);
   Gfid created = GfidOf(res->attr().gfid());
   auto* h = new FileHandle{created, (fi->flags & O_APPEND) != 0};
   fi->fh = reinterpret_cast<uint64_t>(h);
@@ -899,8 +899,12 @@ void FuseBridge::QuickDrop(const Gfid& gfid) {
   if (auto* cc = graph_.content_cache()) cc->Drop(gfid);
 }
 
-void FuseBridge::ParentPut(const proto::Attr& a) {
+void FuseBridge::ParentPut(const proto::Attr& a, bool new_entry) {
   if (!options_.parent_attr) return;
+  // md-cache keeps the parent's attributes that a create/mkdir/mknod/symlink/link returns
+  // (and answers the getattr itself); it drops them on unlink and rmdir, which is what is
+  // left to this copy.
+  if (new_entry && graph_.md_cache() && graph_.md_cache()->enabled()) return;
   auto g = Gfid::FromBytes(a.gfid());
   if (!g || g->IsNull() || !S_ISDIR(a.mode())) return;
   auto ttl = std::chrono::duration_cast<std::chrono::steady_clock::duration>(

@@ -89,8 +89,9 @@ class FuseBridge {
   // A directory's attributes as the bricks returned them with an entry change in it (the
   // kernel drops its cached ones after every create/mkdir/unlink and asks again at the next
   // permission check): answered from here within attr_timeout, dropped on setattr and on
-  // invalidations from the bricks.
-  void ParentPut(const proto::Attr& a);
+  // invalidations from the bricks. With md-cache on, only unlink/rmdir parents are kept here
+  // (new_entry = false): md-cache keeps the others itself.
+  void ParentPut(const proto::Attr& a, bool new_entry);
   bool ParentGet(const Gfid& gfid, proto::Attr* out);
   void ParentDrop(const Gfid& gfid);
 
