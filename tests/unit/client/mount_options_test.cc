@@ -64,6 +64,22 @@ TEST(MountOptions, ReadAheadWindow) {
   EXPECT_FALSE(MountOptions().Parse("read-ahead-window=big").ok());
 }
 
+TEST(MountOptions, NoOpen) {
+  EXPECT_FALSE(MountOptions().NoOpen());  // rw: off by default
+  MountOptions ro;
+  ASSERT_TRUE(ro.Parse("ro").ok());
+  EXPECT_TRUE(ro.NoOpen());  // ro: on by default
+  MountOptions ro_off;
+  ASSERT_TRUE(ro_off.Parse("ro,no-open=off").ok());
+  EXPECT_FALSE(ro_off.NoOpen());
+  for (const char* on : {"no-open", "no-open=on", "no-open=1"}) {
+    MountOptions m;
+    ASSERT_TRUE(m.Parse(on).ok()) << on;
+    EXPECT_TRUE(m.NoOpen()) << on;
+  }
+  EXPECT_FALSE(MountOptions().Parse("no-open=yes").ok());
+}
+
 TEST(MountOptions, DefaultLogFileNamesTheMountpoint) {
   MountOptions m;
   m.mountpoint = "/var/www/html";
