@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "common/log.h"
+
 namespace hafs::client {
 
 namespace {
@@ -15,6 +17,13 @@ constexpr size_t kMaxTombstones = 100000;  // then one "everything dropped" epoc
 
 ContentCache::ContentCache(Layer& below, Options options) : ForwardingLayer(below), options_(std::move(options)) {
   options_.write_through = options_.write_through && WriteThroughByEnv();
+}
+
+ContentCache::~ContentCache() {
+  HAFS_LOG_INFO("content-cache: {} reads from memory, {} sent down, {} lookups answered with content, {} contents "
+                "stored ({} from own writes), {} dropped, {} evicted, {} write-throughs ended",
+                stats_.hits, stats_.misses, stats_.attached, stats_.fills, stats_.written, stats_.drops,
+                stats_.evictions, stats_.wt_aborted);
 }
 
 bool ContentCache::WriteThroughByEnv() {
@@ -58,16 +67,17 @@ void ContentCache::EraseLocked(std::unordered_map<Gfid, Entry, GfidHash>::iterat
   map_.erase(it);
 }
 
-void ContentCache::ForgetBuildLocked(const Gfid& g) {
+void ContentCache::ForgetBuildLocked(const Gfid& g, const char* why) {
   auto b = building_.find(g);
   if (b == building_.end()) return;
+  HAFS_LOG_DEBUG("content-cache: write-through of {} ended: {}", g.ToString(), why);
   building_bytes_ -= b->second.data->size();
   building_.erase(b);
   ++stats_.wt_aborted;
 }
 
 void ContentCache::DropLocked(const Gfid& g) {
-  ForgetBuildLocked(g);
+  ForgetBuildLocked(g, "changed or invalidated");
   DropContentLocked(g);
 }
 
@@ -148,7 +158,7 @@ void ContentCache::Observe(const proto::Attr& a, const std::string* name_key, ui
       return;
     }
     EraseLocked(it, true);  // changed behind our back: its content is stale
-    ForgetBuildLocked(*g);
+    ForgetBuildLocked(*g, "attributes seen differ");
   }
   if (!small || DroppedSinceLocked(*g, start)) return;
   Entry e;
@@ -175,7 +185,7 @@ void ContentCache::Fill(const Gfid& g, const proto::Attr* a, std::string data, c
   if (DroppedSinceLocked(g, start)) return;  // changed while it was being read
   auto it = map_.find(g);
   if (a) {
-    if (it != map_.end() && !Same(it->second, *a)) ForgetBuildLocked(g);  // changed since written
+    if (it != map_.end() && !Same(it->second, *a)) ForgetBuildLocked(g, "a lookup brought other content");  // changed since written
     StoreLocked(g, *a, std::make_shared<const std::string>(std::move(data)), name_key);
     return;
   }
@@ -402,7 +412,7 @@ Future<proto::AttrReply> ContentCache::Fallocate(proto::FallocateRequest req) {
 // ---- write-through ----
 
 void ContentCache::StartBuildLocked(const Gfid& g, const proto::Attr& a, const std::string& name_key) {
-  ForgetBuildLocked(g);
+  ForgetBuildLocked(g, "created or truncated again");
   if (building_.size() >= 100000) {  // bound the bookkeeping: files still being written keep theirs
     for (auto it = building_.begin(); it != building_.end();)
       it = it->second.inflight == 0 ? (building_bytes_ -= it->second.data->size(), building_.erase(it)) : std::next(it);
@@ -485,6 +495,8 @@ Future<proto::WriteReply> ContentCache::Write(proto::WriteRequest req) {
   Gfid g = GfidOf(req.gfid());
   const uint64_t off = req.offset(), len = req.data().size();
   uint64_t id = 0;  // the write-through this write continues (0: none)
+  uint64_t ticket = 0;
+  bool wait = false;
   {
     std::lock_guard lk(mu_);
     DropContentLocked(g);
@@ -496,59 +508,87 @@ Future<proto::WriteReply> ContentCache::Write(proto::WriteRequest req) {
                 !Overlaps(w.done, off, len);
       if (ok) {
         id = w.id;
+        ticket = w.tickets++;
+        wait = ticket != w.served;
         ++w.inflight;
         w.flying[off] = req.data();
       } else {
-        ForgetBuildLocked(g);
+        ForgetBuildLocked(g, "write not continuing it");
       }
     }
   }
-  auto below = below_.Write(std::move(req));
-  return Deferred([this, below = std::move(below), g, id, off, len]() mutable -> Result<proto::WriteReply> {
-    auto r = below.get();
-    std::lock_guard lk(mu_);
-    DropContentLocked(g);
-    if (id == 0) return r;
-    auto b = building_.find(g);
-    if (b == building_.end() || b->second.id != id) return r;  // ended meanwhile
-    Building& w = b->second;
-    --w.inflight;
-    auto seg = w.flying.extract(off);
-    if (!r.ok() || r->written() != len || seg.empty() || !r->has_attr() || GfidOf(r->attr().gfid()) != g) {
-      ForgetBuildLocked(g);
-      return r;
+  if (!wait) {
+    auto below = below_.Write(std::move(req));
+    return Deferred([this, below = std::move(below), g, id, off, len]() mutable -> Result<proto::WriteReply> {
+      return WriteDone(g, id, off, len, below.get());
+    });
+  }
+  // Another write of the file is in flight (write-behind sends non-overlapping writes at once):
+  // this one goes down after it is answered, so that the bricks, and md_cache's attributes,
+  // see the small file's writes one after the other (md_cache keeps no attributes from writes
+  // that overlapped in time: the next lookup would ask a brick, whose times may differ by a
+  // tick from the ones kept here). Bounded: after 2 s it goes anyway and the write-through ends.
+  return Deferred([this, req = std::move(req), g, id, ticket, off, len]() mutable -> Result<proto::WriteReply> {
+    {
+      std::unique_lock lk(mu_);
+      bool turn = cv_.wait_for(lk, std::chrono::seconds(2), [&] {
+        auto b = building_.find(g);
+        return b == building_.end() || b->second.id != id || b->second.served >= ticket;
+      });
+      if (!turn) ForgetBuildLocked(g, "an earlier write was not answered in time");
     }
-    if (!w.have_attr || Later(r->attr(), w.attr)) {
-      w.attr = r->attr();
-      w.have_attr = true;
-    }
-    w.done.insert(std::move(seg));
-    if (!w.done.empty() && w.done.begin()->first == w.data->size()) {
-      std::string d = *w.data;
-      while (!w.done.empty() && w.done.begin()->first == d.size()) {
-        d += w.done.begin()->second;
-        w.done.erase(w.done.begin());
-      }
-      building_bytes_ += d.size() - w.data->size();
-      w.data = std::make_shared<const std::string>(std::move(d));
-    }
-    w.expires = Now() + options_.timeout;
-    if (w.inflight > 0) return r;  // the content is stored once no write of it is in flight
-    if (!w.done.empty() || !S_ISREG(w.attr.mode()) || w.attr.size() != w.data->size()) {
-      ForgetBuildLocked(g);  // a hole, or the file is not what was written
-      return r;
-    }
-    auto data = w.data;
-    const proto::Attr attr = w.attr;
-    const std::string name_key = w.name_key;
-    StoreLocked(g, attr, std::move(data), name_key.empty() ? nullptr : &name_key);
-    ++stats_.written;
-    if (building_bytes_ > options_.max_bytes / 4) {  // drop the settled ones' bookkeeping
-      for (auto it = building_.begin(); it != building_.end() && building_bytes_ > options_.max_bytes / 8;)
-        it = it->second.inflight == 0 ? (building_bytes_ -= it->second.data->size(), building_.erase(it)) : std::next(it);
-    }
-    return r;
+    return WriteDone(g, id, off, len, below_.Write(std::move(req)).get());
   });
+}
+
+Result<proto::WriteReply> ContentCache::WriteDone(const Gfid& g, uint64_t id, uint64_t off, uint64_t len,
+                                                  Result<proto::WriteReply> r) {
+  std::lock_guard lk(mu_);
+  DropContentLocked(g);
+  if (id == 0) return r;
+  cv_.notify_all();  // the next write of the file may go
+  auto b = building_.find(g);
+  if (b == building_.end() || b->second.id != id) return r;  // ended meanwhile
+  Building& w = b->second;
+  --w.inflight;
+  ++w.served;
+  auto seg = w.flying.extract(off);
+  if (!r.ok() || r->written() != len || seg.empty() || !r->has_attr() || GfidOf(r->attr().gfid()) != g) {
+    ForgetBuildLocked(g, "write failed, short or without attributes");
+    return r;
+  }
+  if (!w.have_attr || Later(r->attr(), w.attr)) {
+    w.attr = r->attr();
+    w.have_attr = true;
+  }
+  w.done.insert(std::move(seg));
+  if (!w.done.empty() && w.done.begin()->first == w.data->size()) {
+    std::string d = *w.data;
+    while (!w.done.empty() && w.done.begin()->first == d.size()) {
+      d += w.done.begin()->second;
+      w.done.erase(w.done.begin());
+    }
+    building_bytes_ += d.size() - w.data->size();
+    w.data = std::make_shared<const std::string>(std::move(d));
+  }
+  w.expires = Now() + options_.timeout;
+  if (w.inflight > 0) return r;  // the content is stored once no write of it is in flight
+  if (!w.done.empty() || !S_ISREG(w.attr.mode()) || w.attr.size() != w.data->size()) {
+    HAFS_LOG_DEBUG("content-cache: {}: {} bytes written from 0, {} pieces past a hole, attributes say {} bytes",
+                   g.ToString(), w.data->size(), w.done.size(), w.attr.size());
+    ForgetBuildLocked(g, "a hole, or the attributes are not of what was written");
+    return r;
+  }
+  auto data = w.data;
+  const proto::Attr attr = w.attr;
+  const std::string name_key = w.name_key;
+  StoreLocked(g, attr, std::move(data), name_key.empty() ? nullptr : &name_key);
+  ++stats_.written;
+  if (building_bytes_ > options_.max_bytes / 4) {  // drop the settled ones' bookkeeping
+    for (auto it = building_.begin(); it != building_.end() && building_bytes_ > options_.max_bytes / 8;)
+      it = it->second.inflight == 0 ? (building_bytes_ -= it->second.data->size(), building_.erase(it)) : std::next(it);
+  }
+  return r;
 }
 
 Future<proto::AttrReply> ContentCache::Getattr(proto::GfidRequest req) {
@@ -644,7 +684,7 @@ Future<proto::ReaddirReply> ContentCache::Readdir(proto::ReaddirRequest req) {
       auto it = map_.find(*g);
       if (it != map_.end() && (it->second.size != e.attr().size() || !S_ISREG(e.attr().mode()))) {
         EraseLocked(it, true);
-        ForgetBuildLocked(*g);
+        ForgetBuildLocked(*g, "a listing shows another size");
       }
     }
     return r;

@@ -36,6 +36,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <list>
 #include <map>
@@ -78,6 +79,7 @@ class ContentCache : public ForwardingLayer {
   };
 
   ContentCache(Layer& below, Options options);
+  ~ContentCache() override;  // logs the stats
   // False when HAFS_CONTENT_CACHE=0 (the layer is left out of the stack).
   static bool EnabledByEnv();
   // False when HAFS_CC_WRITE_THROUGH=0.
@@ -131,6 +133,7 @@ class ContentCache : public ForwardingLayer {
     std::map<uint64_t, std::string> flying;     // writes sent, not answered (by offset)
     std::map<uint64_t, std::string> done;       // answered, not contiguous with `data` yet
     int inflight = 0;
+    uint64_t tickets = 0, served = 0;           // writes sent through it / answered (in order)
     bool have_attr = false;
     proto::Attr attr;                           // latest write reply's attributes
     std::string name_key;
@@ -148,7 +151,10 @@ class ContentCache : public ForwardingLayer {
   void DropLocked(const Gfid& g);
   // Drops g's content only (own write or the bridge's Drop: write-through goes on).
   void DropContentLocked(const Gfid& g);
-  void ForgetBuildLocked(const Gfid& g);
+  void ForgetBuildLocked(const Gfid& g, const char* why);
+  // A write's reply: continues (or ends) the file's write-through `id` (0: none).
+  Result<proto::WriteReply> WriteDone(const Gfid& g, uint64_t id, uint64_t off, uint64_t len,
+                                      Result<proto::WriteReply> r);
   // Starts g's write-through (created or truncated: empty) with its attributes.
   void StartBuildLocked(const Gfid& g, const proto::Attr& a, const std::string& name_key);
   // Stores content (bypasses the epochs: the caller knows it is current).
@@ -166,6 +172,7 @@ class ContentCache : public ForwardingLayer {
 
   Options options_;
   mutable std::mutex mu_;
+  std::condition_variable cv_;  // a write-through write answered
   std::unordered_map<Gfid, Entry, GfidHash> map_;
   std::list<Gfid> lru_;  // front: most recently used
   std::unordered_map<std::string, Gfid> names_;
