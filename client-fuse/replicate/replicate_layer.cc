@@ -333,6 +333,26 @@ Status ReplicateLayer::AcquireEager(Kind kind, const Gfid& target, Eager& e) {
   return Status::Ok();
 }
 
+Status ReplicateLayer::TakeEager(Kind kind, const Gfid& target, const std::shared_ptr<Eager>& e) {
+  Status st = AcquireEager(kind, target, *e);
+  const bool entry = kind == Kind::kEntry;
+  std::lock_guard lk(eager_mu_);
+  auto& table = entry ? eager_entry_ : eager_;
+  if (!st.ok()) {
+    auto it = table.find(target);
+    if (it != table.end() && it->second == e) table.erase(it);
+    eager_cv_.notify_all();
+    return st;
+  }
+  e->state = Eager::State::kHeld;
+  e->last_use = std::chrono::steady_clock::now();
+  ++(entry ? stats_.entry_acquired : stats_.acquired);
+  if (e->want_release) (entry ? release_entry_q_ : release_q_).push_back(target);  // contended while being taken
+  eager_cv_.notify_all();
+  releaser_cv_.notify_all();
+  return Status::Ok();
+}
+
 template <typename Rep>
 Result<Rep> ReplicateLayer::DataTxn(const Gfid& gfid, uint64_t start, uint64_t end, const TxnCall<Rep>& call) {
   if (!options_.eager_lock) return InodeTxn<Rep>(gfid, Kind::kData, call);
@@ -368,19 +388,7 @@ Result<Rep> ReplicateLayer::DataTxn(const Gfid& gfid, uint64_t start, uint64_t e
     }
   }
   if (acquire) {
-    Status st = AcquireEager(Kind::kData, gfid, *e);
-    std::lock_guard lk(eager_mu_);
-    if (!st.ok()) {
-      eager_.erase(gfid);
-      eager_cv_.notify_all();
-      return st;
-    }
-    e->state = Eager::State::kHeld;
-    e->last_use = std::chrono::steady_clock::now();
-    ++stats_.acquired;
-    if (e->want_release) release_q_.push_back(gfid);  // contended while it was being taken
-    eager_cv_.notify_all();
-    releaser_cv_.notify_all();
+    if (Status st = TakeEager(Kind::kData, gfid, e); !st.ok()) return st;
   }
   // The change alone: no pre-op (the lock's is still applied), no post-op, no unlock.
   std::vector<size_t> targets, failed;
@@ -727,19 +735,7 @@ Result<Rep> ReplicateLayer::EagerEntryTxn(const Gfid& dir, const std::vector<std
       }
     }
     if (acquire) {
-      Status st = AcquireEager(Kind::kEntry, dir, *e);
-      std::lock_guard lk(eager_mu_);
-      if (!st.ok()) {
-        eager_entry_.erase(dir);
-        eager_cv_.notify_all();
-        return st;
-      }
-      e->state = Eager::State::kHeld;
-      e->last_use = std::chrono::steady_clock::now();
-      ++stats_.entry_acquired;
-      if (e->want_release) release_entry_q_.push_back(dir);  // contended while it was being taken
-      eager_cv_.notify_all();
-      releaser_cv_.notify_all();
+      if (Status st = TakeEager(Kind::kEntry, dir, e); !st.ok()) return st;
     }
     // The change alone (no pre-op, post-op or unlock) on every brick of the lock that has not
     // failed a change under it and still has the session that holds it.

@@ -150,6 +150,10 @@ class ReplicateLayer final : public Layer {
   // Takes the eager lock of `kind` (kData: the file's data lock; kEntry: the directory's
   // entry lock) with its pre-op, on a quorum of bricks; and releases it with the post-op.
   Status AcquireEager(Kind kind, const Gfid& target, Eager& e);
+  // AcquireEager for the thread that put `e` (kAcquiring) into the table, with the
+  // bookkeeping: out of the table again on failure, else held, counted, and queued for
+  // release if another owner asked for it meanwhile.
+  Status TakeEager(Kind kind, const Gfid& target, const std::shared_ptr<Eager>& e);
   void ReleaseEager(Kind kind, const Gfid& target);
   Future<proto::ErrReply> EagerLockCall(Kind kind, const Gfid& target, size_t i, uint64_t owner, proto::LockType type,
                                         bool blocking, const std::vector<size_t>& counted, int delta);
