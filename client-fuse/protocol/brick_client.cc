@@ -1,5 +1,6 @@
 #include "client-fuse/protocol/brick_client.h"
 
+#include <cstdlib>
 #include <vector>
 
 #include "common/gfid.h"
@@ -57,6 +58,14 @@ Status FromGrpc(const grpc::Status& st, std::string_view what) {
       err = EIO;
   }
   return Status(err, fmt::format("{}: {} ({})", what, st.error_message(), static_cast<int>(st.error_code())));
+}
+
+bool BrickClient::inline_calls() {
+  static const bool on = [] {
+    const char* env = std::getenv("HAFS_INLINE_CALLS");
+    return !(env && std::string(env) == "0");
+  }();
+  return on;
 }
 
 BrickClient::BrickClient(Options options) : options_(std::move(options)) {

@@ -11,10 +11,14 @@ using Async = proto::Brick::StubInterface::async_interface;
 #define HAFS_FORWARD(Method, Req, Rep)                                                                  \
   Future<proto::Rep> ProtocolLayer::Method(proto::Req req) {                                          \
     FillSession(&req);                                                                                \
-    return Send<proto::Rep>(this, std::move(req),                                                     \
-                            [](Async* a, grpc::ClientContext* c, const proto::Req* q, proto::Rep* r,          \
-                               std::function<void(grpc::Status)> done) { a->Method(c, q, r, std::move(done)); }, \
-                            #Method);                                                                 \
+    return Send<proto::Rep>(                                                                          \
+        this, std::move(req),                                                                         \
+        [](Async* a, grpc::ClientContext* c, const proto::Req* q, proto::Rep* r,                       \
+           std::function<void(grpc::Status)> done) { a->Method(c, q, r, std::move(done)); },            \
+        [](proto::Brick::Stub* s, grpc::ClientContext* c, const proto::Req& q, grpc::CompletionQueue* cq) { \
+          return s->PrepareAsync##Method(c, q, cq);                                                   \
+        },                                                                                            \
+        #Method);                                                                                     \
   }
 
 // A transaction tail names the locks to release; they belong to this brick's session.
@@ -56,15 +60,20 @@ const std::string kWriteMethod = "/hafs.proto.Brick/Write";
 
 namespace {
 
-template <typename Rep, typename Req, typename Start>
-Future<Rep> Send(ProtocolLayer* self, Req req, Start start, const char* what) {
-  return self->client().CallAsync<Req, Rep>(start, std::move(req), what);
+template <typename Rep, typename Req, typename Start, typename Prep>
+Future<Rep> Send(ProtocolLayer* self, Req req, Start start, Prep prep, const char* what,
+                 std::chrono::milliseconds extra = std::chrono::milliseconds(0)) {
+  if (BrickClient::inline_calls()) return self->client().CallInline<Req, Rep>(prep, std::move(req), what, extra);
+  return self->client().CallAsync<Req, Rep>(start, std::move(req), what, extra);
 }
 
 // A write goes out with its payload as a slice of its own (no copy into a serialised message).
-template <typename Rep, typename Start>
-Future<Rep> Send(ProtocolLayer* self, proto::WriteRequest req, Start start, const char* what) {
-  if (!ProtocolLayer::shared_write()) return self->client().CallAsync<proto::WriteRequest, Rep>(start, std::move(req), what);
+template <typename Rep, typename Start, typename Prep>
+Future<Rep> Send(ProtocolLayer* self, proto::WriteRequest req, Start start, Prep prep, const char* what) {
+  if (!ProtocolLayer::shared_write()) {
+    if (BrickClient::inline_calls()) return self->client().CallInline<proto::WriteRequest, Rep>(prep, std::move(req), what);
+    return self->client().CallAsync<proto::WriteRequest, Rep>(start, std::move(req), what);
+  }
   auto data = std::make_shared<const std::string>(std::move(*req.mutable_data()));
   return self->WriteShared(std::move(req), std::move(data));
 }
@@ -99,19 +108,27 @@ HAFS_FORWARD(HealIndex, HealIndexRequest, HealIndexReply)
 Future<proto::ErrReply> ProtocolLayer::Inodelk(proto::InodelkRequest req, std::chrono::milliseconds wait) {
   req.set_session_id(client_->session_id());
   req.set_timeout_ms(static_cast<uint32_t>(wait.count()));
-  return client_->CallAsync<proto::InodelkRequest, proto::ErrReply>(
+  return Send<proto::ErrReply>(
+      this, std::move(req),
       [](Async* a, grpc::ClientContext* c, const proto::InodelkRequest* q, proto::ErrReply* r,
          std::function<void(grpc::Status)> done) { a->Inodelk(c, q, r, std::move(done)); },
-      std::move(req), "inodelk", wait);
+      [](proto::Brick::Stub* s, grpc::ClientContext* c, const proto::InodelkRequest& q, grpc::CompletionQueue* cq) {
+        return s->PrepareAsyncInodelk(c, q, cq);
+      },
+      "inodelk", wait);
 }
 
 Future<proto::ErrReply> ProtocolLayer::Entrylk(proto::EntrylkRequest req, std::chrono::milliseconds wait) {
   req.set_session_id(client_->session_id());
   req.set_timeout_ms(static_cast<uint32_t>(wait.count()));
-  return client_->CallAsync<proto::EntrylkRequest, proto::ErrReply>(
+  return Send<proto::ErrReply>(
+      this, std::move(req),
       [](Async* a, grpc::ClientContext* c, const proto::EntrylkRequest* q, proto::ErrReply* r,
          std::function<void(grpc::Status)> done) { a->Entrylk(c, q, r, std::move(done)); },
-      std::move(req), "entrylk", wait);
+      [](proto::Brick::Stub* s, grpc::ClientContext* c, const proto::EntrylkRequest& q, grpc::CompletionQueue* cq) {
+        return s->PrepareAsyncEntrylk(c, q, cq);
+      },
+      "entrylk", wait);
 }
 
 namespace {
@@ -145,10 +162,14 @@ Future<std::shared_ptr<FileRef>> ProtocolLayer::Open(Gfid gfid) {
   req.set_gfid(gfid.Bytes());
   std::string session = client_->session_id();
   req.set_session_id(session);
-  auto f = client_->CallAsync<proto::OpenRequest, proto::OpenReply>(
+  auto f = Send<proto::OpenReply>(
+      this, std::move(req),
       [](Async* a, grpc::ClientContext* c, const proto::OpenRequest* q, proto::OpenReply* r,
          std::function<void(grpc::Status)> done) { a->Open(c, q, r, std::move(done)); },
-      std::move(req), "open");
+      [](proto::Brick::Stub* s, grpc::ClientContext* c, const proto::OpenRequest& q, grpc::CompletionQueue* cq) {
+        return s->PrepareAsyncOpen(c, q, cq);
+      },
+      "open");
   BrickClient* client = client_.get();
   return Deferred([f = std::move(f), client, session]() mutable -> Result<std::shared_ptr<FileRef>> {
     auto r = f.get();

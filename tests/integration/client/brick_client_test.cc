@@ -304,6 +304,40 @@ TEST(ProtocolLayer, SharedWriteToAHungBrickCutShortWithinPingTimeout) {
   }
 }
 
+// Calls completed on the waiting thread (CallInline, the default; HAFS_INLINE_CALLS=0 for gRPC's
+// callback threads): a future dropped unwaited still makes its change; calls in flight to a
+// hung brick are cut short within the ping timeout, waited in any order.
+TEST(ProtocolLayer, InlineCallsDroppedFutureCompletesAndHungBrickCutsShort) {
+  ThreeBricks t;
+  Gfid g = Gfid::Random();
+  for (auto& x : t.p) ASSERT_TRUE(x->Create(CreateReq("f", g)).get().ok());
+  {
+    proto::SetxattrRequest sx;
+    sx.set_gfid(g.Bytes());
+    sx.set_name("user.dropped");
+    sx.set_value("yes");
+    auto dropped = t.p[0]->Setxattr(sx);  // never waited
+  }
+  proto::GetxattrRequest gx;
+  gx.set_gfid(g.Bytes());
+  gx.set_name("user.dropped");
+  auto got = t.p[0]->Getxattr(gx).get();
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->value(), "yes");
+  ASSERT_EQ(::kill(t.b[1].pid(), SIGSTOP), 0);
+  proto::GfidRequest ga;
+  ga.set_gfid(g.Bytes());
+  auto start = Clock::now();
+  auto f0 = t.p[0]->Getattr(ga), f1 = t.p[1]->Getattr(ga), f2 = t.p[2]->Getattr(ga);
+  auto r2 = f2.get(), r1 = f1.get(), r0 = f0.get();  // the hung brick's waited in the middle
+  auto took = Clock::now() - start;
+  ::kill(t.b[1].pid(), SIGCONT);
+  EXPECT_TRUE(r0.ok()) << r0.status().ToString();
+  EXPECT_TRUE(r2.ok()) << r2.status().ToString();
+  EXPECT_EQ(r1.err(), ENOTCONN);
+  EXPECT_LE(took, kPing + 700ms) << "no call may wait longer than the ping timeout";
+}
+
 // Replicate sends one payload to the three bricks (no copy per brick); with one brick killed
 // the write still reaches the other two (quorum) and that brick stays accused.
 TEST(ReplicateLayer, WriteSharesThePayloadAndSurvivesADeadBrick) {
