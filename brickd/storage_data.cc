@@ -15,7 +15,7 @@
 namespace hafs::brick {
 namespace {
 
-// Buffered writes go through plain pwrite: ext4 cannot do a buffered write without blocking,
+// Buffered writes (and fsyncs) go through plain pwrite: ext4 cannot do a buffered write without blocking,
 // so io_uring hands each one to a kernel worker thread (iou-wrk), a thread hop per call.
 // HAFS_BRICK_URING_WRITE=1 brings io_uring back (for before/after measurements).
 bool UringWrites() {
@@ -38,6 +38,12 @@ ssize_t PWriteAll(int fd, const char* p, size_t len, uint64_t offset) {
     done += static_cast<size_t>(n);
   }
   return static_cast<ssize_t>(done);
+}
+
+// fsync is never done without blocking either: io_uring would hand it to iou-wrk as well.
+int FsyncFd(int fd, bool datasync) {
+  if (UringWrites()) return uring::Fsync(fd, datasync);
+  return (datasync ? ::fdatasync(fd) : ::fsync(fd)) == 0 ? 0 : -errno;
 }
 
 }  // namespace
@@ -135,7 +141,7 @@ Result<size_t> Storage::Write(const Gfid& gfid, uint64_t offset, std::string_vie
   }
   if (n < 0) return Status(static_cast<int>(-n), "write");
   if (datasync) {
-    int rc = uring::Fsync(fd->get(), true);
+    int rc = FsyncFd(fd->get(), true);
     if (rc < 0) return Status(-rc, "fdatasync");
   }
   bytes_written_ += n;
@@ -168,7 +174,7 @@ Status Storage::Fsync(const Gfid& gfid, bool datasync) {
   }
   auto fd = FileFd(gfid);
   if (!fd.ok()) return fd.status();
-  int rc = uring::Fsync((*fd)->get(), datasync);
+  int rc = FsyncFd((*fd)->get(), datasync);
   return rc == 0 ? Status::Ok() : Status(-rc, "fsync");
 }
 
