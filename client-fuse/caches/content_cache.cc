@@ -545,10 +545,16 @@ Result<proto::WriteReply> ContentCache::WriteDone(const Gfid& g, uint64_t id, ui
                                                   Result<proto::WriteReply> r) {
   std::lock_guard lk(mu_);
   DropContentLocked(g);
+  auto b = building_.find(g);
+  if (b != building_.end() && b->second.id != id) {
+    // A write that is not part of the file's current write-through (sent before it started,
+    // e.g. before a truncate to 0): the bytes on the bricks are not what it holds.
+    ForgetBuildLocked(g, "another write of the file landed");
+    b = building_.end();
+  }
   if (id == 0) return r;
   cv_.notify_all();  // the next write of the file may go
-  auto b = building_.find(g);
-  if (b == building_.end() || b->second.id != id) return r;  // ended meanwhile
+  if (b == building_.end()) return r;  // ended meanwhile
   Building& w = b->second;
   --w.inflight;
   ++w.served;

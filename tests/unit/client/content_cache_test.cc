@@ -736,3 +736,29 @@ TEST_F(ContentCacheTest, WriteThroughSwitchedOff) {
 
 }  // namespace
 }  // namespace hafs::client
+
+namespace hafs::client {
+namespace {
+
+// A write sent before the file was truncated to 0 (no write-behind to order them) lands after
+// the truncate: the new write-through does not know those bytes and ends.
+TEST_F(ContentCacheTest, WriteThroughAnOlderWriteLandingAfterATruncateEndsIt) {
+  Gfid g = Create("late");
+  ASSERT_EQ(Write(g, 0, "aaaaaaaa").err(), 0);
+  auto late = StartWrite(g, 8, "zz");  // sent, not answered yet
+  proto::SetattrRequest trunc;
+  trunc.set_gfid(g.Bytes());
+  trunc.set_valid(proto::SetattrRequest::SIZE);
+  trunc.set_size(0);
+  ASSERT_TRUE(cache->Setattr(trunc).get().ok());
+  ASSERT_EQ(Write(g, 0, "new").err(), 0);
+  EXPECT_TRUE(cache->Has(g));
+  ASSERT_TRUE(late.get().ok());  // lands now: the file is "new" + zeros + "zz"
+  EXPECT_FALSE(cache->Has(g));
+  ASSERT_EQ(Write(g, 10, "x").err(), 0);
+  EXPECT_FALSE(cache->Has(g));
+  EXPECT_EQ(Read(g), std::string("new") + std::string(5, '\0') + "zzx");
+}
+
+}  // namespace
+}  // namespace hafs::client
