@@ -101,7 +101,6 @@ void BrickClient::Connect() {
   args.SetInt("grpc.use_local_subchannel_pool", 1);
   channel_ = grpc::CreateCustomChannel(options_.address.Endpoint(), grpc::InsecureChannelCredentials(), args);
   stub_ = proto::Brick::NewStub(channel_);
-  generic_ = std::make_shared<grpc::GenericStub>(channel_);
 }
 
 BrickClient::~BrickClient() {

@@ -28,7 +28,7 @@
 #include <string>
 #include <thread>
 
-#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/support/client_callback.h>
 #include <grpcpp/grpcpp.h>
 
 #include "client-fuse/volfile.h"
@@ -199,10 +199,15 @@ class BrickClient {
   template <typename Rep>
   std::future<Result<Rep>> CallSerialized(const std::string& method, grpc::ByteBuffer req, std::string what) {
     if (inline_calls()) {
-      auto generic = Generic();
+      auto channel = Channel();
       auto f = CallInline<grpc::ByteBuffer, grpc::ByteBuffer>(
-          [generic, &method](proto::Brick::Stub*, grpc::ClientContext* c, const grpc::ByteBuffer& q,
-                             grpc::CompletionQueue* cq) { return generic->PrepareUnaryCall(c, method, q, cq); },
+          [channel, &method](proto::Brick::Stub*, grpc::ClientContext* c, const grpc::ByteBuffer& q,
+                             grpc::CompletionQueue* cq) {
+            return std::unique_ptr<grpc::ClientAsyncResponseReader<grpc::ByteBuffer>>(
+                grpc::internal::ClientAsyncResponseReaderHelper::Create<grpc::ByteBuffer>(
+                    channel.get(), cq,
+                    grpc::internal::RpcMethod(method.c_str(), nullptr, grpc::internal::RpcMethod::NORMAL_RPC), c, q));
+          },
           std::move(req), what);
       return std::async(std::launch::deferred, [this, f = std::move(f), what]() mutable -> Result<Rep> {
         auto r = f.get();
@@ -228,9 +233,11 @@ class BrickClient {
     call->req = std::move(req);
     Prepare(&call->ctx, std::chrono::milliseconds(0));
     Register(&call->ctx);
-    auto generic = Generic();
-    generic->UnaryCall(&call->ctx, method, grpc::StubOptions(), &call->req, &call->rep,
-                       [this, call, promise, generic, what = std::move(what)](grpc::Status st) {
+    auto channel = Channel();
+    grpc::internal::CallbackUnaryCall(
+        channel.get(), grpc::internal::RpcMethod(method.c_str(), nullptr, grpc::internal::RpcMethod::NORMAL_RPC),
+        &call->ctx, &call->req, &call->rep,
+                       [this, call, promise, channel, what = std::move(what)](grpc::Status st) {
                          Rep rep;
                          if (st.ok()) {
                            grpc::Status ps = grpc::SerializationTraits<Rep>::Deserialize(&call->rep, &rep);
@@ -272,9 +279,9 @@ class BrickClient {
     std::lock_guard lk(mu_);
     return stub_;
   }
-  std::shared_ptr<grpc::GenericStub> Generic() const {
+  std::shared_ptr<grpc::Channel> Channel() const {
     std::lock_guard lk(mu_);
-    return generic_;
+    return channel_;
   }
   void Connect();  // (re)creates the channel and stub for options_.address; mu_ held
   void SessionLoop();
@@ -285,7 +292,6 @@ class BrickClient {
   Options options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::shared_ptr<proto::Brick::Stub> stub_;
-  std::shared_ptr<grpc::GenericStub> generic_;  // the same channel, for pre-serialised requests
 
   std::atomic<bool> up_{false};
   std::atomic<bool> stopping_{false};
