@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -204,6 +205,19 @@ std::string ReadBack(ProtocolLayer& p, const Gfid& g, uint64_t offset, uint32_t 
   return out;
 }
 
+// SIGSTOP, then waits (bounded) until the process is seen stopped, so that calls sent next
+// cannot be answered by a brick that has not stopped yet.
+bool Stop(pid_t pid) {
+  if (::kill(pid, SIGSTOP) != 0) return false;
+  return Within(2000ms, [&] {
+           std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
+           std::string line;
+           std::getline(st, line);
+           auto close = line.rfind(')');
+           return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'T';
+         }) <= 2000ms;
+}
+
 struct ThreeBricks {
   testing::BrickdProcess b[3];
   std::vector<std::unique_ptr<ProtocolLayer>> p;
@@ -286,7 +300,7 @@ TEST(ProtocolLayer, SharedWriteToAHungBrickCutShortWithinPingTimeout) {
   ASSERT_TRUE(p.client().WaitUp(5s));
   Gfid g = Gfid::Random();
   ASSERT_TRUE(p.Create(CreateReq("f", g)).get().ok());
-  ASSERT_EQ(::kill(brick.pid(), SIGSTOP), 0);
+  ASSERT_TRUE(Stop(brick.pid()));
   auto data = std::make_shared<const std::string>(RandomBytes(8 << 20, 2));  // more than the socket buffers
   proto::WriteRequest w;
   w.set_gfid(g.Bytes());
@@ -324,7 +338,7 @@ TEST(ProtocolLayer, InlineCallsDroppedFutureCompletesAndHungBrickCutsShort) {
   auto got = t.p[0]->Getxattr(gx).get();
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(got->value(), "yes");
-  ASSERT_EQ(::kill(t.b[1].pid(), SIGSTOP), 0);
+  ASSERT_TRUE(Stop(t.b[1].pid()));
   proto::GfidRequest ga;
   ga.set_gfid(g.Bytes());
   auto start = Clock::now();
