@@ -444,13 +444,13 @@ grpc::Status BrickService::Write(ServerContext* ctx, const proto::WriteRequest* 
     return grpc::Status(StatusCode::OUT_OF_RANGE, fmt::format("write of {} bytes exceeds this brick's limit of {} bytes",
                                                               req->data().size(), options_.max_io));
   }
-  auto r = storage_.Write(gfid, req->offset(), req->data(), req->append(), req->datasync());
+  std::optional<Inode> after;
+  auto r = storage_.Write(gfid, req->offset(), req->data(), req->append(), req->datasync(), &after);
   ApplyTail(req->tail(), r.ok());
   SetErr(timer, rep, r.status());
   if (r.ok()) {
     rep->set_written(static_cast<uint32_t>(*r));
-    auto a = storage_.Getattr(gfid);
-    if (a.ok()) FillAttr(*a, rep->mutable_attr());
+    if (after) FillAttr(*after, rep->mutable_attr());
     sessions_.Broadcast(OriginSession(ctx), gfid);
   }
   return grpc::Status::OK;

@@ -26,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -118,7 +119,10 @@ class Storage {
   void CloseRef(const Gfid& gfid);
 
   Result<size_t> Read(const Gfid& gfid, uint64_t offset, size_t size, std::string* out);
-  Result<size_t> Write(const Gfid& gfid, uint64_t offset, std::string_view data, bool append, bool datasync);
+  // With `after`, also the file's attributes once written (from its open fd: no path lookup);
+  // left empty if they cannot be had (the file is gone), as Getattr would fail then.
+  Result<size_t> Write(const Gfid& gfid, uint64_t offset, std::string_view data, bool append, bool datasync,
+                       std::optional<Inode>* after = nullptr);
   Result<Inode> Truncate(const Gfid& gfid, uint64_t size);
   Result<Inode> Fallocate(const Gfid& gfid, int mode, uint64_t offset, uint64_t length);
   Status Fsync(const Gfid& gfid, bool datasync);

@@ -125,7 +125,8 @@ Result<size_t> Storage::Read(const Gfid& gfid, uint64_t offset, size_t size, std
   return static_cast<size_t>(n);
 }
 
-Result<size_t> Storage::Write(const Gfid& gfid, uint64_t offset, std::string_view data, bool append, bool datasync) {
+Result<size_t> Storage::Write(const Gfid& gfid, uint64_t offset, std::string_view data, bool append, bool datasync,
+                              std::optional<Inode>* after) {
   auto pass = gate_.Change(gfid);
   if (pass.err()) return Status(pass.err(), "write: file is being migrated");
   HAFS_ASSIGN_OR_RETURN(fd, FileFd(gfid));
@@ -145,6 +146,14 @@ Result<size_t> Storage::Write(const Gfid& gfid, uint64_t offset, std::string_vie
     if (rc < 0) return Status(-rc, "fdatasync");
   }
   bytes_written_ += n;
+  if (after) {
+    Inode in{gfid, {}};
+    // nlink 0: the file has no name and no gfid link left (Getattr would answer ENOENT).
+    if (::fstat(fd->get(), &in.st) == 0 && in.st.st_nlink > 0) {
+      in.st.st_nlink--;  // the brick's own gfid link is not the user's (as StatObject)
+      *after = in;
+    }
+  }
   return static_cast<size_t>(n);
 }
 

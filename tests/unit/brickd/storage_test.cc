@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include "temp_dir.h"
@@ -68,6 +69,31 @@ TEST_F(StorageTest, CreateWriteReadAndPlainFilesOnDisk) {
   EXPECT_EQ(l->inode.st.st_size, 14);
   EXPECT_EQ(l->inode.st.st_nlink, 1u);  // the gfid link is hidden
   EXPECT_EQ(l->inode.st.st_mode & 07777, 0644u);
+}
+
+// The attributes a write answers with (from the open fd) are Getattr's: size, hidden gfid
+// link, hard links.
+TEST_F(StorageTest, WriteAnswersTheAttributesGetattrWould) {
+  Gfid f = MakeFile(root_, "a");
+  std::optional<Inode> after;
+  ASSERT_TRUE(store_->Write(f, 10, "hello", false, false, &after).ok());
+  ASSERT_TRUE(after.has_value());
+  auto g = store_->Getattr(f);
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(after->gfid, f);
+  EXPECT_EQ(after->st.st_size, 15);
+  EXPECT_EQ(after->st.st_nlink, 1u);
+  EXPECT_EQ(after->st.st_ino, g->st.st_ino);
+  EXPECT_EQ(after->st.st_mode, g->st.st_mode);
+  EXPECT_EQ(after->st.st_mtim.tv_sec, g->st.st_mtim.tv_sec);
+  EXPECT_EQ(after->st.st_mtim.tv_nsec, g->st.st_mtim.tv_nsec);
+  ASSERT_TRUE(store_->Link(f, root_, "b").ok());
+  after.reset();
+  ASSERT_TRUE(store_->Write(f, 0, "x", true, false, &after).ok());  // append
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->st.st_size, 16);
+  EXPECT_EQ(after->st.st_nlink, 2u);
+  EXPECT_EQ(ReadAll(f), std::string(10, '\0') + "hellox");
 }
 
 TEST_F(StorageTest, GfidsSurviveRestart) {
