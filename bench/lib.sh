@@ -119,7 +119,8 @@ CONF
   for _ in $(seq 100); do [ -s "$W/nginx-$name/nginx.pid" ] && break; sleep 0.05; done
   pid=$(cat "$W/nginx-$name/nginx.pid"); PIDS+=("$pid")
   for p in "$@"; do
-    curl -sf -o /dev/null "http://127.0.0.1:$port$p" || { echo "nginx $name: GET $p failed" >&2; kill "$pid"; return 1; }
+    curl -sf "http://127.0.0.1:$port$p" | cmp -s - "$root$p" ||
+      { echo "nginx $name: GET $p failed or served other bytes" >&2; kill "$pid"; return 1; }
     res=$(timeout $(( ${WRK_SECS:-8} + 30 )) wrk -t2 -c20 -d"${WRK_SECS:-8}s" "http://127.0.0.1:$port$p")
     out+=" $(awk '/Requests\/sec/{r=$2} / requests in /{n=$1} END{print r ":" n}' <<< "$res")"
   done
