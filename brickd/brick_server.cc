@@ -63,6 +63,7 @@ Result<std::unique_ptr<BrickServer>> BrickServer::Start(const BrickServerOptions
     // and a new stack per call). Keep enough pollers for a mount's usual concurrency.
     long min_pollers = EnvInt("HAFS_BRICK_MIN_POLLERS", 2);
     long max_pollers = EnvInt("HAFS_BRICK_MAX_POLLERS", 32);
+    if (max_pollers > 0 && min_pollers > max_pollers) min_pollers = max_pollers;
     if (min_pollers > 0) builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, min_pollers);
     if (max_pollers > 0) builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, max_pollers);
     // A write arrives in as few HTTP/2 frames as possible and without waiting for window
