@@ -6,8 +6,8 @@ namespace hafs::client {
 
 using Async = proto::Brick::StubInterface::async_interface;
 
-// One line per RPC: the callback flavour of the generated async stub (a write goes out with
-// its payload as a slice of its own: the WriteRequest overload of Send below).
+// One line per RPC: both flavours of the generated async stub, Send picks one (a write goes
+// out with its payload as a slice of its own: the WriteRequest overload of Send below).
 #define HAFS_FORWARD(Method, Req, Rep)                                                                  \
   Future<proto::Rep> ProtocolLayer::Method(proto::Req req) {                                          \
     FillSession(&req);                                                                                \
@@ -56,10 +56,8 @@ void PutVarint(std::string* out, uint64_t v) {
 
 const std::string kWriteMethod = "/hafs.proto.Brick/Write";
 
-}  // namespace
-
-namespace {
-
+// A call completed on the waiting thread (PrepareAsync flavour, BrickClient::CallInline) or,
+// with HAFS_INLINE_CALLS=0, on gRPC's callback threads (callback flavour, CallAsync).
 template <typename Rep, typename Req, typename Start, typename Prep>
 Future<Rep> Send(ProtocolLayer* self, Req req, Start start, Prep prep, const char* what,
                  std::chrono::milliseconds extra = std::chrono::milliseconds(0)) {
