@@ -2,8 +2,12 @@
 // for all of them, so the children work in parallel.
 #pragma once
 
+#include <cerrno>
+#include <cstring>
 #include <optional>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "client-fuse/layer.h"
 
@@ -43,6 +47,29 @@ bool SameError(const std::vector<size_t>& who, const std::vector<std::optional<R
   for (size_t i : who)
     if (r[i]->err() != err) return false;
   return true;
+}
+
+// The answer to a change that reached some bricks but fewer than the quorum. `failed` are the
+// bricks it did not reach; one without a result was not called (its session was replaced).
+// - All of them lost (ENOTCONN, cancelled, timed out): the quorum went away under the change,
+//   EROFS, as for a change refused before it started.
+// - All of them failed the same way: that error (bricks that filled up at different writes of
+//   a pipelined stream answer ENOSPC, not a bare EIO).
+// - Anything else: EIO.
+template <typename Rep>
+Status BelowQuorum(const std::vector<size_t>& failed, const std::vector<std::optional<Result<Rep>>>& r) {
+  auto lost = [](int e) { return e == ENOTCONN || e == ECANCELED || e == ETIMEDOUT || e == ECONNRESET; };
+  int common = 0;
+  bool all_lost = true, all_same = true;
+  for (size_t i : failed) {
+    int e = (r[i] && !r[i]->ok()) ? r[i]->err() : ENOTCONN;
+    all_lost = all_lost && lost(e);
+    if (common == 0) common = e;
+    all_same = all_same && e == common;
+  }
+  if (failed.empty() || all_lost) return Status(EROFS, "quorum lost during the change: it reached fewer bricks than the quorum");
+  if (all_same) return Status(common, fmt::format("the change failed on too many bricks: {}", std::strerror(common)));
+  return Status(EIO, "the change reached fewer bricks than the quorum");
 }
 
 }  // namespace hafs::client

@@ -182,7 +182,7 @@ Result<Rep> ReplicateLayer::Conclude(const std::string& what, const std::vector<
   if (same_failure) return res[part.front()]->status();
   if (!good.empty()) {
     HAFS_LOG_WARN("{}: {} reached only {} of {} bricks", options_.owner_name, what, good.size(), n());
-    return Status(EIO, "the change reached fewer bricks than the quorum");
+    return BelowQuorum(failed, res);
   }
   return res[part.front()]->status();
 }
@@ -427,7 +427,7 @@ Result<Rep> ReplicateLayer::DataTxn(const Gfid& gfid, uint64_t start, uint64_t e
     } else if (!good.empty()) {
       HAFS_LOG_WARN("{}: change of {} reached only {} of {} bricks", options_.owner_name, gfid.ToString(),
                     good.size(), n());
-      out = Status(EIO, "the change reached fewer bricks than the quorum");
+      out = BelowQuorum(failed, res);
     } else if (!targets.empty()) {
       out = res[targets.front()]->status();
     }
@@ -789,7 +789,7 @@ Result<Rep> ReplicateLayer::EagerEntryTxn(const Gfid& dir, const std::vector<std
       } else if (!good.empty()) {
         HAFS_LOG_WARN("{}: entry change in {} reached only {} of {} bricks", options_.owner_name, dir.ToString(),
                       good.size(), n());
-        out = Status(EIO, "the change reached fewer bricks than the quorum");
+        out = BelowQuorum(failed, res);
       } else {
         out = res[targets.front()]->status();
       }
