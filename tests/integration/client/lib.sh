@@ -94,3 +94,20 @@ create_replica3() {
 all_online() {
   [ "$($H --json volume status "$1" | python3 -c 'import json,sys; print(all(b["online"] for b in json.load(sys.stdin)["bricks"]))')" = True ]
 }
+
+# brick_sum read|bytes N...: bricks' read calls ("read", or any op's count) or bytes read
+# ("bytes"), summed over bricks N..., from hafs-brick-inspect's stats.
+brick_sum() {
+  local what=$1 t=0 c n; shift
+  for n in "$@"; do
+    if [ "$what" = bytes ]; then
+      c=$(timeout 10 "$BIN/hafs-brick-inspect" "127.0.0.1:${BRICK_PORT[$n]}" stats | awk '$1 == "bytes" && $2 == "read" {print $3}')
+    else
+      c=$(timeout 10 "$BIN/hafs-brick-inspect" "127.0.0.1:${BRICK_PORT[$n]}" stats | awk -v op="$what" '$1 == op && $2 == "count" {print $3}')
+    fi
+    t=$((t + ${c:-0}))
+  done
+  echo $t
+}
+# cold [SECONDS]: drops the kernel's caches (then waits SECONDS, e.g. past the attribute timeout).
+cold() { sync; echo 3 > /proc/sys/vm/drop_caches; sleep "${1:-0}"; }

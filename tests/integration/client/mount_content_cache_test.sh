@@ -7,22 +7,6 @@
 # through the content cache alone (kernel caches dropped before every read). The same on a
 # distribute volume (where quick read used to get lost in the distribute layer).
 source "$(dirname "$0")/lib.sh"
-INSPECT="$BIN/hafs-brick-inspect"
-
-# brick_sum FIELD N...: bricks' read calls ("read") or bytes read ("bytes") summed.
-brick_sum() {
-  local what=$1 t=0 c n; shift
-  for n in "$@"; do
-    if [ "$what" = bytes ]; then
-      c=$(timeout 10 "$INSPECT" "127.0.0.1:${BRICK_PORT[$n]}" stats | awk '$1 == "bytes" && $2 == "read" {print $3}')
-    else
-      c=$(timeout 10 "$INSPECT" "127.0.0.1:${BRICK_PORT[$n]}" stats | awk -v op="$what" '$1 == op && $2 == "count" {print $3}')
-    fi
-    t=$((t + ${c:-0}))
-  done
-  echo $t
-}
-cold() { sync; echo 3 > /proc/sys/vm/drop_caches; sleep 1.2; }
 
 # read_pass DIR N: reads f0..f{N-1} and checks their content.
 read_pass() {
@@ -39,7 +23,7 @@ PY
 # two_passes DIR N BRICKS...: a cold pass, then a second cold pass that must cost nothing.
 two_passes() {
   local dir=$1 n=$2; shift 2
-  cold
+  cold 1.2
   local r0 b0 r1 b1 r2 b2
   r0=$(brick_sum read "$@"); b0=$(brick_sum bytes "$@")
   read_pass "$dir" "$n"
@@ -47,7 +31,7 @@ two_passes() {
   log "first cold pass over $n files: $((r1 - r0)) read calls, $((b1 - b0)) bytes read on the bricks"
   [ $((b1 - b0)) -ge $((n * 4000)) ] || fail "the first pass read only $((b1 - b0)) bytes: the files were not fetched?"
   [ $((r1 - r0)) -le 5 ] || fail "$((r1 - r0)) read calls: small files' content did not come with their lookups"
-  cold
+  cold 1.2
   read_pass "$dir" "$n"
   r2=$(brick_sum read "$@"); b2=$(brick_sum bytes "$@")
   log "second cold pass: $((r2 - r1)) read calls, $((b2 - b1)) bytes read on the bricks"
@@ -75,7 +59,7 @@ mount_vol "$B"
 log "stats of small files in a directory where nothing was read make the bricks read nothing"
 mkdir "$B/st"
 for i in $(seq 20); do head -c 3000 /dev/urandom > "$B/st/s$i"; done
-cold
+cold 1.2
 b0=$(brick_sum bytes 0 1 2)
 for i in $(seq 20); do stat "$A/st/s$i" > /dev/null; done
 b1=$(brick_sum bytes 0 1 2)
@@ -225,10 +209,10 @@ mkdir -p "$D"
 MOUNTS+=("$D")
 HAFS_CONTENT_CACHE=0 timeout 30 "$BIN/mount.hafs" "$WORK/vol.json" "$D" -o "log-file=$WORK/fuse-mntD.log"
 within 5 mountpoint -q "$D" || fail "$D is not mounted"
-cold
+cold 1.2
 b0=$(brick_sum bytes 3 4 5)
 read_pass "$D" 50
-cold
+cold 1.2
 read_pass "$D" 50
 b1=$(brick_sum bytes 3 4 5)
 log "two cold passes without the layer: $((b1 - b0)) bytes read"

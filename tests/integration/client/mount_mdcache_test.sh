@@ -19,7 +19,6 @@ ops() {  # calls of op $1 on all three bricks of the volume under test
   done
   echo $t
 }
-cold() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 stat_pass() { timeout 60 find "$1/t" -exec stat -c '%n %s %a' {} + > /dev/null || fail "stat pass over $1/t failed"; }
 
 # suite TYPE REPLICA N0 N1 N2: the whole check on a fresh volume of bricks N0..N2.

@@ -12,7 +12,6 @@
 source "$(dirname "$0")/lib.sh"
 INSPECT="$BIN/hafs-brick-inspect"
 
-cold() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 md5() { timeout 120 md5sum < "$1" | cut -d' ' -f1; }
 bytes_read() {  # N: bytes the brick has read so far
   timeout 10 "$INSPECT" "127.0.0.1:${BRICK_PORT[$1]}" stats | awk '$1 == "bytes" && $2 == "read" {print $3}'

@@ -5,22 +5,6 @@
 # another mount's same-size rewrite is read by the writer within 3 s. Files written with a
 # hole, and a mount with HAFS_CC_WRITE_THROUGH=0, are read from the bricks (and right).
 source "$(dirname "$0")/lib.sh"
-INSPECT="$BIN/hafs-brick-inspect"
-
-# brick_sum read|bytes N...: bricks' read calls or bytes read, summed.
-brick_sum() {
-  local what=$1 t=0 c n; shift
-  for n in "$@"; do
-    if [ "$what" = bytes ]; then
-      c=$(timeout 10 "$INSPECT" "127.0.0.1:${BRICK_PORT[$n]}" stats | awk '$1 == "bytes" && $2 == "read" {print $3}')
-    else
-      c=$(timeout 10 "$INSPECT" "127.0.0.1:${BRICK_PORT[$n]}" stats | awk -v op="$what" '$1 == op && $2 == "count" {print $3}')
-    fi
-    t=$((t + ${c:-0}))
-  done
-  echo $t
-}
-cold() { sync; echo 3 > /proc/sys/vm/drop_caches; sleep 1.2; }
 
 # write_files DIR PREFIX N: N files written as an application would: one write, several
 # sequential writes, a 64 KiB file in 4 KiB writes, an empty file, and one with a hole.
@@ -62,7 +46,7 @@ mount_vol "$B"
 
 log "mount A creates and writes 40 small files, then reads them cold"
 write_files "$A" w 40
-cold
+cold 1.2
 r0=$(brick_sum read 0 1 2); b0=$(brick_sum bytes 0 1 2)
 check_files "$A" w 40
 r1=$(brick_sum read 0 1 2); b1=$(brick_sum bytes 0 1 2)
@@ -71,7 +55,7 @@ log "first cold read of its own 43 files: $((r1 - r0)) read calls, $((b1 - b0)) 
 [ $((b1 - b0)) -eq 0 ] || fail "$((b1 - b0)) bytes read: the files this mount wrote were not kept"
 
 log "mount B reads them right (from the bricks)"
-cold
+cold 1.2
 r0=$(brick_sum bytes 0 1 2)
 check_files "$B" w 40
 r1=$(brick_sum bytes 0 1 2)
@@ -86,7 +70,7 @@ os.pwrite(fd, b"a" * 1000, 0)
 os.pwrite(fd, b"c" * 1000, 3000)
 os.close(fd)
 PY
-cold
+cold 1.2
 r0=$(brick_sum read 0 1 2)
 [ "$(python3 -c "import sys; print(open(sys.argv[1], 'rb').read() == b'a' * 1000 + bytes(2000) + b'c' * 1000)" "$A/hole")" = True ] \
   || fail "the file with a hole reads wrong"
@@ -145,7 +129,7 @@ HAFS_CC_WRITE_THROUGH=0 timeout 30 "$BIN/mount.hafs" "$WORK/vol.json" "$D" -o "l
 within 5 mountpoint -q "$D" || fail "$D is not mounted"
 mkdir "$D/off"
 write_files "$D/off" x 20
-cold
+cold 1.2
 r0=$(brick_sum read 0 1 2)
 check_files "$D/off" x 20
 r1=$(brick_sum read 0 1 2)
