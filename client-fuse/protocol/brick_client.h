@@ -91,7 +91,7 @@ class BrickClient {
   Result<Rep> Call(grpc::Status (proto::Brick::Stub::*method)(grpc::ClientContext*, const Req&, Rep*),
                    const Req& req, std::string_view what,
                    std::chrono::milliseconds extra = std::chrono::milliseconds(0)) {
-    if (!up_.load()) return Status(ENOTCONN, fmt::format("brick {} is down", options_.address.Name()));
+    if (!up_.load()) return DownStatus();
     grpc::ClientContext ctx;
     Prepare(&ctx, extra);
     InFlight guard(this, &ctx);
@@ -105,17 +105,23 @@ class BrickClient {
     return rep;
   }
 
+  // The answer to a call while the brick is down, at once.
+  Status DownStatus() const { return Status(ENOTCONN, fmt::format("brick {} is down", options_.address.Name())); }
+  template <typename Rep>
+  std::future<Result<Rep>> Down() const {
+    std::promise<Result<Rep>> p;
+    p.set_value(DownStatus());
+    return p.get_future();
+  }
+
   // The same rules, asynchronously: `start(async_stub, ctx, req, rep, done)` launches the
   // gRPC callback call; the future is completed from gRPC's thread.
   template <typename Req, typename Rep, typename Start>
   std::future<Result<Rep>> CallAsync(Start start, Req req, std::string what,
                                      std::chrono::milliseconds extra = std::chrono::milliseconds(0)) {
+    if (!up_.load()) return Down<Rep>();
     auto promise = std::make_shared<std::promise<Result<Rep>>>();
     auto future = promise->get_future();
-    if (!up_.load()) {
-      promise->set_value(Status(ENOTCONN, fmt::format("brick {} is down", options_.address.Name())));
-      return future;
-    }
     struct Pending {
       grpc::ClientContext ctx;
       Req req;
@@ -145,11 +151,7 @@ class BrickClient {
   template <typename Req, typename Rep, typename Prep>
   std::future<Result<Rep>> CallInline(Prep prep, Req req, std::string what,
                                       std::chrono::milliseconds extra = std::chrono::milliseconds(0)) {
-    if (!up_.load()) {
-      std::promise<Result<Rep>> p;
-      p.set_value(Status(ENOTCONN, fmt::format("brick {} is down", options_.address.Name())));
-      return p.get_future();
-    }
+    if (!up_.load()) return Down<Rep>();
     struct Pending {
       BrickClient* self = nullptr;
       grpc::CompletionQueue cq;
@@ -218,12 +220,9 @@ class BrickClient {
         return Outcome(ps, std::move(rep), what);
       });
     }
+    if (!up_.load()) return Down<Rep>();
     auto promise = std::make_shared<std::promise<Result<Rep>>>();
     auto future = promise->get_future();
-    if (!up_.load()) {
-      promise->set_value(Status(ENOTCONN, fmt::format("brick {} is down", options_.address.Name())));
-      return future;
-    }
     struct Pending {
       grpc::ClientContext ctx;
       grpc::ByteBuffer req;
