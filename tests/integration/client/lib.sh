@@ -29,6 +29,8 @@ trap cleanup EXIT INT TERM
 
 # within SECONDS CMD...: retries CMD until it succeeds or the time is up.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib_common.sh"  # within
+# The Python snippets of the tests import mountcheck.py (drop_caches, seen_within).
+export PYTHONPATH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"
 
 # start_brick N [PORT]: starts brick N (directory $WORK/bN), on PORT or a free one.
 start_brick() {

@@ -76,11 +76,7 @@ log "coherence: mount B changes files mount A has cached"
 timeout 120 python3 - "$A" "$B" <<'PY' || fail "mount A read stale content"
 import os, sys, time
 a, b = sys.argv[1], sys.argv[2]
-
-def drop():
-    os.sync()
-    with open("/proc/sys/vm/drop_caches", "w") as f:
-        f.write("3\n")
+from mountcheck import drop_caches as drop
 
 def read(p):
     with open(p, "rb") as f:
