@@ -544,13 +544,7 @@ TEST_F(ContentCacheTest, ErrorsPassThrough) {
   EXPECT_EQ(cache->stats().entries, 0u);
 }
 
-}  // namespace
-}  // namespace hafs::client
-
 // ---- write-through: the content this client writes to a file it created ----
-
-namespace hafs::client {
-namespace {
 
 TEST_F(ContentCacheTest, WriteThroughKeepsWhatThisClientWroteToANewFile) {
   Gfid g = Create("n");
@@ -734,11 +728,6 @@ TEST_F(ContentCacheTest, WriteThroughSwitchedOff) {
   EXPECT_EQ(fs.reads, 1);
 }
 
-}  // namespace
-}  // namespace hafs::client
-
-namespace hafs::client {
-namespace {
 
 // A write sent before the file was truncated to 0 (no write-behind to order them) lands after
 // the truncate: the new write-through does not know those bytes and ends.
