@@ -46,29 +46,36 @@ Status ReplicateLayer::Heal(const Gfid& gfid) {
 
 Status ReplicateLayer::HealFile(const Gfid& gfid, const std::vector<size_t>& up, bool try_only) {
   uint64_t owner = g_heal_owner.fetch_add(1);
-  auto lock = [&](const char* domain, const std::vector<size_t>& who, proto::LockType type, bool wait = true) {
-    return FanOut<proto::ErrReply>(n(), who, [&](size_t i) {
-      proto::InodelkRequest r;
-      r.set_gfid(gfid.Bytes());
-      r.set_domain(domain);
-      r.set_type(type);
-      r.set_owner(owner);
-      r.set_blocking(wait && type != proto::UNLOCK);
-      return children_[i]->Inodelk(r, options_.lock_wait);
-    });
+  auto call = [&](const char* domain, size_t i, proto::LockType type, bool blocking) {
+    proto::InodelkRequest r;
+    r.set_gfid(gfid.Bytes());
+    r.set_domain(domain);
+    r.set_type(type);
+    r.set_owner(owner);
+    r.set_blocking(blocking);
+    return children_[i]->Inodelk(r, options_.lock_wait);
   };
-  auto first = lock("data", up, proto::WRITE, !try_only);
-  auto locked = Succeeded(up, first);
+  auto unlock_of = [&](const char* domain) {
+    return [&, domain](const std::vector<size_t>& who) {
+      FanOut<proto::ErrReply>(n(), who, [&](size_t i) { return call(domain, i, proto::UNLOCK, false); });
+    };
+  };
+  auto lock = [&](const char* domain, const std::vector<size_t>& who, bool wait) {
+    return LockInOrder(
+        who, [&](size_t i, bool blocking) { return call(domain, i, proto::WRITE, blocking); }, unlock_of(domain),
+        wait);
+  };
+  // try_only: if someone holds it, a transaction (or an eager lock) is in flight, so the
+  // counters are not settled and there is nothing to decide now.
+  auto locked = lock("data", up, !try_only).got;
   if (try_only && locked.size() < up.size()) {
-    // Someone holds it: a transaction (or an eager lock) is in flight, so the counters are
-    // not settled and there is nothing to decide now.
-    lock("data", locked, proto::UNLOCK);
+    unlock_of("data")(locked);
     return Status::Ok();
   }
-  auto locked_m = Succeeded(locked, lock("metadata", locked, proto::WRITE));
+  auto locked_m = lock("metadata", locked, true).got;
   auto unlock = [&] {
-    lock("metadata", locked_m, proto::UNLOCK);
-    lock("data", locked, proto::UNLOCK);
+    unlock_of("metadata")(locked_m);
+    unlock_of("data")(locked);
   };
   auto attrs = FanOut<proto::AttrReply>(n(), locked_m, [&](size_t i) {
     proto::GfidRequest r;
@@ -332,45 +339,32 @@ Status ReplicateLayer::HealDirectory(const Gfid& gfid, const std::vector<size_t>
   // This client's own eager entry lock on the directory would be in the heal's way.
   FlushEagerEntry(gfid);
   uint64_t owner = g_heal_owner.fetch_add(1);
-  auto lock = [&](const std::vector<size_t>& who, proto::LockType type) {
-    return FanOut<proto::ErrReply>(n(), who, [&](size_t i) {
-      proto::EntrylkRequest r;
-      r.set_parent(gfid.Bytes());
-      r.set_domain("entry");
-      r.set_name("");
-      r.set_type(type);
-      r.set_owner(owner);
-      r.set_blocking(false);
-      return children_[i]->Entrylk(r, options_.lock_wait);
-    });
+  auto call = [&](size_t i, proto::LockType type, bool blocking) {
+    proto::EntrylkRequest r;
+    r.set_parent(gfid.Bytes());
+    r.set_domain("entry");
+    r.set_name("");
+    r.set_type(type);
+    r.set_owner(owner);
+    r.set_blocking(blocking);
+    return children_[i]->Entrylk(r, options_.lock_wait);
   };
-  // Every up brick at once without waiting; if one is busy, let go and (unless try_only) queue
-  // brick by brick in a fixed order. Two heals that each held part of the set would each heal
-  // from a partial view and subtract only the counters they read: with bricks that all accuse
-  // themselves that leaves bricks accusing each other (a false split-brain). So the heal runs
-  // only with every up brick locked.
-  auto locked = Succeeded(up, lock(up, proto::WRITE));
+  auto unlock = [&](const std::vector<size_t>& who) {
+    FanOut<proto::ErrReply>(n(), who, [&](size_t i) { return call(i, proto::UNLOCK, false); });
+  };
+  // The heal runs only with every up brick locked: two heals that each held part of the set
+  // would each heal from a partial view and subtract only the counters they read; with bricks
+  // that all accuse themselves that leaves bricks accusing each other (a false split-brain).
+  // try_only: someone holds it (an entry change or an eager entry lock in flight), so there is
+  // nothing to decide now.
+  auto locked = LockInOrder(
+                    up, [&](size_t i, bool blocking) { return call(i, proto::WRITE, blocking); }, unlock, !try_only,
+                    /*all_or_none=*/true)
+                    .got;
   if (locked.size() < up.size()) {
-    lock(locked, proto::UNLOCK);
-    // Someone holds it (an entry change or an eager entry lock in flight): nothing to decide.
+    unlock(locked);
     if (try_only) return Status::Ok();
-    locked.clear();
-    for (size_t i : up) {
-      proto::EntrylkRequest r;
-      r.set_parent(gfid.Bytes());
-      r.set_domain("entry");
-      r.set_name("");
-      r.set_type(proto::WRITE);
-      r.set_owner(owner);
-      r.set_blocking(true);
-      auto got = children_[i]->Entrylk(r, options_.lock_wait).get();
-      if (!got.ok()) break;
-      locked.push_back(i);
-    }
-    if (locked.size() < up.size()) {
-      lock(locked, proto::UNLOCK);
-      return Status(EAGAIN, "directory busy: not healed now");
-    }
+    return Status(EAGAIN, "directory busy: not healed now");
   }
   auto attrs = FanOut<proto::AttrReply>(n(), locked, [&](size_t i) {
     proto::GfidRequest r;
@@ -388,7 +382,7 @@ Status ReplicateLayer::HealDirectory(const Gfid& gfid, const std::vector<size_t>
   bool split = false;
   auto acc = Accused(counters, answered, Kind::kEntry, &split);
   if (split) {
-    lock(locked, proto::UNLOCK);
+    unlock(locked);
     HAFS_LOG_ERROR("entry split-brain on directory {}; not healing", gfid.ToString());
     return Status(EIO, "split-brain");
   }
@@ -409,7 +403,7 @@ Status ReplicateLayer::HealDirectory(const Gfid& gfid, const std::vector<size_t>
   bool mismatch = false;
   const bool merge = NeedsMerge(counters, answered, names);
   if (!pending || (src < 0 && !merge)) {
-    lock(locked, proto::UNLOCK);
+    unlock(locked);
     return Status::Ok();
   }
   std::vector<size_t> sinks;
@@ -511,7 +505,7 @@ Status ReplicateLayer::HealDirectory(const Gfid& gfid, const std::vector<size_t>
     HAFS_LOG_INFO("healed directory {} from brick {} onto {} brick(s)", gfid.ToString(), options_.brick_ids[src],
                   sinks.size());
   }
-  lock(locked, proto::UNLOCK);
+  unlock(locked);
   // What was just created on the sinks is healed now too (outside this directory's lock).
   for (auto& child : subdirs) {
     Status s = Heal(child);

@@ -187,6 +187,31 @@ Result<Rep> ReplicateLayer::Conclude(const std::string& what, const std::vector<
   return res[part.front()]->status();
 }
 
+ReplicateLayer::Locked ReplicateLayer::LockInOrder(const std::vector<size_t>& up,
+                                                   const std::function<Future<proto::ErrReply>(size_t, bool)>& lock,
+                                                   const std::function<void(const std::vector<size_t>&)>& let_go,
+                                                   bool wait, bool all_or_none) {
+  Locked l;
+  l.res = FanOut<proto::ErrReply>(n(), up, [&](size_t i) { return lock(i, false); });
+  l.got = Succeeded(up, l.res);
+  bool busy = false;
+  for (size_t i : up) busy = busy || (!l.res[i]->ok() && l.res[i]->err() == EAGAIN);
+  if (!busy) return l;
+  let_go(l.got);
+  for (size_t i : l.got) l.res[i].emplace(Status(EAGAIN, "let go: another owner holds the lock on a brick"));
+  l.got.clear();
+  if (!wait) return l;
+  for (size_t i : up) {
+    l.res[i].emplace(lock(i, true).get());
+    if (l.res[i]->ok()) {
+      l.got.push_back(i);
+    } else if (all_or_none) {
+      break;
+    }
+  }
+  return l;
+}
+
 template <typename Rep>
 Result<Rep> ReplicateLayer::InodeTxn(const Gfid& gfid, Kind kind, const TxnCall<Rep>& call) {
   auto up = UpChildren();
@@ -194,20 +219,6 @@ Result<Rep> ReplicateLayer::InodeTxn(const Gfid& gfid, Kind kind, const TxnCall<
     return Status(EROFS, fmt::format("write refused: {} of {} bricks up, quorum not met", up.size(), n()));
   uint64_t owner = lock_owner_ ^ NewOwner();
   const char* domain = kind == Kind::kData ? "data" : "metadata";
-  // Lock and pre-op in one round trip: +1 pending for every brick, on every brick.
-  auto locks = FanOut<proto::ErrReply>(n(), up, [&](size_t i) {
-    proto::InodelkRequest r;
-    r.set_gfid(gfid.Bytes());
-    r.set_domain(domain);
-    r.set_type(proto::WRITE);
-    r.set_owner(owner);
-    r.set_blocking(true);
-    auto* pre = r.add_pre_op();
-    pre->set_gfid(gfid.Bytes());
-    for (size_t j = 0; j < n(); ++j) (*pre->mutable_deltas())[CounterName(kind, j)] = 1;
-    return children_[i]->Inodelk(r, options_.lock_wait);
-  });
-  std::vector<size_t> part = Succeeded(up, locks);
   auto unlock = [&](const std::vector<size_t>& who) {
     FanOut<proto::ErrReply>(n(), who, [&](size_t i) {
       proto::InodelkRequest r;
@@ -226,6 +237,28 @@ Result<Rep> ReplicateLayer::InodeTxn(const Gfid& gfid, Kind kind, const TxnCall<
       return children_[i]->Xattrop(x);
     });
   };
+  // Lock and pre-op in one round trip: +1 pending for every brick, on every brick.
+  auto l = LockInOrder(
+      up,
+      [&](size_t i, bool blocking) {
+        proto::InodelkRequest r;
+        r.set_gfid(gfid.Bytes());
+        r.set_domain(domain);
+        r.set_type(proto::WRITE);
+        r.set_owner(owner);
+        r.set_blocking(blocking);
+        auto* pre = r.add_pre_op();
+        pre->set_gfid(gfid.Bytes());
+        for (size_t j = 0; j < n(); ++j) (*pre->mutable_deltas())[CounterName(kind, j)] = 1;
+        return children_[i]->Inodelk(r, options_.lock_wait);
+      },
+      [&](const std::vector<size_t>& who) {
+        undo_preop(who);
+        unlock(who);
+      },
+      /*wait=*/true);
+  const std::vector<size_t>& part = l.got;
+  const auto& locks = l.res;
   if (!HasQuorum(part)) {
     undo_preop(part);
     unlock(part);
@@ -302,34 +335,12 @@ Status ReplicateLayer::AcquireEager(Kind kind, const Gfid& target, Eager& e) {
     if (err == ENOENT) return Status(ENOENT, kind == Kind::kEntry ? "no such directory" : "no such file");
     return Status(EROFS, fmt::format("{}: locked {} of {} bricks", refused, locked.size(), n()));
   };
-  // First try: every brick at once, without waiting (the usual case: nobody else writes).
-  auto first = FanOut<proto::ErrReply>(n(), up, [&](size_t i) { return lock(i, false); });
-  auto got = Succeeded(up, first);
-  bool busy = false;
-  for (size_t i : up) busy = busy || (!first[i]->ok() && first[i]->err() == EAGAIN);
-  if (!busy) {
-    if (!HasQuorum(got)) {
-      int err = FirstError(up, first, EROFS);
-      return refuse(got, err == ENOENT && SameError(up, first) ? ENOENT : EROFS);
-    }
-    e.part = got;
-    return Status::Ok();
+  auto l = LockInOrder(up, lock, undo, /*wait=*/true);
+  if (!HasQuorum(l.got)) {
+    int err = FirstError(up, l.res, EROFS);
+    return refuse(l.got, err == ENOENT && SameError(up, l.res) ? ENOENT : EROFS);
   }
-  // Someone else holds it: let go and queue on the bricks one by one in a fixed order, so two
-  // clients can never each hold a part of the set and wait for each other (as Gluster AFR).
-  // Waiting makes the brick tell the holder (LockContended), which releases at once.
-  undo(got);
-  std::vector<size_t> part;
-  std::vector<std::optional<Result<proto::ErrReply>>> second(n());
-  for (size_t i : up) {
-    second[i].emplace(lock(i, true).get());
-    if (second[i]->ok()) part.push_back(i);
-  }
-  if (!HasQuorum(part)) {
-    int err = FirstError(up, second, EROFS);
-    return refuse(part, err == ENOENT && SameError(up, second) ? ENOENT : EROFS);
-  }
-  e.part = part;
+  e.part = l.got;
   return Status::Ok();
 }
 
@@ -597,18 +608,19 @@ Result<Rep> ReplicateLayer::EntryTxn(const std::vector<std::pair<Gfid, std::stri
   uint64_t owner = lock_owner_ ^ NewOwner();
   std::vector<size_t> locked = up;
   size_t taken = 0;
+  auto unlock_entry = [&](size_t e, const std::vector<size_t>& who) {
+    FanOut<proto::ErrReply>(n(), who, [&](size_t i) {
+      proto::EntrylkRequest r;
+      r.set_parent(entries[e].first.Bytes());
+      r.set_domain("entry");
+      r.set_name(entries[e].second);
+      r.set_type(proto::UNLOCK);
+      r.set_owner(owner);
+      return children_[i]->Entrylk(r, options_.lock_wait);
+    });
+  };
   auto unlock_first = [&](size_t count, const std::vector<size_t>& who) {
-    for (size_t e = 0; e < count; ++e) {
-      FanOut<proto::ErrReply>(n(), who, [&](size_t i) {
-        proto::EntrylkRequest r;
-        r.set_parent(entries[e].first.Bytes());
-        r.set_domain("entry");
-        r.set_name(entries[e].second);
-        r.set_type(proto::UNLOCK);
-        r.set_owner(owner);
-        return children_[i]->Entrylk(r, options_.lock_wait);
-      });
-    }
+    for (size_t e = 0; e < count; ++e) unlock_entry(e, who);
   };
   auto undo_preop = [&](const std::vector<size_t>& who) {
     for (auto& p : parents) {
@@ -622,14 +634,16 @@ Result<Rep> ReplicateLayer::EntryTxn(const std::vector<std::pair<Gfid, std::stri
   };
   for (; taken < entries.size(); ++taken) {
     bool last = taken + 1 == entries.size();
-    auto lk = FanOut<proto::ErrReply>(n(), locked, [&](size_t i) {
+    // Entries in one order, each brick by brick in one order when waiting: no two owners
+    // can each hold a part and wait for the rest.
+    auto l = LockInOrder(locked, [&](size_t i, bool blocking) {
       proto::EntrylkRequest r;
       r.set_parent(entries[taken].first.Bytes());
       r.set_domain("entry");
       r.set_name(entries[taken].second);
       r.set_type(proto::WRITE);
       r.set_owner(owner);
-      r.set_blocking(true);
+      r.set_blocking(blocking);
       if (last) {
         // The pre-op rides on the last lock: +1 pending for every brick on every parent.
         for (auto& p : parents) {
@@ -639,12 +653,16 @@ Result<Rep> ReplicateLayer::EntryTxn(const std::vector<std::pair<Gfid, std::stri
         }
       }
       return children_[i]->Entrylk(r, options_.lock_wait);
-    });
-    auto ok = Succeeded(locked, lk);
+    }, [&](const std::vector<size_t>& who) {
+      if (last) undo_preop(who);
+      unlock_entry(taken, who);
+    }, /*wait=*/true);
+    const auto& lk = l.res;
+    const std::vector<size_t>& ok = l.got;
     if (!HasQuorum(ok)) {
       if (last) undo_preop(ok);
       unlock_first(taken, locked);
-      unlock_first(taken + 1, ok);
+      unlock_entry(taken, ok);
       int err = FirstError(locked, lk, EROFS);
       if (err == ENOENT && SameError(locked, lk)) return Status(ENOENT, "no such directory");
       return Status(EROFS, fmt::format("change refused: locked {} of {} bricks", ok.size(), n()));

@@ -119,6 +119,21 @@ class ReplicateLayer final : public Layer {
   // The change, sent with a TxnTail (post-op and unlock ride on it).
   template <typename Rep>
   using TxnCall = std::function<Future<Rep>(ProtocolLayer*, const proto::TxnTail&)>;
+
+  // Every lock of a change or a heal is taken this way, so that no two owners can each hold
+  // a part of the bricks and wait for the rest (each would wait out lock_wait): all of `up`
+  // at once without waiting (the usual case: nobody else holds it); if one is busy, `let_go`
+  // of what was got and — with `wait` — queue brick by brick in a fixed order (as Gluster
+  // AFR). Waiting makes the brick tell the holder (LockContended), so an eager holder lets
+  // go at once. `lock(i, blocking)` locks brick i; `all_or_none` stops queueing at the first
+  // brick that fails (a heal needs every up brick).
+  struct Locked {
+    std::vector<size_t> got;                                   // bricks locked, in order
+    std::vector<std::optional<Result<proto::ErrReply>>> res;   // by child: the last answer
+  };
+  Locked LockInOrder(const std::vector<size_t>& up, const std::function<Future<proto::ErrReply>(size_t, bool)>& lock,
+                     const std::function<void(const std::vector<size_t>&)>& let_go, bool wait,
+                     bool all_or_none = false);
   template <typename Rep>
   Result<Rep> InodeTxn(const Gfid& gfid, Kind kind, const TxnCall<Rep>& call);
   template <typename Rep>

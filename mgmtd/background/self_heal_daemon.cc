@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <deque>
+#include <set>
 #include <sstream>
 
 #include <grpcpp/grpcpp.h>
@@ -238,6 +239,17 @@ void SelfHealDaemon::Crawl(const mgmtpb::Volume& v, VolumeRun& run) {
   }
   publish();
   if (items.empty()) return;
+  // A gfid pending on two local bricks of one set is healed once (both heals would queue on
+  // the same locks, and the second has nothing left to do).
+  {
+    std::set<std::pair<size_t, Gfid>> seen;
+    std::vector<Item> once;
+    for (auto& it : items)
+      if (seen.emplace(it.set, it.gfid).second) once.push_back(std::move(it));
+    items = std::move(once);
+    for (auto& [path, p] : run.bricks) p.queued = 0;
+    for (const auto& it : items) ++run.bricks[it.path].queued;
+  }
 
   // Heal in parallel, throttled.
   int threads = std::clamp(std::atoi(Opt(v, "cluster.shd-max-threads", "4").c_str()), 1, 64);

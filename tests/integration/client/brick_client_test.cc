@@ -385,5 +385,51 @@ TEST(ReplicateLayer, WriteSharesThePayloadAndSurvivesADeadBrick) {
   EXPECT_GT(pending[0]["pending.data.2"], 0) << "the dead brick must stay accused";
 }
 
+// Heals of one file from several threads (the heal daemon crawls every local brick's index,
+// so it meets a gfid once per brick) and a client's metadata change at the same time: each
+// takes its locks without holding some bricks while it waits for others, so none waits out
+// the lock timeout for another (a heal that did used to stall its crawl 10 s).
+TEST(ReplicateLayer, ConcurrentHealsAndChangesOfOneFileDoNotWaitOutEachOther) {
+  ThreeBricks t;
+  ReplicateLayer::Options o;
+  o.lock_wait = 10s;
+  o.eager_lock = false;  // every change takes its own locks, as the heals do
+  ReplicateLayer r(t.children(), o);
+  for (int round = 0; round < 5; ++round) {
+    Gfid g = Gfid::Random();
+    ASSERT_TRUE(r.Create(CreateReq("h" + std::to_string(round), g)).get().ok());
+    proto::WriteRequest w;
+    w.set_gfid(g.Bytes());
+    w.set_data(RandomBytes(64 << 10, round));
+    ASSERT_TRUE(t.p[0]->Write(w).get().ok());  // brick 0 only: the others are behind
+    proto::XattropRequest x;
+    x.set_gfid(g.Bytes());
+    (*x.mutable_deltas())["pending.data.1"] = 1;
+    (*x.mutable_deltas())["pending.data.2"] = 1;
+    ASSERT_TRUE(t.p[0]->Xattrop(x).get().ok());
+    auto start = Clock::now();
+    std::vector<std::thread> th;
+    std::atomic<int> failed{0};
+    for (int k = 0; k < 6; ++k) {
+      th.emplace_back([&, k] {
+        if (k % 3 == 2) {
+          proto::SetattrRequest s;
+          s.set_gfid(g.Bytes());
+          s.set_valid(proto::SetattrRequest::MODE);
+          s.set_mode(0600 + k);
+          if (!r.Setattr(s).get().ok()) ++failed;
+        } else if (!r.Heal(g).ok()) {
+          ++failed;
+        }
+      });
+    }
+    for (auto& x : th) x.join();
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+    EXPECT_EQ(failed.load(), 0);
+    EXPECT_LT(took, 3000ms) << "round " << round << ": heals and changes waited out each other's locks";
+    for (int i = 1; i < 3; ++i) EXPECT_TRUE(ReadBack(*t.p[i], g, 0, 64 << 10) == w.data()) << "brick " << i << " not healed";
+  }
+}
+
 }  // namespace
 }  // namespace hafs::client

@@ -11,6 +11,8 @@ log() { printf '[%s] %s\n' "$(date +%T.%3N)" "$*"; }
 fail() {
   log "FAIL: $*"
   tail -n 30 "$WORK/mgmtd.log" 2>/dev/null || true
+  # The mount's warnings and errors say which layer refused what.
+  grep -E " (warning|error|critical) " "$WORK/fuse.log" 2>/dev/null | tail -n 30 || true
   exit 1
 }
 cleanup() {
