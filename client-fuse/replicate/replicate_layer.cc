@@ -608,16 +608,18 @@ Result<Rep> ReplicateLayer::EntryTxn(const std::vector<std::pair<Gfid, std::stri
   uint64_t owner = lock_owner_ ^ NewOwner();
   std::vector<size_t> locked = up;
   size_t taken = 0;
+  auto request = [&](size_t e, proto::LockType type) {
+    proto::EntrylkRequest r;
+    r.set_parent(entries[e].first.Bytes());
+    r.set_domain("entry");
+    r.set_name(entries[e].second);
+    r.set_type(type);
+    r.set_owner(owner);
+    return r;
+  };
   auto unlock_entry = [&](size_t e, const std::vector<size_t>& who) {
-    FanOut<proto::ErrReply>(n(), who, [&](size_t i) {
-      proto::EntrylkRequest r;
-      r.set_parent(entries[e].first.Bytes());
-      r.set_domain("entry");
-      r.set_name(entries[e].second);
-      r.set_type(proto::UNLOCK);
-      r.set_owner(owner);
-      return children_[i]->Entrylk(r, options_.lock_wait);
-    });
+    FanOut<proto::ErrReply>(n(), who,
+                            [&](size_t i) { return children_[i]->Entrylk(request(e, proto::UNLOCK), options_.lock_wait); });
   };
   auto unlock_first = [&](size_t count, const std::vector<size_t>& who) {
     for (size_t e = 0; e < count; ++e) unlock_entry(e, who);
@@ -637,12 +639,7 @@ Result<Rep> ReplicateLayer::EntryTxn(const std::vector<std::pair<Gfid, std::stri
     // Entries in one order, each brick by brick in one order when waiting: no two owners
     // can each hold a part and wait for the rest.
     auto l = LockInOrder(locked, [&](size_t i, bool blocking) {
-      proto::EntrylkRequest r;
-      r.set_parent(entries[taken].first.Bytes());
-      r.set_domain("entry");
-      r.set_name(entries[taken].second);
-      r.set_type(proto::WRITE);
-      r.set_owner(owner);
+      proto::EntrylkRequest r = request(taken, proto::WRITE);
       r.set_blocking(blocking);
       if (last) {
         // The pre-op rides on the last lock: +1 pending for every brick on every parent.
