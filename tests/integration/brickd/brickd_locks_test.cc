@@ -1,7 +1,9 @@
 // Replication primitives through real gRPC: sessions, locks, xattrop, heal index, upcalls.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "tests/support/brickd_process.h"
@@ -238,6 +240,8 @@ TEST_F(BrickLocksTest, XattropIsAtomicUnderConcurrentCallers) {
   constexpr int kThreads = 8, kEach = 100;
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
+  std::mutex first_failure_mu;
+  std::string first_failure;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       auto channel = brick_.NewChannel();
@@ -249,12 +253,19 @@ TEST_F(BrickLocksTest, XattropIsAtomicUnderConcurrentCallers) {
         (*r.mutable_deltas())["pending.data.b2"] = (t % 2) ? 2 : -2;
         proto::XattropReply rep;
         ClientContext ctx;
-        if (!stub->Xattrop(&ctx, r, &rep).ok() || rep.err() != 0) failures++;
+        ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+        auto st = stub->Xattrop(&ctx, r, &rep);
+        if (st.ok() && rep.err() == 0) continue;
+        failures++;
+        std::lock_guard lock(first_failure_mu);
+        if (first_failure.empty())
+          first_failure = fmt::format("thread {} call {}: grpc {} '{}', err {}", t, i, static_cast<int>(st.error_code()),
+                                      st.error_message(), rep.err());
       }
     });
   }
   for (auto& t : threads) t.join();
-  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(failures.load(), 0) << first_failure;
   proto::XattropRequest r;
   r.set_gfid(G(f));
   proto::XattropReply rep;
