@@ -1,4 +1,5 @@
 #include "tests/support/brickd_process.h"
+#include "tests/support/test_channel.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -113,20 +114,7 @@ void BrickdProcess::Launch() {
 }
 
 std::shared_ptr<grpc::Channel> BrickdProcess::NewChannel() const {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
-  args.SetMaxSendMessageSize(64 << 20);
-  args.SetInt("grpc.use_local_subchannel_pool", 1);  // a really separate connection per channel
-  // gRPC 1.51 now and then fails a loopback connect on a loaded machine (seen as
-  // "connect: No such file or directory"), then fails every call fast for its 1 s backoff.
-  // Tests are about the brick, not that: retry the connect soon and connect before returning,
-  // as the mount's own channels do (client-fuse/protocol/brick_client.cc).
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
-  auto channel = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
-  if (pid_ > 0) channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  return channel;
+  return TestChannel(address_, /*separate=*/true);  // a really separate connection per channel
 }
 
 int BrickdProcess::Stop() {

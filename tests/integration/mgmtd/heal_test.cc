@@ -14,6 +14,7 @@
 #include "proto/brick.grpc.pb.h"
 #include "common/gfid.h"
 #include "tests/integration/mgmtd/mgmtd_cluster.h"
+#include "tests/support/test_channel.h"
 
 namespace hafs::testing {
 namespace {
@@ -125,7 +126,7 @@ TEST(MgmtdHealTest, SplitBrainIsListedAndResolvedByPolicy) {
   std::vector<std::unique_ptr<proto::Brick::Stub>> stubs;
   for (int i = 0; i < 3; ++i) {
     stubs.push_back(proto::Brick::NewStub(
-        grpc::CreateChannel(vf->bricks[i].Endpoint(), grpc::InsecureChannelCredentials())));
+        TestChannel(vf->bricks[i].Endpoint())));
     grpc::ClientContext ctx;
     proto::CreateRequest cr;
     cr.set_parent(Gfid::Root().Bytes());

@@ -17,6 +17,7 @@
 #include "proto/brick.grpc.pb.h"
 #include "proto/mgmt.grpc.pb.h"
 #include "tests/integration/mgmtd/mgmtd_cluster.h"
+#include "tests/support/test_channel.h"
 
 namespace hafs::testing {
 namespace {
@@ -47,7 +48,7 @@ std::string HttpGet(const std::string& host, int port, const std::string& path) 
 }
 
 std::unique_ptr<proto::Brick::Stub> BrickStub(const client::BrickAddress& b) {
-  return proto::Brick::NewStub(grpc::CreateChannel(b.Endpoint(), grpc::InsecureChannelCredentials()));
+  return proto::Brick::NewStub(TestChannel(b.Endpoint()));
 }
 
 template <typename Req, typename Rep>
@@ -194,7 +195,7 @@ TEST_F(MgmtdVolumeTest, KilledBrickIsRestartedAndStatusShowsIt) {
 
 TEST_F(MgmtdVolumeTest, WatchVolfilePushesEveryChange) {
   StartVolume();
-  auto stub = mgmtpb::Mgmt::NewStub(grpc::CreateChannel(c_->address(2), grpc::InsecureChannelCredentials()));
+  auto stub = mgmtpb::Mgmt::NewStub(TestChannel(c_->address(2)));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + 30s);
   mgmtpb::VolfileRequest req;
