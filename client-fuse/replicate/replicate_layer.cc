@@ -219,24 +219,24 @@ Result<Rep> ReplicateLayer::InodeTxn(const Gfid& gfid, Kind kind, const TxnCall<
     return Status(EROFS, fmt::format("write refused: {} of {} bricks up, quorum not met", up.size(), n()));
   uint64_t owner = lock_owner_ ^ NewOwner();
   const char* domain = kind == Kind::kData ? "data" : "metadata";
-  auto unlock = [&](const std::vector<size_t>& who) {
+  // Unlocks; with take_back_preop, the pre-op's −1s ride on the unlock (one round trip).
+  auto release = [&](const std::vector<size_t>& who, bool take_back_preop) {
     FanOut<proto::ErrReply>(n(), who, [&](size_t i) {
       proto::InodelkRequest r;
       r.set_gfid(gfid.Bytes());
       r.set_domain(domain);
       r.set_type(proto::UNLOCK);
       r.set_owner(owner);
+      if (take_back_preop) {
+        auto* post = r.add_post_op();
+        post->set_gfid(gfid.Bytes());
+        for (size_t j = 0; j < n(); ++j) (*post->mutable_deltas())[CounterName(kind, j)] = -1;
+      }
       return children_[i]->Inodelk(r, options_.lock_wait);
     });
   };
-  auto undo_preop = [&](const std::vector<size_t>& who) {
-    FanOut<proto::XattropReply>(n(), who, [&](size_t i) {
-      proto::XattropRequest x;
-      x.set_gfid(gfid.Bytes());
-      for (size_t j = 0; j < n(); ++j) (*x.mutable_deltas())[CounterName(kind, j)] = -1;
-      return children_[i]->Xattrop(x);
-    });
-  };
+  auto unlock = [&](const std::vector<size_t>& who) { release(who, false); };
+  auto undo = [&](const std::vector<size_t>& who) { release(who, true); };
   // Lock and pre-op in one round trip: +1 pending for every brick, on every brick.
   auto l = LockInOrder(
       up,
@@ -252,16 +252,11 @@ Result<Rep> ReplicateLayer::InodeTxn(const Gfid& gfid, Kind kind, const TxnCall<
         for (size_t j = 0; j < n(); ++j) (*pre->mutable_deltas())[CounterName(kind, j)] = 1;
         return children_[i]->Inodelk(r, options_.lock_wait);
       },
-      [&](const std::vector<size_t>& who) {
-        undo_preop(who);
-        unlock(who);
-      },
-      /*wait=*/true);
+      undo, /*wait=*/true);
   const std::vector<size_t>& part = l.got;
   const auto& locks = l.res;
   if (!HasQuorum(part)) {
-    undo_preop(part);
-    unlock(part);
+    undo(part);
     int err = FirstError(up, locks, EROFS);
     if (err == ENOENT && SameError(up, locks)) return Status(ENOENT, "no such file");
     return Status(EROFS, fmt::format("write refused: locked {} of {} bricks", part.size(), n()));
@@ -617,22 +612,21 @@ Result<Rep> ReplicateLayer::EntryTxn(const std::vector<std::pair<Gfid, std::stri
     r.set_owner(owner);
     return r;
   };
-  auto unlock_entry = [&](size_t e, const std::vector<size_t>& who) {
-    FanOut<proto::ErrReply>(n(), who,
-                            [&](size_t i) { return children_[i]->Entrylk(request(e, proto::UNLOCK), options_.lock_wait); });
+  // Unlocks entry e; with take_back_preop, the pre-op's −1s on every parent ride on the
+  // unlock (one round trip).
+  auto unlock_entry = [&](size_t e, const std::vector<size_t>& who, bool take_back_preop = false) {
+    proto::EntrylkRequest r = request(e, proto::UNLOCK);
+    if (take_back_preop) {
+      for (auto& p : parents) {
+        auto* post = r.add_post_op();
+        post->set_gfid(p.Bytes());
+        for (size_t j = 0; j < n(); ++j) (*post->mutable_deltas())[CounterName(Kind::kEntry, j)] = -1;
+      }
+    }
+    FanOut<proto::ErrReply>(n(), who, [&](size_t i) { return children_[i]->Entrylk(r, options_.lock_wait); });
   };
   auto unlock_first = [&](size_t count, const std::vector<size_t>& who) {
     for (size_t e = 0; e < count; ++e) unlock_entry(e, who);
-  };
-  auto undo_preop = [&](const std::vector<size_t>& who) {
-    for (auto& p : parents) {
-      FanOut<proto::XattropReply>(n(), who, [&](size_t i) {
-        proto::XattropRequest x;
-        x.set_gfid(p.Bytes());
-        for (size_t j = 0; j < n(); ++j) (*x.mutable_deltas())[CounterName(Kind::kEntry, j)] = -1;
-        return children_[i]->Xattrop(x);
-      });
-    }
   };
   for (; taken < entries.size(); ++taken) {
     bool last = taken + 1 == entries.size();
@@ -650,16 +644,12 @@ Result<Rep> ReplicateLayer::EntryTxn(const std::vector<std::pair<Gfid, std::stri
         }
       }
       return children_[i]->Entrylk(r, options_.lock_wait);
-    }, [&](const std::vector<size_t>& who) {
-      if (last) undo_preop(who);
-      unlock_entry(taken, who);
-    }, /*wait=*/true);
+    }, [&](const std::vector<size_t>& who) { unlock_entry(taken, who, /*take_back_preop=*/last); }, /*wait=*/true);
     const auto& lk = l.res;
     const std::vector<size_t>& ok = l.got;
     if (!HasQuorum(ok)) {
-      if (last) undo_preop(ok);
       unlock_first(taken, locked);
-      unlock_entry(taken, ok);
+      unlock_entry(taken, ok, /*take_back_preop=*/last);
       int err = FirstError(locked, lk, EROFS);
       if (err == ENOENT && SameError(locked, lk)) return Status(ENOENT, "no such directory");
       return Status(EROFS, fmt::format("change refused: locked {} of {} bricks", ok.size(), n()));
