@@ -428,6 +428,156 @@ TEST(ReplicateLayer, ConcurrentHealsAndChangesOfOneFileDoNotWaitOutEachOther) {
     EXPECT_EQ(failed.load(), 0);
     EXPECT_LT(took, 3000ms) << "round " << round << ": heals and changes waited out each other's locks";
     for (int i = 1; i < 3; ++i) EXPECT_TRUE(ReadBack(*t.p[i], g, 0, 64 << 10) == w.data()) << "brick " << i << " not healed";
+    // Every change that let go of its locks to queue took its pre-op back: nothing accused.
+    auto pending = r.PendingOf(g);
+    ASSERT_EQ(pending.size(), 3u);
+    for (size_t i = 0; i < pending.size(); ++i)
+      for (auto& [name, v] : pending[i]) EXPECT_EQ(v, 0) << "round " << round << ": brick " << i << " " << name;
+  }
+}
+
+// Renames that move one file back and forth between two names from several threads, each
+// taking both names' entry locks: every rename ends within bounds, the file is left under
+// exactly one name on every brick, and the directory is left unaccused.
+TEST(ReplicateLayer, RacingRenamesOfOneFileTakeTheirPreOpsBack) {
+  ThreeBricks t;
+  ReplicateLayer::Options o;
+  o.lock_wait = 10s;
+  o.eager_lock = false;  // every rename takes its own entry locks
+  o.eager_entry = false;
+  ReplicateLayer r(t.children(), o);
+  Gfid g = Gfid::Random();
+  ASSERT_TRUE(r.Create(CreateReq("x", g)).get().ok());
+  auto unaccused = [&](const std::string& when) {
+    auto pending = r.PendingOf(Gfid::Root());
+    ASSERT_EQ(pending.size(), 3u);
+    for (size_t i = 0; i < pending.size(); ++i)
+      for (auto& [name, v] : pending[i]) EXPECT_EQ(v, 0) << when << ": brick " << i << " " << name;
+  };
+  unaccused("after the create");
+  auto start = Clock::now();
+  std::vector<std::thread> th;
+  std::atomic<int> moved{0}, failed{0};
+  for (int k = 0; k < 4; ++k) {
+    th.emplace_back([&, k] {
+      for (int i = 0; i < 25; ++i) {
+        proto::RenameRequest req;
+        req.set_old_parent(Gfid::Root().Bytes());
+        req.set_new_parent(Gfid::Root().Bytes());
+        req.set_old_name(k % 2 ? "x" : "y");
+        req.set_new_name(k % 2 ? "y" : "x");
+        auto rep = r.Rename(req).get();
+        if (rep.ok()) ++moved;
+        else if (rep.err() != ENOENT) ++failed;  // the other name: it was just moved away
+      }
+    });
+  }
+  for (auto& x : th) x.join();
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_GT(moved.load(), 0);
+  EXPECT_LT(took, 10000ms) << "renames waited out each other's locks";
+  for (int i = 0; i < 3; ++i) {
+    int found = 0;
+    for (const char* name : {"x", "y"}) {
+      proto::EntryRequest l;
+      l.set_parent(Gfid::Root().Bytes());
+      l.set_name(name);
+      auto e = t.p[i]->Lookup(l).get();
+      if (e.ok()) {
+        ++found;
+        EXPECT_EQ(e->attr().gfid(), g.Bytes()) << "brick " << i;
+      }
+    }
+    EXPECT_EQ(found, 1) << "brick " << i << ": the file must be under exactly one name";
+  }
+  unaccused("after the renames");
+}
+
+// Another owner holds a lock on some bricks: a change lets go of what it got and queues brick
+// by brick, or is refused when it cannot get a quorum. Either way the pre-op it had put on the
+// bricks it let go of is taken back (it rides on the unlock): nothing is left accused.
+TEST(ReplicateLayer, ChangesThatQueueOrAreRefusedTakeTheirPreOpsBack) {
+  ThreeBricks t;
+  ReplicateLayer::Options o;
+  o.lock_wait = 1s;
+  o.eager_lock = false;  // every change takes its own locks
+  o.eager_entry = false;
+  ReplicateLayer r(t.children(), o);
+  Gfid g = Gfid::Random();
+  ASSERT_TRUE(r.Create(CreateReq("x", g)).get().ok());
+  constexpr uint64_t kOther = 0x5eed;  // an owner the layer never uses
+  auto inodelk = [&](size_t i, proto::LockType type) {
+    proto::InodelkRequest l;
+    l.set_gfid(g.Bytes());
+    l.set_domain("metadata");
+    l.set_type(type);
+    l.set_owner(kOther);
+    return t.p[i]->Inodelk(l, 1s).get();
+  };
+  auto entrylk = [&](size_t i, proto::LockType type) {
+    proto::EntrylkRequest l;
+    l.set_parent(Gfid::Root().Bytes());
+    l.set_domain("entry");
+    l.set_name("y");
+    l.set_type(type);
+    l.set_owner(kOther);
+    return t.p[i]->Entrylk(l, 1s).get();
+  };
+  auto unaccused = [&](const Gfid& of, const std::string& when) {
+    auto pending = r.PendingOf(of);
+    ASSERT_EQ(pending.size(), 3u);
+    for (size_t i = 0; i < pending.size(); ++i)
+      for (auto& [name, v] : pending[i]) EXPECT_EQ(v, 0) << when << ": brick " << i << " " << name;
+  };
+  auto setattr = [&](mode_t mode) {
+    proto::SetattrRequest s;
+    s.set_gfid(g.Bytes());
+    s.set_valid(proto::SetattrRequest::MODE);
+    s.set_mode(mode);
+    return r.Setattr(s).get();
+  };
+
+  // Queued: brick 1 is held for 200 ms, well inside lock_wait.
+  ASSERT_TRUE(inodelk(1, proto::WRITE).ok());
+  std::thread release([&] {
+    std::this_thread::sleep_for(200ms);
+    EXPECT_TRUE(inodelk(1, proto::UNLOCK).ok());
+  });
+  auto a = setattr(0600);
+  release.join();
+  EXPECT_TRUE(a.ok()) << a.status().ToString();
+  unaccused(g, "setattr that queued");
+
+  ASSERT_TRUE(entrylk(1, proto::WRITE).ok());
+  release = std::thread([&] {
+    std::this_thread::sleep_for(200ms);
+    EXPECT_TRUE(entrylk(1, proto::UNLOCK).ok());
+  });
+  proto::RenameRequest mv;
+  mv.set_old_parent(Gfid::Root().Bytes());
+  mv.set_new_parent(Gfid::Root().Bytes());
+  mv.set_old_name("x");
+  mv.set_new_name("y");
+  auto m = r.Rename(mv).get();
+  release.join();
+  EXPECT_TRUE(m.ok()) << m.status().ToString();
+  unaccused(Gfid::Root(), "rename that queued");
+
+  // Refused: bricks 1 and 2 are held past lock_wait, so only brick 0 can be locked.
+  ASSERT_TRUE(inodelk(1, proto::WRITE).ok());
+  ASSERT_TRUE(inodelk(2, proto::WRITE).ok());
+  auto b = setattr(0640);
+  EXPECT_EQ(b.err(), EROFS) << b.status().ToString();
+  EXPECT_TRUE(inodelk(1, proto::UNLOCK).ok());
+  EXPECT_TRUE(inodelk(2, proto::UNLOCK).ok());
+  unaccused(g, "setattr refused");
+  for (auto& x : t.p) {
+    proto::GfidRequest q;
+    q.set_gfid(g.Bytes());
+    auto attr = x->Getattr(q).get();
+    ASSERT_TRUE(attr.ok());
+    EXPECT_EQ(attr->attr().mode() & 07777, 0600u) << "a refused change must change nothing";
   }
 }
 
