@@ -354,6 +354,14 @@ TEST(ProtocolLayer, InlineCallsDroppedFutureCompletesAndHungBrickCutsShort) {
 
 // Replicate sends one payload to the three bricks (no copy per brick); with one brick killed
 // the write still reaches the other two (quorum) and that brick stays accused.
+// Every changelog counter of `of` is 0 on every brick: no change left anything accused.
+void ExpectUnaccused(ReplicateLayer& r, const Gfid& of, const std::string& when) {
+  auto pending = r.PendingOf(of);
+  ASSERT_EQ(pending.size(), 3u);
+  for (size_t i = 0; i < pending.size(); ++i)
+    for (auto& [name, v] : pending[i]) EXPECT_EQ(v, 0) << when << ": brick " << i << " " << name;
+}
+
 TEST(ReplicateLayer, WriteSharesThePayloadAndSurvivesADeadBrick) {
   ThreeBricks t;
   ReplicateLayer::Options o;
@@ -429,17 +437,14 @@ TEST(ReplicateLayer, ConcurrentHealsAndChangesOfOneFileDoNotWaitOutEachOther) {
     EXPECT_LT(took, 3000ms) << "round " << round << ": heals and changes waited out each other's locks";
     for (int i = 1; i < 3; ++i) EXPECT_TRUE(ReadBack(*t.p[i], g, 0, 64 << 10) == w.data()) << "brick " << i << " not healed";
     // Every change that let go of its locks to queue took its pre-op back: nothing accused.
-    auto pending = r.PendingOf(g);
-    ASSERT_EQ(pending.size(), 3u);
-    for (size_t i = 0; i < pending.size(); ++i)
-      for (auto& [name, v] : pending[i]) EXPECT_EQ(v, 0) << "round " << round << ": brick " << i << " " << name;
+    ExpectUnaccused(r, g, "round " + std::to_string(round));
   }
 }
 
 // Renames that move one file back and forth between two names from several threads, each
 // taking both names' entry locks: every rename ends within bounds, the file is left under
 // exactly one name on every brick, and the directory is left unaccused.
-TEST(ReplicateLayer, RacingRenamesOfOneFileTakeTheirPreOpsBack) {
+TEST(ReplicateLayer, RacingRenamesOfOneFileLeaveOneNameAndNothingAccused) {
   ThreeBricks t;
   ReplicateLayer::Options o;
   o.lock_wait = 10s;
@@ -448,13 +453,7 @@ TEST(ReplicateLayer, RacingRenamesOfOneFileTakeTheirPreOpsBack) {
   ReplicateLayer r(t.children(), o);
   Gfid g = Gfid::Random();
   ASSERT_TRUE(r.Create(CreateReq("x", g)).get().ok());
-  auto unaccused = [&](const std::string& when) {
-    auto pending = r.PendingOf(Gfid::Root());
-    ASSERT_EQ(pending.size(), 3u);
-    for (size_t i = 0; i < pending.size(); ++i)
-      for (auto& [name, v] : pending[i]) EXPECT_EQ(v, 0) << when << ": brick " << i << " " << name;
-  };
-  unaccused("after the create");
+  ExpectUnaccused(r, Gfid::Root(), "after the create");
   auto start = Clock::now();
   std::vector<std::thread> th;
   std::atomic<int> moved{0}, failed{0};
@@ -491,7 +490,7 @@ TEST(ReplicateLayer, RacingRenamesOfOneFileTakeTheirPreOpsBack) {
     }
     EXPECT_EQ(found, 1) << "brick " << i << ": the file must be under exactly one name";
   }
-  unaccused("after the renames");
+  ExpectUnaccused(r, Gfid::Root(), "after the renames");
 }
 
 // Another owner holds a lock on some bricks: a change lets go of what it got and queues brick
@@ -524,12 +523,6 @@ TEST(ReplicateLayer, ChangesThatQueueOrAreRefusedTakeTheirPreOpsBack) {
     l.set_owner(kOther);
     return t.p[i]->Entrylk(l, 1s).get();
   };
-  auto unaccused = [&](const Gfid& of, const std::string& when) {
-    auto pending = r.PendingOf(of);
-    ASSERT_EQ(pending.size(), 3u);
-    for (size_t i = 0; i < pending.size(); ++i)
-      for (auto& [name, v] : pending[i]) EXPECT_EQ(v, 0) << when << ": brick " << i << " " << name;
-  };
   auto setattr = [&](mode_t mode) {
     proto::SetattrRequest s;
     s.set_gfid(g.Bytes());
@@ -547,7 +540,7 @@ TEST(ReplicateLayer, ChangesThatQueueOrAreRefusedTakeTheirPreOpsBack) {
   auto a = setattr(0600);
   release.join();
   EXPECT_TRUE(a.ok()) << a.status().ToString();
-  unaccused(g, "setattr that queued");
+  ExpectUnaccused(r, g, "setattr that queued");
 
   ASSERT_TRUE(entrylk(1, proto::WRITE).ok());
   release = std::thread([&] {
@@ -562,7 +555,7 @@ TEST(ReplicateLayer, ChangesThatQueueOrAreRefusedTakeTheirPreOpsBack) {
   auto m = r.Rename(mv).get();
   release.join();
   EXPECT_TRUE(m.ok()) << m.status().ToString();
-  unaccused(Gfid::Root(), "rename that queued");
+  ExpectUnaccused(r, Gfid::Root(), "rename that queued");
 
   // Refused: bricks 1 and 2 are held past lock_wait, so only brick 0 can be locked.
   ASSERT_TRUE(inodelk(1, proto::WRITE).ok());
@@ -571,7 +564,7 @@ TEST(ReplicateLayer, ChangesThatQueueOrAreRefusedTakeTheirPreOpsBack) {
   EXPECT_EQ(b.err(), EROFS) << b.status().ToString();
   EXPECT_TRUE(inodelk(1, proto::UNLOCK).ok());
   EXPECT_TRUE(inodelk(2, proto::UNLOCK).ok());
-  unaccused(g, "setattr refused");
+  ExpectUnaccused(r, g, "setattr refused");
   for (auto& x : t.p) {
     proto::GfidRequest q;
     q.set_gfid(g.Bytes());
