@@ -7,7 +7,8 @@ std::string_view OpName(Op op) {
       "lookup",   "getattr",   "setattr", "mkdir",    "create",    "mknod",       "symlink", "readlink", "link",
       "unlink",   "rmdir",     "rename",  "opendir",  "readdir",   "open",        "release", "read",     "write",
       "truncate", "fallocate", "fsync",   "statfs",   "setxattr",  "getxattr",    "listxattr", "removexattr",
-      "access",   "inodelk",   "entrylk", "xattrop",  "heal-index", "ping"};
+      "access",   "inodelk",   "entrylk", "xattrop",  "heal-index", "ping",
+      "release-locks"};
   static_assert(std::size(kNames) == static_cast<size_t>(Op::kCount));
   return kNames[static_cast<int>(op)];
 }

@@ -13,7 +13,7 @@ namespace hafs::brick {
 enum class Op : int {
   kLookup, kGetattr, kSetattr, kMkdir, kCreate, kMknod, kSymlink, kReadlink, kLink, kUnlink, kRmdir, kRename,
   kOpendir, kReaddir, kOpen, kRelease, kRead, kWrite, kTruncate, kFallocate, kFsync, kStatfs, kSetxattr,
-  kGetxattr, kListxattr, kRemovexattr, kAccess, kInodelk, kEntrylk, kXattrop, kHealIndex, kPing, kCount
+  kGetxattr, kListxattr, kRemovexattr, kAccess, kInodelk, kEntrylk, kXattrop, kHealIndex, kPing, kReleaseLocks, kCount
 };
 
 std::string_view OpName(Op op);

@@ -124,16 +124,19 @@ BrickService::BrickService(Storage& storage, LockTable& locks, SessionRegistry& 
       options_(options),
       started_(std::chrono::steady_clock::now()) {}
 
-void BrickService::ApplyTail(const proto::TxnTail& tail, bool op_ok) {
-  if (op_ok) {
-    for (const auto& d : tail.post_op()) {
-      auto g = Gfid::FromBytes(d.gfid());
-      if (!g) continue;
-      std::map<std::string, int64_t> deltas(d.deltas().begin(), d.deltas().end());
-      auto r = storage_.metadata().Xattrop(*g, deltas);
-      if (!r.ok()) HAFS_LOG_ERROR("post-op on {}: {}", g->ToString(), r.status().ToString());
-    }
+void BrickService::ApplyPostOp(const google::protobuf::RepeatedPtrField<proto::CounterDelta>& post_op,
+                               bool skip_missing) {
+  for (const auto& d : post_op) {
+    auto g = Gfid::FromBytes(d.gfid());
+    if (!g || (skip_missing && !storage_.Getattr(*g).ok())) continue;
+    std::map<std::string, int64_t> deltas(d.deltas().begin(), d.deltas().end());
+    auto r = storage_.metadata().Xattrop(*g, deltas);
+    if (!r.ok()) HAFS_LOG_ERROR("post-op on {}: {}", g->ToString(), r.status().ToString());
   }
+}
+
+void BrickService::ApplyTail(const proto::TxnTail& tail, bool op_ok) {
+  if (op_ok) ApplyPostOp(tail.post_op(), /*skip_missing=*/false);
   LockOwner who{tail.session_id(), tail.owner()};
   for (const auto& l : tail.unlock()) {
     auto g = Gfid::FromBytes(l.gfid());
@@ -575,16 +578,8 @@ grpc::Status BrickService::Inodelk(ServerContext* ctx, const proto::InodelkReque
   if (!sessions_.Alive(req->session_id()))
     return grpc::Status(StatusCode::FAILED_PRECONDITION, "inodelk needs an open session (call Session first)");
   LockOwner who{req->session_id(), req->owner()};
-  if (req->type() == proto::UNLOCK && req->post_op_size() > 0) {
-    // An eager lock's release: the delayed post-op, then the unlock, in one round trip.
-    for (const auto& d : req->post_op()) {
-      auto g = Gfid::FromBytes(d.gfid());
-      if (!g) continue;
-      std::map<std::string, int64_t> deltas(d.deltas().begin(), d.deltas().end());
-      auto r = storage_.metadata().Xattrop(*g, deltas);
-      if (!r.ok()) HAFS_LOG_ERROR("post-op on {}: {}", g->ToString(), r.status().ToString());
-    }
-  }
+  // An eager lock's release: the delayed post-op, then the unlock, in one round trip.
+  if (req->type() == proto::UNLOCK) ApplyPostOp(req->post_op(), /*skip_missing=*/false);
   int err = locks_.Inodelk(gfid, req->domain(), ToKind(req->type()), req->start(), req->length(), who,
                            req->blocking(), LockTimeout(req->timeout_ms()));
   // A lock granted to a session that died while it waited must not outlive it.
@@ -602,6 +597,29 @@ grpc::Status BrickService::Inodelk(ServerContext* ctx, const proto::InodelkReque
   return grpc::Status::OK;
 }
 
+grpc::Status BrickService::ReleaseLocks(ServerContext* ctx, const proto::ReleaseLocksRequest* req,
+                                        proto::ReleaseLocksReply* rep) {
+  AUTHORIZE(ctx);
+  OpTimer timer(stats_, Op::kReleaseLocks);
+  if (!sessions_.Alive(req->session_id()))
+    return grpc::Status(StatusCode::FAILED_PRECONDITION, "release-locks needs an open session (call Session first)");
+  // Each item as Inodelk's UNLOCK with its post-op; a bad item is answered EINVAL alone.
+  int first_err = 0;
+  for (const auto& l : req->unlock()) {
+    auto g = Gfid::FromBytes(l.gfid());
+    int err = EINVAL;
+    if (g && l.type() == proto::UNLOCK) {
+      ApplyPostOp(l.post_op(), /*skip_missing=*/false);
+      err = locks_.Inodelk(*g, l.domain(), LockKind::kUnlock, l.start(), l.length(), {req->session_id(), l.owner()},
+                           false, std::chrono::milliseconds(0));
+    }
+    if (first_err == 0) first_err = err;
+    rep->add_result(err);
+  }
+  timer.set_err(first_err);
+  return grpc::Status::OK;
+}
+
 grpc::Status BrickService::Entrylk(ServerContext* ctx, const proto::EntrylkRequest* req, proto::ErrReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kEntrylk);
@@ -616,17 +634,9 @@ grpc::Status BrickService::Entrylk(ServerContext* ctx, const proto::EntrylkReque
     }
   }
   LockOwner who{req->session_id(), req->owner()};
-  if (req->type() == proto::UNLOCK && req->post_op_size() > 0) {
-    // An eager entry lock's release: the delayed post-op, then the unlock, in one round trip.
-    // A directory removed meanwhile has no counters left to settle (they went with it).
-    for (const auto& d : req->post_op()) {
-      auto g = Gfid::FromBytes(d.gfid());
-      if (!g || !storage_.Getattr(*g).ok()) continue;
-      std::map<std::string, int64_t> deltas(d.deltas().begin(), d.deltas().end());
-      auto r = storage_.metadata().Xattrop(*g, deltas);
-      if (!r.ok()) HAFS_LOG_ERROR("entry post-op on {}: {}", g->ToString(), r.status().ToString());
-    }
-  }
+  // An eager entry lock's release: the delayed post-op, then the unlock, in one round trip.
+  // A directory removed meanwhile has no counters left to settle (they went with it).
+  if (req->type() == proto::UNLOCK) ApplyPostOp(req->post_op(), /*skip_missing=*/true);
   int err = locks_.Entrylk(parent, req->domain(), req->name(), ToKind(req->type()), who, req->blocking(),
                            LockTimeout(req->timeout_ms()));
   if (err == 0 && req->type() != proto::UNLOCK && !sessions_.Alive(req->session_id())) {

@@ -58,6 +58,8 @@ class BrickService final : public proto::Brick::Service {
   grpc::Status Access(grpc::ServerContext*, const proto::AccessRequest*, proto::ErrReply*) override;
   grpc::Status Inodelk(grpc::ServerContext*, const proto::InodelkRequest*, proto::ErrReply*) override;
   grpc::Status Entrylk(grpc::ServerContext*, const proto::EntrylkRequest*, proto::ErrReply*) override;
+  grpc::Status ReleaseLocks(grpc::ServerContext*, const proto::ReleaseLocksRequest*,
+                            proto::ReleaseLocksReply*) override;
   grpc::Status Xattrop(grpc::ServerContext*, const proto::XattropRequest*, proto::XattropReply*) override;
   grpc::Status HealIndex(grpc::ServerContext*, const proto::HealIndexRequest*, proto::HealIndexReply*) override;
   grpc::Status Session(grpc::ServerContext*,
@@ -74,6 +76,9 @@ class BrickService final : public proto::Brick::Service {
   std::chrono::milliseconds LockTimeout(uint32_t asked_ms) const;
   // The post-op and unlock a replicate transaction attached to a change (TxnTail).
   void ApplyTail(const proto::TxnTail& tail, bool op_ok);
+  // The post-op of a release or a transaction (errors logged: the lock goes anyway);
+  // skip_missing: deltas for a gfid this brick no longer has are dropped.
+  void ApplyPostOp(const google::protobuf::RepeatedPtrField<proto::CounterDelta>& post_op, bool skip_missing);
   // The pre-op attached to a lock request; returns an errno.
   int ApplyPreOp(const google::protobuf::RepeatedPtrField<proto::CounterDelta>& pre_op);
   // Create's data_lock: a non-blocking write inodelk + its pre-op for `session`; errno or 0.

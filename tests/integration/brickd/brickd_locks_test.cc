@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -177,6 +178,76 @@ TEST_F(BrickLocksTest, CreateCarriesTheDataLock) {
   ASSERT_EQ(again.err(), 0);
   EXPECT_FALSE(again.data_locked());
   EXPECT_EQ(Gfid::FromBytes(again.attr().gfid()), g);
+}
+
+// ReleaseLocks: several eager releases in one call. Each item's post-op is applied and its
+// lock let go, in order; a bad item (not an UNLOCK, a malformed gfid) is answered EINVAL alone
+// and changes nothing; only the request's session counts.
+TEST_F(BrickLocksTest, ReleaseLocksLetsGoOfSeveralLocksWithTheirPostOps) {
+  Session a(brick_, "client-a"), b(brick_, "client-b");
+  std::vector<Gfid> files;
+  for (int i = 0; i < 3; ++i) {
+    files.push_back(NewFile(fmt::format("batched-{}", i)));
+    ASSERT_EQ(a.Inodelk(files.back(), proto::WRITE, 0, 0, false, 0, 10 + i), 0);
+  }
+  auto counters = [&](const Gfid& g) {
+    proto::XattropRequest x;
+    x.set_gfid(G(g));
+    proto::XattropReply xr;
+    ClientContext c;
+    EXPECT_TRUE(brick_.stub().Xattrop(&c, x, &xr).ok());
+    return std::map<std::string, int64_t>(xr.values().begin(), xr.values().end());
+  };
+  for (const Gfid& g : files) {  // the pre-ops the locks would have carried
+    proto::XattropRequest x;
+    x.set_gfid(G(g));
+    (*x.mutable_deltas())["pending.data.1"] = 1;
+    proto::XattropReply xr;
+    ClientContext c;
+    ASSERT_TRUE(brick_.stub().Xattrop(&c, x, &xr).ok());
+  }
+  proto::ReleaseLocksRequest req;
+  req.set_session_id("client-a");
+  for (int i = 0; i < 3; ++i) {
+    auto* u = req.add_unlock();
+    u->set_session_id("client-b");  // ignored: the request's session owns the locks
+    u->set_gfid(G(files[i]));
+    u->set_domain("data");
+    u->set_type(proto::UNLOCK);
+    u->set_owner(10 + i);
+    if (i != 1) {  // file 1 is released without its post-op (a brick that failed stays accused)
+      auto* op = u->add_post_op();
+      op->set_gfid(G(files[i]));
+      (*op->mutable_deltas())["pending.data.1"] = -1;
+    }
+  }
+  auto* not_unlock = req.add_unlock();  // a lock request has no place in a release batch
+  not_unlock->set_gfid(G(files[0]));
+  not_unlock->set_domain("data");
+  not_unlock->set_type(proto::WRITE);
+  not_unlock->set_owner(99);
+  auto* bad_gfid = req.add_unlock();
+  bad_gfid->set_gfid("short");
+  bad_gfid->set_type(proto::UNLOCK);
+  proto::ReleaseLocksReply rep;
+  {
+    ClientContext c;
+    ASSERT_TRUE(a.stub().ReleaseLocks(&c, req, &rep).ok());
+  }
+  ASSERT_EQ(rep.result_size(), 5);
+  EXPECT_EQ(rep.result(0), 0);
+  EXPECT_EQ(rep.result(1), 0);
+  EXPECT_EQ(rep.result(2), 0);
+  EXPECT_EQ(rep.result(3), EINVAL);
+  EXPECT_EQ(rep.result(4), EINVAL);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(b.Inodelk(files[i], proto::WRITE, 0, 0), 0) << "file " << i << " still locked";
+    EXPECT_EQ(counters(files[i]).count("pending.data.1"), i == 1 ? 1u : 0u) << "file " << i;
+  }
+  // Without an open session the call is refused as a whole.
+  req.set_session_id("no-such-session");
+  ClientContext c;
+  EXPECT_EQ(a.stub().ReleaseLocks(&c, req, &rep).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
 }
 
 TEST_F(BrickLocksTest, LocksDieWithTheClientConnection) {
