@@ -116,6 +116,18 @@ Future<proto::ErrReply> ProtocolLayer::Inodelk(proto::InodelkRequest req, std::c
       "inodelk", wait);
 }
 
+Future<proto::ReleaseLocksReply> ProtocolLayer::ReleaseLocks(proto::ReleaseLocksRequest req) {
+  req.set_session_id(client_->session_id());
+  return Send<proto::ReleaseLocksReply>(
+      this, std::move(req),
+      [](Async* a, grpc::ClientContext* c, const proto::ReleaseLocksRequest* q, proto::ReleaseLocksReply* r,
+         std::function<void(grpc::Status)> done) { a->ReleaseLocks(c, q, r, std::move(done)); },
+      [](proto::Brick::Stub* s, grpc::ClientContext* c, const proto::ReleaseLocksRequest& q, grpc::CompletionQueue* cq) {
+        return s->PrepareAsyncReleaseLocks(c, q, cq);
+      },
+      "release-locks");
+}
+
 Future<proto::ErrReply> ProtocolLayer::Entrylk(proto::EntrylkRequest req, std::chrono::milliseconds wait) {
   req.set_session_id(client_->session_id());
   req.set_timeout_ms(static_cast<uint32_t>(wait.count()));

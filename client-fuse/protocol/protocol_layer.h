@@ -33,6 +33,8 @@ class ProtocolLayer final : public Layer {
   Future<proto::ErrReply> Inodelk(proto::InodelkRequest req, std::chrono::milliseconds wait);
   Future<proto::ErrReply> Entrylk(proto::EntrylkRequest req, std::chrono::milliseconds wait);
   Future<proto::XattropReply> Xattrop(proto::XattropRequest req);
+  // Several UNLOCKs (with their post-ops) in one call, under this brick's session.
+  Future<proto::ReleaseLocksReply> ReleaseLocks(proto::ReleaseLocksRequest req);
   Future<proto::HealIndexReply> HealIndex(proto::HealIndexRequest req);
   // Every entry of a directory on this brick, with attributes (readdirplus, all pages), for
   // heal crawls and entry heal.

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <functional>
 #include <random>
+#include <type_traits>
 
 #include "client-fuse/fan_out.h"
 #include "client-fuse/replicate/changelog.h"
@@ -38,6 +39,10 @@ ReplicateLayer::ReplicateLayer(std::vector<ProtocolLayer*> children, Options opt
   // HAFS_EAGER_ENTRY=0: every entry change is a full transaction (entrylk + pre-op, then the
   // change with post-op + unlock), as before eager entry locks.
   if (const char* env = std::getenv("HAFS_EAGER_ENTRY"); env && std::string(env) == "0") options_.eager_entry = false;
+  // HAFS_CLOSE_GATHER_MS=N: how long releases queued by close wait to go out together (0: each
+  // at once, alone, as before batched releases).
+  if (const char* env = std::getenv("HAFS_CLOSE_GATHER_MS"); env && *env)
+    options_.close_gather = std::chrono::milliseconds(std::strtoul(env, nullptr, 10));
   for (auto* c : children_)
     c->client().OnLockContended(this, [this](const proto::LockContended& m) { OnContended(m); });
   releaser_ = std::thread([this] { ReleaserLoop(); });
@@ -279,30 +284,36 @@ Result<Rep> ReplicateLayer::InodeTxn(const Gfid& gfid, Kind kind, const TxnCall<
 // One eager lock call on brick i: kData is the file's data inodelk, kEntry the whole
 // directory's entry lock (empty name: every name in it). `delta` for every brick in `counted`
 // rides on it: the pre-op (+1) on a lock, the post-op (−1) on an unlock.
-Future<proto::ErrReply> ReplicateLayer::EagerLockCall(Kind kind, const Gfid& target, size_t i, uint64_t owner,
-                                                      proto::LockType type, bool blocking,
-                                                      const std::vector<size_t>& counted, int delta) {
-  auto fill = [&](auto& r) {
-    r.set_type(type);
-    r.set_owner(owner);
-    r.set_blocking(blocking);
-    if (counted.empty()) return;
-    auto* op = type == proto::UNLOCK ? r.add_post_op() : r.add_pre_op();
-    op->set_gfid(target.Bytes());
-    for (size_t j : counted) (*op->mutable_deltas())[CounterName(kind, j)] = delta;
-  };
-  if (kind == Kind::kEntry) {
-    proto::EntrylkRequest r;
+template <typename Req>
+void ReplicateLayer::FillEagerLock(Req& r, Kind kind, const Gfid& target, uint64_t owner, proto::LockType type,
+                                   bool blocking, const std::vector<size_t>& counted, int delta) const {
+  if constexpr (std::is_same_v<Req, proto::EntrylkRequest>) {
     r.set_parent(target.Bytes());
     r.set_domain("entry");
     r.set_name("");
-    fill(r);
+  } else {
+    r.set_gfid(target.Bytes());
+    r.set_domain("data");
+  }
+  r.set_type(type);
+  r.set_owner(owner);
+  r.set_blocking(blocking);
+  if (counted.empty()) return;
+  auto* op = type == proto::UNLOCK ? r.add_post_op() : r.add_pre_op();
+  op->set_gfid(target.Bytes());
+  for (size_t j : counted) (*op->mutable_deltas())[CounterName(kind, j)] = delta;
+}
+
+Future<proto::ErrReply> ReplicateLayer::EagerLockCall(Kind kind, const Gfid& target, size_t i, uint64_t owner,
+                                                      proto::LockType type, bool blocking,
+                                                      const std::vector<size_t>& counted, int delta) {
+  if (kind == Kind::kEntry) {
+    proto::EntrylkRequest r;
+    FillEagerLock(r, kind, target, owner, type, blocking, counted, delta);
     return children_[i]->Entrylk(r, options_.lock_wait);
   }
   proto::InodelkRequest r;
-  r.set_gfid(target.Bytes());
-  r.set_domain("data");
-  fill(r);
+  FillEagerLock(r, kind, target, owner, type, blocking, counted, delta);
   return children_[i]->Inodelk(r, options_.lock_wait);
 }
 
@@ -353,7 +364,11 @@ Status ReplicateLayer::TakeEager(Kind kind, const Gfid& target, const std::share
   e->state = Eager::State::kHeld;
   e->last_use = std::chrono::steady_clock::now();
   ++(entry ? stats_.entry_acquired : stats_.acquired);
-  if (e->want_release) (entry ? release_entry_q_ : release_q_).push_back(target);  // contended while being taken
+  if (e->want_release && e->close_only) {  // closed while being taken
+    close_q_.emplace_back(target, std::chrono::steady_clock::now());
+  } else if (e->want_release) {  // contended while being taken
+    (entry ? release_entry_q_ : release_q_).push_back(target);
+  }
   eager_cv_.notify_all();
   releaser_cv_.notify_all();
   return Status::Ok();
@@ -384,7 +399,11 @@ Result<Rep> ReplicateLayer::DataTxn(const Gfid& gfid, uint64_t start, uint64_t e
       }
       Eager& cur = *it->second;
       // Changes that overlap one in flight wait for it: the bricks must apply them in one order.
-      if (cur.state == Eager::State::kHeld && !cur.want_release && !cur.claimed && !overlaps(cur)) {
+      // A lock whose release only close asked for and that is not on its way yet is taken back.
+      if (cur.state == Eager::State::kHeld && (!cur.want_release || cur.close_only) && !cur.claimed &&
+          !overlaps(cur)) {
+        if (cur.want_release) ++stats_.reopened;
+        cur.want_release = cur.close_only = false;
         e = it->second;
         e->ranges.push_back(range);
         ++stats_.folded;
@@ -447,12 +466,8 @@ Result<Rep> ReplicateLayer::DataTxn(const Gfid& gfid, uint64_t start, uint64_t e
     std::vector<size_t> left;
     for (size_t i : e->part)
       if (!e->bad[i]) left.push_back(i);
-    if (!HasQuorum(left) && !e->want_release) {
-      // Under this lock no change can succeed any more: let it go so the next one starts afresh.
-      e->want_release = true;
-      release_q_.push_back(gfid);
-      releaser_cv_.notify_all();
-    }
+    // Under this lock no change can succeed any more: let it go so the next one starts afresh.
+    if (!HasQuorum(left)) WantReleaseNow(Kind::kData, gfid, *e);
     eager_cv_.notify_all();
   }
   return out;
@@ -478,12 +493,7 @@ void ReplicateLayer::ReleaseEager(Kind kind, const Gfid& target) {
     eager_cv_.wait(lk, [&] { return e->ranges.empty() && e->names.empty(); });  // changes in flight
     e->state = Eager::State::kReleasing;
   }
-  // The delayed post-op rides on the unlock: on every brick where every change succeeded,
-  // −1 for each such brick. Bricks that failed a change (or were down) stay accused; a brick
-  // that failed keeps its own pre-op too.
-  std::vector<size_t> good;
-  for (size_t i : e->part)
-    if (!e->bad[i] && children_[i]->client().session_id() == e->sessions[i]) good.push_back(i);
+  std::vector<size_t> good = Settled(*e);
   FanOut<proto::ErrReply>(n(), e->part, [&](size_t i) {
     bool is_good = std::find(good.begin(), good.end(), i) != good.end();
     return EagerLockCall(kind, target, i, e->owner, proto::UNLOCK, false, is_good ? good : std::vector<size_t>{}, -1);
@@ -494,6 +504,24 @@ void ReplicateLayer::ReleaseEager(Kind kind, const Gfid& target) {
   eager_cv_.notify_all();
 }
 
+// The delayed post-op rides on the unlock: on every brick where every change succeeded, −1
+// for each such brick. Bricks that failed a change (or were down) stay accused; a brick that
+// failed keeps its own pre-op too.
+std::vector<size_t> ReplicateLayer::Settled(const Eager& e) const {
+  std::vector<size_t> good;
+  for (size_t i : e.part)
+    if (!e.bad[i] && children_[i]->client().session_id() == e.sessions[i]) good.push_back(i);
+  return good;
+}
+
+void ReplicateLayer::WantReleaseNow(Kind kind, const Gfid& target, Eager& e) {
+  if (e.claimed || (e.want_release && !e.close_only)) return;  // already on its way out
+  e.want_release = true;
+  e.close_only = false;  // a close's queued release waits no longer (nor is taken back)
+  if (e.state == Eager::State::kHeld) (kind == Kind::kEntry ? release_entry_q_ : release_q_).push_back(target);
+  releaser_cv_.notify_all();  // else queued once it is taken
+}
+
 void ReplicateLayer::CloseEager(const Gfid& gfid) {
   if (!options_.close_release_async) return FlushEager(gfid);
   std::lock_guard lk(eager_mu_);
@@ -501,13 +529,73 @@ void ReplicateLayer::CloseEager(const Gfid& gfid) {
   if (it == eager_.end()) return;
   Eager& e = *it->second;
   if (e.want_release || e.claimed) return;  // already on its way out
-  // No new change rides on it any more (a change after this close waits for the release and
-  // takes a lock of its own); the releaser sends the post-op + unlock once the changes in
-  // flight are done.
-  e.want_release = true;
   ++stats_.closed;
-  if (e.state == Eager::State::kHeld) release_q_.push_back(gfid);  // else queued once it is taken
-  releaser_cv_.notify_all();
+  if (options_.close_gather.count() == 0) {
+    WantReleaseNow(Kind::kData, gfid, e);
+    return;
+  }
+  // The releaser sends the post-op + unlock with the other closes' of the next close_gather,
+  // once the changes in flight are done; a change of this file before then takes it back.
+  e.want_release = e.close_only = true;
+  if (e.state != Eager::State::kHeld) return;  // queued once it is taken
+  close_q_.emplace_back(gfid, std::chrono::steady_clock::now());
+  // The releaser needs waking only to start a gather (or when a batch is full).
+  if (close_q_.size() == 1 || close_q_.size() >= kMaxReleaseBatch) releaser_cv_.notify_all();
+}
+
+std::vector<std::pair<Gfid, std::shared_ptr<ReplicateLayer::Eager>>> ReplicateLayer::ClaimClosed() {
+  std::vector<std::pair<Gfid, std::shared_ptr<Eager>>> batch;
+  while (!close_q_.empty() && batch.size() < kMaxReleaseBatch) {
+    Gfid g = close_q_.front().first;
+    close_q_.pop_front();
+    auto it = eager_.find(g);
+    if (it == eager_.end()) continue;
+    auto& e = it->second;
+    // Taken back by a new change, released by another path, or already in this batch.
+    if (e->state != Eager::State::kHeld || e->claimed || !e->want_release || !e->close_only) continue;
+    if (!e->ranges.empty()) {  // a change still in flight (another descriptor's): released alone
+      release_q_.push_back(g);
+      continue;
+    }
+    e->claimed = true;
+    e->state = Eager::State::kReleasing;
+    batch.emplace_back(g, e);
+  }
+  return batch;
+}
+
+void ReplicateLayer::ReleaseClosed(const std::vector<std::pair<Gfid, std::shared_ptr<Eager>>>& batch) {
+  std::vector<proto::ReleaseLocksRequest> reqs(n());
+  std::vector<std::vector<size_t>> counted_on(batch.size());  // by batch index: the post-op's bricks
+  for (size_t k = 0; k < batch.size(); ++k) {
+    const auto& [g, e] = batch[k];
+    counted_on[k] = Settled(*e);
+    for (size_t i : e->part) {
+      bool settled = std::find(counted_on[k].begin(), counted_on[k].end(), i) != counted_on[k].end();
+      FillEagerLock(*reqs[i].add_unlock(), Kind::kData, g, e->owner, proto::UNLOCK, false,
+                    settled ? counted_on[k] : std::vector<size_t>{}, -1);
+    }
+  }
+  std::vector<size_t> bricks;
+  for (size_t i = 0; i < n(); ++i)
+    if (reqs[i].unlock_size() > 0) bricks.push_back(i);
+  auto res = FanOut<proto::ReleaseLocksReply>(n(), bricks, [&](size_t i) { return children_[i]->ReleaseLocks(reqs[i]); });
+  for (size_t i : bricks) {
+    // A brick without ReleaseLocks (older hafs-brickd: EIO for UNIMPLEMENTED) gets the
+    // releases one by one; a brick that is gone (ENOTCONN) dropped the locks with its session.
+    if (res[i]->ok() || res[i]->err() == ENOTCONN) continue;
+    std::vector<Future<proto::ErrReply>> one_by_one;
+    for (const auto& u : reqs[i].unlock()) one_by_one.push_back(children_[i]->Inodelk(u, options_.lock_wait));
+    for (auto& f : one_by_one) (void)f.get();  // as ReleaseEager: a failed unlock dies with the session
+  }
+  std::lock_guard lk(eager_mu_);
+  for (const auto& [g, e] : batch) {
+    auto it = eager_.find(g);
+    if (it != eager_.end() && it->second == e) eager_.erase(it);
+  }
+  stats_.close_batched += batch.size();
+  ++stats_.close_batches;
+  eager_cv_.notify_all();
 }
 
 void ReplicateLayer::MarkBad(const Gfid& gfid, const std::vector<size_t>& failed) {
@@ -527,11 +615,9 @@ void ReplicateLayer::OnContended(const proto::LockContended& c) {
   auto it = map.find(*g);
   if (it == map.end()) return;
   Eager& e = *it->second;
-  if (e.want_release || e.claimed) return;
-  e.want_release = true;
+  if (e.claimed || (e.want_release && !e.close_only)) return;
   ++(entry ? stats_.entry_contended : stats_.contended);
-  if (e.state == Eager::State::kHeld) (entry ? release_entry_q_ : release_q_).push_back(*g);  // else queued once taken
-  releaser_cv_.notify_all();
+  WantReleaseNow(entry ? Kind::kEntry : Kind::kData, *g, e);
 }
 
 void ReplicateLayer::ReleaserLoop() {
@@ -544,7 +630,7 @@ void ReplicateLayer::ReleaserLoop() {
     auto now = std::chrono::steady_clock::now();
     auto next = now + options_.eager_idle;
     for (auto& [g, e] : eager_) {
-      if (e->state != Eager::State::kHeld || e->claimed || !e->ranges.empty()) continue;
+      if (e->state != Eager::State::kHeld || e->claimed || !e->ranges.empty() || e->close_only) continue;
       auto due = e->last_use + options_.eager_idle;
       if (due <= now) todo.push_back(g);
       else next = std::min(next, due);
@@ -555,11 +641,19 @@ void ReplicateLayer::ReleaserLoop() {
       if (due <= now) todo_entry.push_back(g);
       else next = std::min(next, due);
     }
-    if (todo.empty() && todo_entry.empty()) {
+    // Closes' releases go when the oldest has waited close_gather, or when a batch is full.
+    std::vector<std::pair<Gfid, std::shared_ptr<Eager>>> closed;
+    if (!close_q_.empty()) {
+      auto due = close_q_.front().second + options_.close_gather;
+      if (due <= now || close_q_.size() >= kMaxReleaseBatch) closed = ClaimClosed();
+      else next = std::min(next, due);
+    }
+    if (todo.empty() && todo_entry.empty() && closed.empty()) {
       releaser_cv_.wait_until(lk, next);
       continue;
     }
     lk.unlock();
+    if (!closed.empty()) ReleaseClosed(closed);
     for (const Gfid& g : todo) FlushEager(g);
     for (const Gfid& g : todo_entry) FlushEagerEntry(g);
     lk.lock();

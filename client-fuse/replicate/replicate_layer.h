@@ -56,6 +56,9 @@ class ReplicateLayer final : public Layer {
     std::chrono::milliseconds eager_idle{1000};  // release an eager lock this long after the last change
     bool create_lock = true;           // a create takes the new file's eager data lock with it
     bool close_release_async = true;   // close hands the release to the releaser thread (see CloseEager)
+    // Releases queued by close wait this long to go out together: one ReleaseLocks call per
+    // brick for all of them (0: each at once, one inodelk per brick each).
+    std::chrono::milliseconds close_gather{20};
     bool eager_entry = true;           // keep a directory's entry lock across entry changes (see above)
   };
   ReplicateLayer(std::vector<ProtocolLayer*> children, Options options);
@@ -75,8 +78,11 @@ class ReplicateLayer final : public Layer {
   // then sends the delayed post-op with the unlock. No-op otherwise. (flush, fsync, tests)
   void FlushEager(const Gfid& gfid);
   // close() of a file: ends the eager lock on gfid without waiting for it. The releaser
-  // thread sends the post-op + unlock at once, while close returns (one round trip less per
-  // written file); with close_release_async off (HAFS_CLOSE_RELEASE_SYNC=1) as FlushEager.
+  // thread sends the post-op + unlock while close returns (one round trip less per written
+  // file), gathered for `close_gather` with other closes' releases into one ReleaseLocks call
+  // per brick. Until it is sent, a new change of the file takes the lock back (no release, no
+  // new lock) and another owner's wait sends it at once. With close_release_async off
+  // (HAFS_CLOSE_RELEASE_SYNC=1) as FlushEager.
   void CloseEager(const Gfid& gfid);
   // Ends this layer's eager entry lock on directory `dir` if it holds one (waits for the
   // changes in flight, then sends the delayed post-op with the unlock). fsync(dir), tests.
@@ -88,6 +94,9 @@ class ReplicateLayer final : public Layer {
     size_t held = 0;       // held right now
     size_t with_create = 0;  // eager locks that came with the file's create
     size_t closed = 0;     // releases handed to the releaser thread by close
+    size_t close_batched = 0;  // of those, sent in a ReleaseLocks batch
+    size_t close_batches = 0;  // ReleaseLocks rounds (one call per brick each)
+    size_t reopened = 0;   // closed locks taken back by a new change before their release
     size_t entry_acquired = 0;   // eager entry locks taken
     size_t entry_folded = 0;     // entry changes that rode on an eager entry lock
     size_t entry_contended = 0;  // eager entry locks released because another owner waited
@@ -154,11 +163,13 @@ class ReplicateLayer final : public Layer {
     std::vector<bool> bad;                 // per child: a change failed there (stays accused)
     std::vector<std::pair<uint64_t, uint64_t>> ranges;  // byte ranges of the changes in flight
     std::vector<std::string> names;        // entry lock: names of the changes in flight
-    bool want_release = false;             // asked (contention, quorum lost): no new users
+    bool want_release = false;             // asked (contention, quorum lost, close): no new users
+    bool close_only = false;               // asked by close alone: a new change may take it back
     bool claimed = false;                  // a thread is releasing it
     std::chrono::steady_clock::time_point last_use;
   };
   static constexpr uint64_t kWholeFile = UINT64_MAX;
+  static constexpr size_t kMaxReleaseBatch = 128;  // closes' releases per ReleaseLocks call
   // A data change [start, end) under the eager lock of gfid (taken if not held).
   template <typename Rep>
   Result<Rep> DataTxn(const Gfid& gfid, uint64_t start, uint64_t end, const TxnCall<Rep>& call);
@@ -170,6 +181,20 @@ class ReplicateLayer final : public Layer {
   // release if another owner asked for it meanwhile.
   Status TakeEager(Kind kind, const Gfid& target, const std::shared_ptr<Eager>& e);
   void ReleaseEager(Kind kind, const Gfid& target);
+  // The bricks of e's lock whose changes all succeeded, under the session that took it: the
+  // post-op clears their counters.
+  std::vector<size_t> Settled(const Eager& e) const;
+  // Marks e (under eager_mu_) for release at once: contention, lost quorum.
+  void WantReleaseNow(Kind kind, const Gfid& target, Eager& e);
+  // Claims (under eager_mu_) the closed locks queued longest, up to a batch, and sends their
+  // releases (unlocked): one ReleaseLocks per brick.
+  std::vector<std::pair<Gfid, std::shared_ptr<Eager>>> ClaimClosed();
+  void ReleaseClosed(const std::vector<std::pair<Gfid, std::shared_ptr<Eager>>>& batch);
+  // An eager lock request (InodelkRequest for kData, EntrylkRequest for kEntry) with `delta`
+  // for every brick in `counted`: the pre-op on a lock, the post-op on an unlock.
+  template <typename Req>
+  void FillEagerLock(Req& r, Kind kind, const Gfid& target, uint64_t owner, proto::LockType type, bool blocking,
+                     const std::vector<size_t>& counted, int delta) const;
   Future<proto::ErrReply> EagerLockCall(Kind kind, const Gfid& target, size_t i, uint64_t owner, proto::LockType type,
                                         bool blocking, const std::vector<size_t>& counted, int delta);
   void MarkBad(const Gfid& gfid, const std::vector<size_t>& failed);
@@ -199,6 +224,7 @@ class ReplicateLayer final : public Layer {
   std::condition_variable releaser_cv_;  // work for the releaser thread
   std::unordered_map<Gfid, std::shared_ptr<Eager>, GfidHash> eager_;
   std::deque<Gfid> release_q_;           // releases asked for by contention
+  std::deque<std::pair<Gfid, std::chrono::steady_clock::time_point>> close_q_;  // releases asked by close, when
   std::unordered_map<Gfid, std::shared_ptr<Eager>, GfidHash> eager_entry_;  // by directory
   std::deque<Gfid> release_entry_q_;     // entry lock releases asked for
   bool stopping_ = false;

@@ -574,5 +574,74 @@ TEST(ReplicateLayer, ChangesThatQueueOrAreRefusedTakeTheirPreOpsBack) {
   }
 }
 
+
+// close() hands a written file's eager lock to the releaser, which gathers the releases of
+// `close_gather` into one ReleaseLocks call per brick. Until then a new write of the file takes
+// its lock back (no release, no new lock), and another owner's wait sends it at once.
+TEST(ReplicateLayer, ClosesReleaseTogetherUnlessReopenedOrContended) {
+  ThreeBricks t;
+  ReplicateLayer::Options o;
+  o.lock_wait = 5s;
+  o.eager_idle = 30s;         // no idle release during the test: only close and contention
+  o.close_gather = 1500ms;    // long, so that every step below happens inside one gather
+  ReplicateLayer r(t.children(), o);
+  std::vector<Gfid> files;
+  auto write = [&](const Gfid& g, uint32_t seed) {
+    proto::WriteRequest w;
+    w.set_gfid(g.Bytes());
+    w.set_data(RandomBytes(4096, seed));
+    auto rep = r.Write(w).get();
+    EXPECT_TRUE(rep.ok()) << rep.status().ToString();
+    return w.data();
+  };
+  std::vector<std::string> data;
+  for (int k = 0; k < 10; ++k) {
+    files.push_back(Gfid::Random());
+    ASSERT_TRUE(r.Create(CreateReq("c" + std::to_string(k), files.back())).get().ok());
+    data.push_back(write(files.back(), k));
+  }
+  auto start = Clock::now();
+  for (const Gfid& g : files) r.CloseEager(g);
+  auto s = r.eager_stats();
+  EXPECT_EQ(s.with_create, 10u);
+  EXPECT_EQ(s.closed, 10u);
+  EXPECT_EQ(s.close_batched, 0u) << "released before the gather delay";
+  // Reopened and rewritten inside the gather: file 0 keeps its lock.
+  data[0] = write(files[0], 100);
+  EXPECT_EQ(r.eager_stats().reopened, 1u);
+  EXPECT_EQ(r.eager_stats().acquired, s.acquired) << "the rewrite took a new lock instead of taking its own back";
+  auto took = Within(5s, [&] { return r.eager_stats().held == 1; });
+  EXPECT_LE(took, 4s) << "the closed files' locks were not released";
+  EXPECT_GE(Clock::now() - start, 1000ms) << "released before the gather delay";
+  s = r.eager_stats();
+  EXPECT_EQ(s.close_batched, 9u);
+  EXPECT_EQ(s.close_batches, 1u) << "the nine releases did not go out together";
+  for (size_t k = 1; k < files.size(); ++k) {
+    ExpectUnaccused(r, files[k], "closed file " + std::to_string(k));
+    for (auto& x : t.p) EXPECT_TRUE(ReadBack(*x, files[k], 0, 4096) == data[k]);
+  }
+  // Another owner asks for the lock of file 0, closed again: its release goes at once, not at
+  // the end of the gather.
+  r.CloseEager(files[0]);
+  proto::InodelkRequest l;
+  l.set_gfid(files[0].Bytes());
+  l.set_domain("data");
+  l.set_type(proto::WRITE);
+  l.set_owner(0x5eed);
+  l.set_blocking(true);
+  start = Clock::now();
+  auto got = t.p[1]->Inodelk(l, 5s).get();
+  auto waited = Clock::now() - start;
+  EXPECT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_LT(waited, 1000ms) << "a waiting owner had to wait for the gather delay";
+  EXPECT_EQ(r.eager_stats().contended, 1u);
+  l.set_type(proto::UNLOCK);
+  l.set_blocking(false);
+  EXPECT_TRUE(t.p[1]->Inodelk(l, 1s).get().ok());
+  ExpectUnaccused(r, files[0], "reopened, closed and contended file");
+  for (auto& x : t.p) EXPECT_TRUE(ReadBack(*x, files[0], 0, 4096) == data[0]);
+  EXPECT_EQ(r.eager_stats().held, 0u);
+}
+
 }  // namespace
 }  // namespace hafs::client
