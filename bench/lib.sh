@@ -12,6 +12,18 @@ HOST=$(hostname)
 PIDS=(); MOUNTS=(); GVOLS=(); GLUSTERD_PID=""
 declare -A HAFS_PORTS HAFS_PIDS
 
+cpu() {  # PID... : CPU seconds used so far (user + system, all threads)
+  python3 - "$@" <<'PY'
+import os, sys
+t = 0
+for p in sys.argv[1:]:
+    s = open(f"/proc/{p}/stat").read()
+    f = s[s.rindex(")") + 2:].split()
+    t += int(f[11]) + int(f[12])
+print(t / os.sysconf("SC_CLK_TCK"))
+PY
+}
+
 bench_packages() {  # PACKAGE... : installs those missing, from Debian
   local need=() p
   for p in "$@"; do

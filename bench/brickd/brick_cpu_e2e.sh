@@ -30,18 +30,6 @@ for v in off on; do
   mountpoint -q "$W/mnt-$v" || { echo "mount $v did not come up" >&2; exit 1; }
 done
 
-cpu() {  # PID... : CPU seconds used so far (user + system, all threads)
-  python3 - "$@" <<'PY'
-import os, sys
-t = 0
-for p in sys.argv[1:]:
-    s = open(f"/proc/{p}/stat").read()
-    f = s[s.rindex(")") + 2:].split()
-    t += int(f[11]) + int(f[12])
-print(t / os.sysconf("SC_CLK_TCK"))
-PY
-}
-
 run() {  # VOL ROUND : prints one result line
   local v=$1 r=$2 d="$W/mnt-$1/r$2" c0 c1 t0 t1
   mkdir -p "$d"
