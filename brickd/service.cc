@@ -253,9 +253,25 @@ grpc::Status BrickService::NewEntry(ServerContext* ctx, Op op, const Req* req, p
 
 grpc::Status BrickService::Mkdir(ServerContext* ctx, const proto::MkdirRequest* req, proto::EntryReply* rep) {
   AUTHORIZE(ctx);
-  return NewEntry(ctx, Op::kMkdir, req, rep, [&](const Gfid& parent, const Gfid& gfid) {
+  auto st = NewEntry(ctx, Op::kMkdir, req, rep, [&](const Gfid& parent, const Gfid& gfid) {
     return storage_.Mkdir(parent, req->name(), gfid, req->mode(), ToCreds(req->caller()));
   });
+  // The xattrs go only on a directory this request made, never on one that existed under the
+  // name; one that fails (a refused name) leaves xattrs_set false for the client to retry alone.
+  if (st.ok() && rep->err() == 0 && !req->xattrs().empty() && rep->attr().gfid() == req->gfid()) {
+    Gfid gfid = *Gfid::FromBytes(req->gfid());
+    bool all = true;
+    for (const auto& [name, value] : req->xattrs()) {
+      // The layout and user xattrs; never a command such as hafs.migrate.
+      Status s = name.starts_with("hafs.") && name != "hafs.layout"
+                     ? Status(EPERM, "not settable with mkdir")
+                     : storage_.Setxattr(gfid, name, value, 0);
+      if (!s.ok()) HAFS_LOG_WARN("mkdir {}: xattr {}: {}", req->name(), name, s.ToString());
+      all = all && s.ok();
+    }
+    rep->set_xattrs_set(all);
+  }
+  return st;
 }
 
 grpc::Status BrickService::Create(ServerContext* ctx, const proto::CreateRequest* req, proto::EntryReply* rep) {

@@ -341,10 +341,14 @@ Future<proto::EntryReply> DistributeLayer::Create(proto::CreateRequest req) {
 Future<proto::EntryReply> DistributeLayer::Mkdir(proto::MkdirRequest req) {
   auto t = topo();
   if (t->n() == 1) return t->s[0].layer->Mkdir(std::move(req));
-  return Deferred([this, t, req = std::move(req)]() -> Result<proto::EntryReply> {
+  return Deferred([this, t, req = std::move(req)]() mutable -> Result<proto::EntryReply> {
     // The name's subvolume by the equal split decides (EEXIST, EACCES …); the others follow.
     // If it lacks the parent (a new subvolume not fixed yet), the first that has it decides.
+    // Each mkdir carries the layout the directory will have if every active subvolume makes
+    // it (the usual case), so no setxattr round trip follows.
     size_t n = t->n();
+    const Layout planned = Layout::Equal(t->ActiveIds());
+    (*req.mutable_xattrs())["hafs.layout"] = planned.Encode();
     size_t first = (static_cast<uint64_t>(NameHash(req.name())) * n) >> 32;
     auto r = t->s[first].layer->Mkdir(req).get();
     for (size_t i = 0; !r.ok() && r.err() == ENOENT && i < n; ++i) {
@@ -359,20 +363,26 @@ Future<proto::EntryReply> DistributeLayer::Mkdir(proto::MkdirRequest req) {
     auto others = AllBut(n, first);
     auto res = FanOut<proto::EntryReply>(n, others, [&](size_t i) { return t->s[i].layer->Mkdir(req); });
     std::vector<std::string> have;
+    std::vector<size_t> unset;  // subvolumes whose copy does not hold the planned layout
     for (size_t i = 0; i < n; ++i) {
       bool ok = i == first || res[i]->ok() || res[i]->err() == EEXIST;
       if (!ok) HAFS_LOG_WARN("mkdir {} on subvolume {}: {}", req.name(), i, res[i]->status().ToString());
       if (ok && t->s[i].active) have.push_back(t->s[i].id);
+      const Result<proto::EntryReply>& ri = i == first ? r : *res[i];
+      if (!ri.ok() || !ri->xattrs_set()) unset.push_back(i);
     }
-    // The new directory's layout: equal ranges over the active subvolumes that have it.
+    // The new directory's layout: equal ranges over the active subvolumes that have it. Where
+    // that is not the planned one (a subvolume failed), or a copy did not take it (it existed
+    // already, an older brick), it is set the old way.
     Gfid gfid = GfidOf(r->attr().gfid());
     Layout layout = Layout::Equal(have.empty() ? t->ActiveIds() : have);
+    if (layout.Encode() != planned.Encode()) unset = All(n);
     proto::SetxattrRequest x;
     x.set_gfid(gfid.Bytes());
     x.set_name("hafs.layout");
     x.set_value(layout.Encode());
-    auto xs = FanOut<proto::ErrReply>(n, All(n), [&](size_t i) { return t->s[i].layer->Setxattr(x); });
-    for (size_t i = 0; i < n; ++i)
+    auto xs = FanOut<proto::ErrReply>(n, unset, [&](size_t i) { return t->s[i].layer->Setxattr(x); });
+    for (size_t i : unset)
       if (!xs[i]->ok()) HAFS_LOG_WARN("layout of {} on subvolume {}: {}", req.name(), i, xs[i]->status().ToString());
     {
       std::lock_guard lk(mu_);

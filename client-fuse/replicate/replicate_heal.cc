@@ -271,6 +271,12 @@ Status ReplicateLayer::CopyEntry(size_t source, size_t sink, const Gfid& dir, co
     m.set_gfid(e.gfid());
     m.set_mode(a.mode() & 07777);
     *m.mutable_caller() = who;
+    // Distribute's layout of the directory comes with it (it is not a user xattr, so the
+    // metadata heal does not copy it).
+    proto::GetxattrRequest lg;
+    lg.set_gfid(e.gfid());
+    lg.set_name("hafs.layout");
+    if (auto layout = children_[source]->Getxattr(lg).get(); layout.ok()) (*m.mutable_xattrs())["hafs.layout"] = layout->value();
     r = children_[sink]->Mkdir(m).get();
     if (r.ok()) {
       // Its contents are missing on the sink: record that on the source, then heal it now.

@@ -1,6 +1,8 @@
 // The brick's POSIX surface through a real gRPC channel to a real hafs-brickd.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include <map>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
@@ -22,13 +24,15 @@ class BrickRpcTest : public ::testing::Test {
  protected:
   proto::Brick::Stub& stub() { return brick_.stub(); }
 
-  proto::EntryReply Mkdir(const Gfid& parent, const std::string& name, Gfid* out = nullptr, uint32_t mode = 0755) {
+  proto::EntryReply Mkdir(const Gfid& parent, const std::string& name, Gfid* out = nullptr, uint32_t mode = 0755,
+                          const std::map<std::string, std::string>& xattrs = {}) {
     proto::MkdirRequest req;
     Gfid g = Gfid::Random();
     req.set_parent(G(parent));
     req.set_name(name);
     req.set_gfid(G(g));
     req.set_mode(mode);
+    req.mutable_xattrs()->insert(xattrs.begin(), xattrs.end());
     proto::EntryReply rep;
     ClientContext ctx;
     EXPECT_TRUE(stub().Mkdir(&ctx, req, &rep).ok());
@@ -332,6 +336,41 @@ TEST_F(BrickRpcTest, EveryPosixOperationRoundTrips) {
   // The namespace on disk is plain files and directories.
   EXPECT_TRUE(std::filesystem::is_regular_file(brick_.dir() + "/sub/moved.html"));
   EXPECT_FALSE(std::filesystem::exists(brick_.dir() + "/www"));
+}
+
+// A mkdir may carry xattrs (distribute's layout): set before the reply on a directory this
+// request made, never on one that existed under the name; a name mkdir may not set (a
+// hafs.* command, a non-user xattr) leaves the directory made and xattrs_set false.
+TEST_F(BrickRpcTest, MkdirCarriesXattrsOntoTheDirectoryItMakes) {
+  auto xattr = [&](const Gfid& g, const std::string& name) {
+    proto::GetxattrRequest req;
+    req.set_gfid(G(g));
+    req.set_name(name);
+    proto::XattrReply rep;
+    ClientContext ctx;
+    EXPECT_TRUE(stub().Getxattr(&ctx, req, &rep).ok());
+    return rep.err() == 0 ? rep.value() : "errno " + std::to_string(rep.err());
+  };
+  Gfid d;
+  auto made = Mkdir(root_, "laid-out", &d, 0755, {{"hafs.layout", "layout-1"}, {"user.note", "hello"}});
+  ASSERT_EQ(made.err(), 0);
+  EXPECT_TRUE(made.xattrs_set());
+  EXPECT_EQ(xattr(d, "hafs.layout"), "layout-1");
+  EXPECT_EQ(xattr(d, "user.note"), "hello");
+  // The name exists: the existing directory is answered and keeps its xattrs.
+  auto again = Mkdir(root_, "laid-out", nullptr, 0755, {{"hafs.layout", "layout-2"}});
+  EXPECT_EQ(again.err(), EEXIST);
+  EXPECT_FALSE(again.xattrs_set());
+  EXPECT_EQ(xattr(d, "hafs.layout"), "layout-1");
+  // Names mkdir may not set: the directory is made, they are not set, and the reply says so.
+  Gfid e, f;
+  auto command = Mkdir(root_, "frozen", &e, 0755, {{"hafs.migrate", "freeze 600000"}});
+  ASSERT_EQ(command.err(), 0);
+  EXPECT_FALSE(command.xattrs_set());
+  auto other = Mkdir(root_, "other", &f, 0755, {{"security.x", "y"}});
+  ASSERT_EQ(other.err(), 0);
+  EXPECT_FALSE(other.xattrs_set());
+  EXPECT_EQ(xattr(f, "security.x"), "errno " + std::to_string(EOPNOTSUPP));
 }
 
 TEST_F(BrickRpcTest, PosixErrorPaths) {

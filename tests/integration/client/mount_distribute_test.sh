@@ -40,5 +40,31 @@ for k in 1 2 3 4 5 6; do
   sync; echo 3 > /proc/sys/vm/drop_caches
   [ "$(find "$M/tree" | wc -l)" = 931 ] || fail "cold find #$k did not list the whole tree"
 done
+# A mkdir carries its layout: every brick's copy holds the same equal split over the three
+# bricks, and no setxattr round trip followed.
+layout() {  # BRICK DIR : the subvolumes in DIR's layout on that brick, sorted
+  python3 -c 'import os, sys
+try: text = os.getxattr(sys.argv[1], "trusted.hafs.layout").decode()
+except OSError: text = ""
+print(" ".join(sorted(l.split()[2] for l in text.splitlines()[1:])))' "$WORK/b$1/$2"
+}
+sx=$(brick_sum setxattr 0 1 2)
+for j in 1 2 3 4 5; do mkdir "$M/laid-$j"; done
+[ "$(brick_sum setxattr 0 1 2)" = "$sx" ] || fail "mkdir needed setxattr calls for its layout"
+want=$(layout 0 laid-1)
+[ "$(echo $want | wc -w)" = 3 ] || fail "layout of laid-1 does not cover three bricks: '$want'"
+for j in 1 5; do for n in 0 1 2; do
+  [ "$(layout $n laid-$j)" = "$want" ] || fail "layout of laid-$j on brick $n: '$(layout $n laid-$j)', want '$want'"
+done; done
 rm -rf "$M/www" "$M/tree"
 for n in 0 1 2; do [ ! -e "$WORK/b$n/www" ] || fail "www left on brick $n"; done
+# With brick 2 down the new directory's layout leaves it out, on the bricks that have it (a
+# name whose deciding subvolume is brick 2 cannot be made: the next name is tried).
+kill_brick 2
+d=""
+for k in $(seq 40); do mkdir "$M/without-2-$k" 2>/dev/null && { d=without-2-$k; break; }; sleep 0.1; done
+[ -n "$d" ] && [ -d "$WORK/b0/$d" ] && [ -d "$WORK/b1/$d" ] || fail "no mkdir succeeded with a brick down"
+for n in 0 1; do
+  [ "$(layout $n $d | wc -w)" = 2 ] || fail "layout of $d on brick $n: '$(layout $n $d)'"
+done
+echo x > "$M/$d/f" && [ "$(cat "$M/$d/f")" = x ] || fail "file in a directory made with a brick down"
