@@ -14,8 +14,9 @@
 //           first one ("eager lock", as Gluster AFR): later changes on the inode go out
 //           alone, one round trip each, with no pre-op/post-op of their own (the changelog
 //           updates of a stream are folded into one). The delayed post-op + unlock is sent
-//           when the changes stop for `eager_idle`, on flush/fsync, or when another owner
-//           waits for the lock (the brick pushes LockContended). Changes whose byte ranges
+//           when the changes stop for `eager_idle`, on flush/fsync, when another owner
+//           waits for the lock (the brick pushes LockContended), or after close, gathered with
+//           other closes' releases into one ReleaseLocks call per brick. Changes whose byte ranges
 //           overlap are serialised; others share the lock from any number of threads.
 //  eager entry: the same for entry changes (create, mkdir, mknod, symlink, link, unlink,
 //           rmdir, rename inside one directory): the first one takes the directory's whole
