@@ -120,8 +120,8 @@ class HttpSession : public Session {
         ServerFailed(true, ETIMEDOUT);
         break;
       case kQueued:
-        if (const ServerRt* s = Choose(nullptr)) {
-          StartServer(s, true);
+        if (const ServerRt* s = ChooseReserved()) {
+          StartServer(s, true, /*reserved=*/true);
         } else if (w_.now() >= queue_deadline_) {
           be_->st->c.conn_errors.fetch_add(1, std::memory_order_relaxed);
           SendError(503);
@@ -285,7 +285,7 @@ class HttpSession : public Session {
     if (expect_continue && req_body_ != http::Body::kNone && cin_.Empty() && client_minor_ == 1)
       cout_.Append("HTTP/1.1 100 Continue\r\n\r\n");
 
-    const ServerRt* s = Choose(nullptr);
+    const ServerRt* s = ChooseReserved();
     if (!s && be_->Saturated()) {
       // Every usable server is at its maxconn: wait (polled at the sweep) up to timeout queue.
       st_ = kQueued;
@@ -297,7 +297,19 @@ class HttpSession : public Session {
       be_->st->c.conn_errors.fetch_add(1, std::memory_order_relaxed);
       return SendError(503);
     }
-    StartServer(s, true);
+    StartServer(s, true, /*reserved=*/true);
+  }
+
+  // Choose, taking a session slot on the chosen server in the same step: between checking a
+  // server's maxconn and counting the session, another worker may take its last slot (then
+  // choose again: it now looks full).
+  const ServerRt* ChooseReserved() {
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      const ServerRt* s = Choose(nullptr);
+      if (!s) return nullptr;
+      if (s->st->c.SessionStartBelow(s->conf->params.maxconn)) return s;
+    }
+    return nullptr;
   }
 
   const ServerRt* Choose(const ServerRt* exclude) {
@@ -317,9 +329,10 @@ class HttpSession : public Session {
 
   // ---- server side ----
 
-  void StartServer(const ServerRt* s, bool allow_reuse) {
+  // reserved: ChooseReserved already counted the session.
+  void StartServer(const ServerRt* s, bool allow_reuse, bool reserved = false) {
     srv_ = s;
-    srv_->st->c.SessionStart();
+    if (!reserved) srv_->st->c.SessionStart();
     srv_->st->c.requests.fetch_add(1, std::memory_order_relaxed);
     srv_counted_ = true;
     resp_seen_ = false;

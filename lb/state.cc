@@ -29,12 +29,19 @@ void Histogram::Observe(int64_t us) {
   sum_us.fetch_add(static_cast<uint64_t>(us), std::memory_order_relaxed);
 }
 
-void Counters::SessionStart() {
-  int64_t cur = cur_sess.fetch_add(1, std::memory_order_relaxed) + 1;
+void Counters::SessionStart() { (void)SessionStartBelow(0); }
+
+bool Counters::SessionStartBelow(int64_t limit) {
+  int64_t cur = cur_sess.load(std::memory_order_relaxed);
+  do {
+    if (limit > 0 && cur >= limit) return false;
+  } while (!cur_sess.compare_exchange_weak(cur, cur + 1, std::memory_order_relaxed));
+  ++cur;
   tot_sess.fetch_add(1, std::memory_order_relaxed);
   int64_t mx = max_sess.load(std::memory_order_relaxed);
   while (cur > mx && !max_sess.compare_exchange_weak(mx, cur, std::memory_order_relaxed)) {
   }
+  return true;
 }
 
 void Counters::CountStatus(int status) {

@@ -46,6 +46,9 @@ struct Counters {
   Histogram latency;
 
   void SessionStart();
+  // SessionStart only if fewer than `limit` sessions are open (0: no limit), in one atomic
+  // step: two workers cannot both take a server's last slot.
+  bool SessionStartBelow(int64_t limit);
   void SessionEnd() { cur_sess.fetch_sub(1, std::memory_order_relaxed); }
   void CountStatus(int status);
 };

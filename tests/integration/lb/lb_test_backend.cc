@@ -5,7 +5,7 @@
 //        /health      -> 200 "ok"   (/health-fail -> 500)
 //        /chunked     -> chunked body "NAME\n" in 3 chunks
 //        /big?n=N     -> N bytes of 'x'
-//        /slow?ms=N   -> answer after N ms
+//        /slow?ms=N   -> answer after N ms (X-In-Flight: /slow requests in flight as it began, itself included)
 //        /echo        -> echoes the request body (content-length or chunked)
 //        /headers     -> the request head as received, as the body
 //        /noclen      -> "NAME\n" delimited by closing the connection
@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +27,7 @@
 namespace {
 
 std::string g_name = "backend";
+std::atomic<int> g_slow_in_flight{0};
 
 bool ReadMore(int fd, std::string& buf) {
   char tmp[65536];
@@ -111,7 +113,9 @@ void Serve(int fd) {
     int status = 200;
     std::string out = g_name + "\n";
     if (uri.rfind("/slow", 0) == 0) {
+      extra += "X-In-Flight: " + std::to_string(g_slow_in_flight.fetch_add(1) + 1) + "\r\n";
       std::this_thread::sleep_for(std::chrono::milliseconds(QueryNumber(uri, "ms")));
+      g_slow_in_flight.fetch_sub(1);
     } else if (uri.rfind("/big", 0) == 0) {
       out.assign(static_cast<size_t>(QueryNumber(uri, "n")), 'x');
     } else if (uri == "/echo") {

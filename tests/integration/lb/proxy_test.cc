@@ -309,5 +309,29 @@ TEST(LbQueue, FullServersQueueUpToTimeoutQueue) {
   EXPECT_LT(std::min(took[0], took[1]), 1000ms);  // the queued one gave up after ~200 ms
 }
 
+// Many requests at once against a server with maxconn 1, arriving on both workers: the
+// server never has two at a time (two workers once both took its last slot), and every
+// request is served from the queue.
+TEST(LbQueue, MaxconnHoldsWhenRequestsArriveTogether) {
+  LbCluster c(kQueueConfig);
+  constexpr int kClients = 12;
+  std::vector<std::thread> ts;
+  std::vector<int> status(kClients), in_flight(kClients);
+  for (int round = 0; round < 3; ++round) {
+    ts.clear();
+    for (int i = 0; i < kClients; ++i)
+      ts.emplace_back([&, i] {
+        auto r = HttpRequest(c.port("HTTP"), "GET", "/slow?ms=20");
+        status[i] = r.status;
+        in_flight[i] = std::atoi(r.headers["x-in-flight"].c_str());
+      });
+    for (auto& t : ts) t.join();
+    for (int i = 0; i < kClients; ++i) {
+      EXPECT_EQ(status[i], 200) << "round " << round << " client " << i;
+      EXPECT_EQ(in_flight[i], 1) << "round " << round << " client " << i << ": maxconn 1 exceeded";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace lbtest
