@@ -120,8 +120,8 @@ class HttpSession : public Session {
         ServerFailed(true, ETIMEDOUT);
         break;
       case kQueued:
-        if (const ServerRt* s = ChooseReserved()) {
-          StartServer(s, true, /*reserved=*/true);
+        if (const ServerRt* s = ReserveServer()) {
+          StartServer(s, true);
         } else if (w_.now() >= queue_deadline_) {
           be_->st->c.conn_errors.fetch_add(1, std::memory_order_relaxed);
           SendError(503);
@@ -285,31 +285,26 @@ class HttpSession : public Session {
     if (expect_continue && req_body_ != http::Body::kNone && cin_.Empty() && client_minor_ == 1)
       cout_.Append("HTTP/1.1 100 Continue\r\n\r\n");
 
-    const ServerRt* s = ChooseReserved();
-    if (!s && be_->Saturated()) {
-      // Every usable server is at its maxconn: wait (polled at the sweep) up to timeout queue.
+    StartOrQueue();
+  }
+
+  // Starts the request on a server with a free session slot; when every usable server is at
+  // its maxconn, queues it (polled at the sweep) up to timeout queue; 503 when none can serve.
+  void StartOrQueue() {
+    if (const ServerRt* s = ReserveServer()) return StartServer(s, true);
+    if (be_->Saturated()) {
       st_ = kQueued;
       queue_deadline_ = w_.now() + be_->conf->timeouts.queue_ms;
       deadline = std::min(queue_deadline_, w_.now() + kQueuePollMs);
       return;
     }
-    if (!s) {
-      be_->st->c.conn_errors.fetch_add(1, std::memory_order_relaxed);
-      return SendError(503);
-    }
-    StartServer(s, true, /*reserved=*/true);
+    be_->st->c.conn_errors.fetch_add(1, std::memory_order_relaxed);
+    SendError(503);
   }
 
-  // Choose, taking a session slot on the chosen server in the same step: between checking a
-  // server's maxconn and counting the session, another worker may take its last slot (then
-  // choose again: it now looks full).
-  const ServerRt* ChooseReserved() {
-    for (int attempt = 0; attempt < 4; ++attempt) {
-      const ServerRt* s = Choose(nullptr);
-      if (!s) return nullptr;
-      if (s->st->c.SessionStartBelow(s->conf->params.maxconn)) return s;
-    }
-    return nullptr;
+  // Choose, taking a session slot on the chosen server in the same step (ChooseReserved).
+  const ServerRt* ReserveServer(const ServerRt* exclude = nullptr) {
+    return lb::ChooseReserved([&] { return Choose(exclude); });
   }
 
   const ServerRt* Choose(const ServerRt* exclude) {
@@ -329,10 +324,9 @@ class HttpSession : public Session {
 
   // ---- server side ----
 
-  // reserved: ChooseReserved already counted the session.
-  void StartServer(const ServerRt* s, bool allow_reuse, bool reserved = false) {
+  // s's session slot is taken already (ReserveServer, ServerRt::Reserve).
+  void StartServer(const ServerRt* s, bool allow_reuse) {
     srv_ = s;
-    if (!reserved) srv_->st->c.SessionStart();
     srv_->st->c.requests.fetch_add(1, std::memory_order_relaxed);
     srv_counted_ = true;
     resp_seen_ = false;
@@ -384,22 +378,26 @@ class HttpSession : public Session {
     if (connecting || !was_reused) ObserveServerFailure(*failed, err ? strerror(err) : "connection closed");
     bool retryable = connecting || (!resp_seen_ && idempotent_);
     if (retryable && was_reused && !connecting) {
-      // A pooled connection the server had closed: try again on a fresh one, no retry spent.
-      return StartServer(failed, false);
+      // A pooled connection the server had closed: try again on a fresh one, no retry spent
+      // (if another request took the server's slot meanwhile, it is chosen like a new one).
+      if (failed->Reserve()) return StartServer(failed, false);
+      return StartOrQueue();
     }
     if (retryable && retries_left_ > 0) {
       --retries_left_;
       failed->st->c.retries.fetch_add(1, std::memory_order_relaxed);
       be_->st->c.retries.fetch_add(1, std::memory_order_relaxed);
-      const ServerRt* next = failed;
-      if (be_->conf->redispatch || !failed->Usable()) {
-        next = Choose(failed);
-        if (next && next != failed) {
+      if (!be_->conf->redispatch && failed->Usable()) {
+        if (failed->Reserve()) return StartServer(failed, true);
+        return StartOrQueue();  // full again meanwhile: wait for it like a new request
+      }
+      if (const ServerRt* next = ReserveServer(failed)) {
+        if (next != failed) {
           failed->st->c.redispatches.fetch_add(1, std::memory_order_relaxed);
           be_->st->c.redispatches.fetch_add(1, std::memory_order_relaxed);
         }
+        return StartServer(next, true);
       }
-      if (next) return StartServer(next, true);
     }
     if (connecting) be_->st->c.conn_errors.fetch_add(1, std::memory_order_relaxed);
     else be_->st->c.resp_errors.fetch_add(1, std::memory_order_relaxed), failed->st->c.resp_errors.fetch_add(1);

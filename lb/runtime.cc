@@ -16,6 +16,8 @@ bool ServerRt::Usable() const {
   return maxconn == 0 || st->c.cur_sess.load(std::memory_order_relaxed) < maxconn;
 }
 
+bool ServerRt::Reserve() const { return st->c.SessionStartBelow(conf->params.maxconn); }
+
 bool BackendRt::Saturated() const {
   for (const auto& s : servers) {
     int maxconn = s.conf->params.maxconn;

@@ -22,7 +22,25 @@ struct ServerRt {
   std::shared_ptr<ServerState> st;
   // Eligible for new traffic (not counting exclusions).
   bool Usable() const;
+  // Counts a session on this server if it is below its maxconn, checked and counted in one
+  // atomic step. false: the server is full.
+  bool Reserve() const;
 };
+
+// Calls choose() until the server it returns takes a session slot (ServerRt::Reserve); every
+// session starts on a server this way. Between choose()'s maxconn check and the count, another
+// worker may take the server's last slot: it then looks full and the next choice differs.
+// `held`: a server whose slot the caller holds already (a retry there counts nothing).
+// nullptr when choose() finds nothing, or after a few servers filled up under it.
+template <typename F>
+const ServerRt* ChooseReserved(F choose, const ServerRt* held = nullptr) {
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    const ServerRt* s = choose();
+    if (!s) return nullptr;
+    if (s == held || s->Reserve()) return s;
+  }
+  return nullptr;
+}
 
 struct PickInput {
   uint64_t source_hash = 0;   // balance source

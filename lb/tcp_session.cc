@@ -145,8 +145,14 @@ class TcpSession : public Session {
     PickInput in;
     in.source_hash = PeerHash(peer_);
     in.exclude = exclude;
-    const ServerRt* s = be_->Pick(in);
-    if (!s && exclude && exclude->Usable()) s = exclude;  // only that one is left: retry it
+    // The slot is taken with the choice (no queue in TCP mode: a full server is never chosen).
+    const ServerRt* s = ChooseReserved(
+        [&] {
+          const ServerRt* c = be_->Pick(in);
+          if (!c && exclude && exclude->Usable()) c = exclude;  // only that one is left: retry it
+          return c;
+        },
+        srv_);
     if (!s) {
       HAFS_LOG_DEBUG("{}: no server available", be_->conf->name);
       return Finish();
@@ -154,7 +160,6 @@ class TcpSession : public Session {
     if (srv_ != s) {
       if (srv_) srv_->st->c.SessionEnd();
       srv_ = s;
-      srv_->st->c.SessionStart();
     }
     if (!counted_backend_) be_->st->c.SessionStart(), counted_backend_ = true;
     down_.src_ready = false;  // nothing from the server yet; its first bytes raise an edge

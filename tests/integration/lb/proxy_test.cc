@@ -333,5 +333,40 @@ TEST(LbQueue, MaxconnHoldsWhenRequestsArriveTogether) {
   }
 }
 
+// The same in TCP mode (no queue there: a connection finding its server full is closed): a
+// server with maxconn 1 never has two connections at once.
+TEST(LbQueue, TcpModeMaxconnHoldsWhenConnectionsArriveTogether) {
+  LbCluster c(R"(defaults
+    mode tcp
+frontend t
+    bind 127.0.0.1:${HTTP}
+    default_backend t
+backend t
+    server web1 127.0.0.1:${B1} maxconn 1
+)");
+  constexpr int kClients = 12;
+  int served = 0;
+  for (int round = 0; round < 3; ++round) {
+    std::this_thread::sleep_for(100ms);  // the balancer notices the last round's closes asynchronously
+    std::vector<std::thread> ts;
+    std::vector<int> status(kClients), in_flight(kClients);
+    for (int i = 0; i < kClients; ++i)
+      ts.emplace_back([&, i] {
+        auto r = HttpRequest(c.port("HTTP"), "GET", "/slow?ms=20", "", "", 3000);
+        status[i] = r.status;
+        in_flight[i] = std::atoi(r.headers["x-in-flight"].c_str());
+      });
+    for (auto& t : ts) t.join();
+    for (int i = 0; i < kClients; ++i) {
+      if (status[i] != 200) continue;  // closed: the server was full
+      ++served;
+      EXPECT_EQ(in_flight[i], 1) << "round " << round << " client " << i << ": maxconn 1 exceeded";
+    }
+  }
+  EXPECT_GE(served, 3);  // one a round at least
+  // Every slot was given back: one more connection is served.
+  EXPECT_TRUE(WaitFor([&] { return HttpRequest(c.port("HTTP"), "GET", "/").status == 200; }, 2s));
+}
+
 }  // namespace
 }  // namespace lbtest

@@ -1,7 +1,9 @@
 // Server selection on a Runtime built from a config (no sockets involved).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
+#include <thread>
 
 #include "lb/runtime.h"
 
@@ -125,6 +127,49 @@ TEST(LbBalance, StateSurvivesRebuild) {
   EXPECT_FALSE(rt2->backends[0]->servers[0].st->up.load());
   EXPECT_EQ(rt2->backends[0]->servers[0].st->c.requests.load(), 42u);
   EXPECT_TRUE(rt2->backends[0]->servers[1].st->up.load());
+}
+
+// Every session takes its server's slot in the step that checks maxconn: a choice that finds
+// its server full (another worker took the last slot after the check) chooses again, and a
+// server whose slot the caller already holds is not counted twice.
+TEST(LbBalance, ChooseReservedNeverGoesOverMaxconn) {
+  StateRegistry reg;
+  auto rt = Build("    server a 127.0.0.1:1 maxconn 1\n    server b 127.0.0.1:2 maxconn 2\n", reg);
+  auto& be = *rt->backends[0];
+  const ServerRt* a = &be.servers[0];
+  const ServerRt* b = &be.servers[1];
+  // A stale choice: always `a`, as a worker that checked before the slot went.
+  int calls = 0;
+  auto stale_a = [&] { return ++calls, a; };
+  EXPECT_EQ(ChooseReserved(stale_a), a);
+  EXPECT_EQ(a->st->c.cur_sess.load(), 1);
+  calls = 0;
+  EXPECT_EQ(ChooseReserved(stale_a), nullptr);  // full: never a second session
+  EXPECT_EQ(a->st->c.cur_sess.load(), 1);
+  EXPECT_GT(calls, 1);  // it chose again before giving up
+  EXPECT_EQ(ChooseReserved(stale_a, /*held=*/a), a);  // a retry on the held slot
+  EXPECT_EQ(a->st->c.cur_sess.load(), 1);
+  // The first choice was full, the second has room: the session lands there.
+  calls = 0;
+  EXPECT_EQ(ChooseReserved([&] { return ++calls == 1 ? a : b; }), b);
+  EXPECT_EQ(b->st->c.cur_sess.load(), 1);
+  EXPECT_EQ(a->st->c.cur_sess.load(), 1);
+  // Through Pick: b takes one more, then nothing is usable and nothing is counted.
+  EXPECT_EQ(ChooseReserved([&] { return be.Pick({}); }), b);
+  EXPECT_EQ(ChooseReserved([&] { return be.Pick({}); }), nullptr);
+  EXPECT_EQ(b->st->c.cur_sess.load(), 2);
+  EXPECT_TRUE(be.Saturated());
+  // Two threads racing for one slot, many times: exactly one wins each round.
+  for (int round = 0; round < 200; ++round) {
+    a->st->c.SessionEnd();
+    std::atomic<int> won{0};
+    std::thread t1([&] { won += ChooseReserved(stale_a) != nullptr; });
+    std::thread t2([&] { won += ChooseReserved(stale_a) != nullptr; });
+    t1.join();
+    t2.join();
+    ASSERT_EQ(won.load(), 1) << "round " << round;
+    ASSERT_EQ(a->st->c.cur_sess.load(), 1);
+  }
 }
 
 }  // namespace
