@@ -182,6 +182,13 @@ Result<Rep> ReplicateLayer::Conclude(const std::string& what, const std::vector<
         if (auto g = Gfid::FromBytes(res[good.front()]->value().attr().gfid())) RememberHealth(*g, readable);
       }
     }
+    // A mkdir's carried xattrs are set only if every copy that made the directory set them:
+    // otherwise the caller sets them the old way (on every copy: setting is idempotent).
+    if constexpr (requires { res[0]->value().xattrs_set(); }) {
+      bool all = true;
+      for (size_t i : good) all = all && res[i]->value().xattrs_set();
+      res[good.front()]->value().set_xattrs_set(all);
+    }
     return std::move(*res[good.front()]);
   }
   if (same_failure) return res[part.front()]->status();
