@@ -262,10 +262,7 @@ grpc::Status BrickService::Mkdir(ServerContext* ctx, const proto::MkdirRequest* 
     Gfid gfid = *Gfid::FromBytes(req->gfid());
     bool all = true;
     for (const auto& [name, value] : req->xattrs()) {
-      // The layout and user xattrs; never a command such as hafs.migrate.
-      Status s = name.starts_with("hafs.") && name != "hafs.layout"
-                     ? Status(EPERM, "not settable with mkdir")
-                     : storage_.Setxattr(gfid, name, value, 0);
+      Status s = storage_.SetNewDirXattr(gfid, name, value);
       if (!s.ok()) HAFS_LOG_WARN("mkdir {}: xattr {}: {}", req->name(), name, s.ToString());
       all = all && s.ok();
     }
@@ -587,23 +584,35 @@ static LockKind ToKind(proto::LockType t) {
   }
 }
 
+// An eager lock's release (Inodelk's UNLOCK, each item of ReleaseLocks): the delayed post-op,
+// then the unlock.
+int BrickService::ReleaseLock(const Gfid& gfid, const proto::InodelkRequest& l, const std::string& session) {
+  ApplyPostOp(l.post_op(), /*skip_missing=*/false);
+  return locks_.Inodelk(gfid, l.domain(), LockKind::kUnlock, l.start(), l.length(), {session, l.owner()}, false,
+                        std::chrono::milliseconds(0));
+}
+
 grpc::Status BrickService::Inodelk(ServerContext* ctx, const proto::InodelkRequest* req, proto::ErrReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kInodelk);
   PARSE_GFID(gfid, req->gfid());
   if (!sessions_.Alive(req->session_id()))
     return grpc::Status(StatusCode::FAILED_PRECONDITION, "inodelk needs an open session (call Session first)");
+  if (req->type() == proto::UNLOCK) {
+    int err = ReleaseLock(gfid, *req, req->session_id());
+    timer.set_err(err);
+    rep->set_err(err);
+    return grpc::Status::OK;
+  }
   LockOwner who{req->session_id(), req->owner()};
-  // An eager lock's release: the delayed post-op, then the unlock, in one round trip.
-  if (req->type() == proto::UNLOCK) ApplyPostOp(req->post_op(), /*skip_missing=*/false);
   int err = locks_.Inodelk(gfid, req->domain(), ToKind(req->type()), req->start(), req->length(), who,
                            req->blocking(), LockTimeout(req->timeout_ms()));
   // A lock granted to a session that died while it waited must not outlive it.
-  if (err == 0 && req->type() != proto::UNLOCK && !sessions_.Alive(req->session_id())) {
+  if (err == 0 && !sessions_.Alive(req->session_id())) {
     locks_.ReleaseSession(req->session_id());
     err = ENOTCONN;
   }
-  if (err == 0 && req->type() != proto::UNLOCK && req->pre_op_size() > 0) {
+  if (err == 0 && req->pre_op_size() > 0) {
     err = ApplyPreOp(req->pre_op());
     if (err != 0) locks_.Inodelk(gfid, req->domain(), LockKind::kUnlock, req->start(), req->length(), who, false,
                                  std::chrono::milliseconds(0));
@@ -624,11 +633,7 @@ grpc::Status BrickService::ReleaseLocks(ServerContext* ctx, const proto::Release
   for (const auto& l : req->unlock()) {
     auto g = Gfid::FromBytes(l.gfid());
     int err = EINVAL;
-    if (g && l.type() == proto::UNLOCK) {
-      ApplyPostOp(l.post_op(), /*skip_missing=*/false);
-      err = locks_.Inodelk(*g, l.domain(), LockKind::kUnlock, l.start(), l.length(), {req->session_id(), l.owner()},
-                           false, std::chrono::milliseconds(0));
-    }
+    if (g && l.type() == proto::UNLOCK) err = ReleaseLock(*g, l, req->session_id());
     if (first_err == 0) first_err = err;
     rep->add_result(err);
   }
@@ -655,11 +660,11 @@ grpc::Status BrickService::Entrylk(ServerContext* ctx, const proto::EntrylkReque
   if (req->type() == proto::UNLOCK) ApplyPostOp(req->post_op(), /*skip_missing=*/true);
   int err = locks_.Entrylk(parent, req->domain(), req->name(), ToKind(req->type()), who, req->blocking(),
                            LockTimeout(req->timeout_ms()));
-  if (err == 0 && req->type() != proto::UNLOCK && !sessions_.Alive(req->session_id())) {
+  if (err == 0 && !sessions_.Alive(req->session_id())) {
     locks_.ReleaseSession(req->session_id());
     err = ENOTCONN;
   }
-  if (err == 0 && req->type() != proto::UNLOCK && req->pre_op_size() > 0) {
+  if (err == 0 && req->pre_op_size() > 0) {
     err = ApplyPreOp(req->pre_op());
     if (err != 0) locks_.Entrylk(parent, req->domain(), req->name(), LockKind::kUnlock, who, false,
                                  std::chrono::milliseconds(0));

@@ -83,6 +83,7 @@ class BrickService final : public proto::Brick::Service {
   int ApplyPreOp(const google::protobuf::RepeatedPtrField<proto::CounterDelta>& pre_op);
   // Create's data_lock: a non-blocking write inodelk + its pre-op for `session`; errno or 0.
   int CreateLock(const proto::InodelkRequest& l, const std::string& session);
+  int ReleaseLock(const Gfid& gfid, const proto::InodelkRequest& l, const std::string& session);
 
   Storage& storage_;
   LockTable& locks_;

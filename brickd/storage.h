@@ -129,6 +129,9 @@ class Storage {
   Result<struct statvfs> Statfs();
 
   Status Setxattr(const Gfid& gfid, const std::string& name, std::string_view value, int flags);
+  // An xattr a directory is made with (MkdirRequest.xattrs): the layout or a user xattr, never
+  // a command such as hafs.migrate (EPERM).
+  Status SetNewDirXattr(const Gfid& gfid, const std::string& name, std::string_view value);
   Result<std::string> Getxattr(const Gfid& gfid, const std::string& name);
   Result<std::vector<std::string>> Listxattr(const Gfid& gfid);
   Status Removexattr(const Gfid& gfid, const std::string& name);

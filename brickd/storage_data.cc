@@ -263,6 +263,12 @@ Status Storage::Setxattr(const Gfid& gfid, const std::string& name, std::string_
   return rc == 0 ? Status::Ok() : Status::FromErrno(errno, "setxattr");
 }
 
+Status Storage::SetNewDirXattr(const Gfid& gfid, const std::string& name, std::string_view value) {
+  if (name != kLayoutName)
+    if (int err = CheckXattrName(name)) return Status(err, "not settable when a directory is made");
+  return Setxattr(gfid, name, value, 0);
+}
+
 Result<std::string> Storage::Getxattr(const Gfid& gfid, const std::string& name) {
   if (name == kLayoutName) {
     std::shared_lock ns(rename_mu_);
