@@ -347,8 +347,8 @@ Future<proto::EntryReply> DistributeLayer::Mkdir(proto::MkdirRequest req) {
     // Each mkdir carries the layout the directory will have if every active subvolume makes
     // it (the usual case), so no setxattr round trip follows.
     size_t n = t->n();
-    const Layout planned = Layout::Equal(t->ActiveIds());
-    (*req.mutable_xattrs())["hafs.layout"] = planned.Encode();
+    const std::string planned = Layout::Equal(t->ActiveIds()).Encode();
+    (*req.mutable_xattrs())["hafs.layout"] = planned;
     size_t first = (static_cast<uint64_t>(NameHash(req.name())) * n) >> 32;
     auto r = t->s[first].layer->Mkdir(req).get();
     for (size_t i = 0; !r.ok() && r.err() == ENOENT && i < n; ++i) {
@@ -376,11 +376,11 @@ Future<proto::EntryReply> DistributeLayer::Mkdir(proto::MkdirRequest req) {
     // already, an older brick), it is set the old way.
     Gfid gfid = GfidOf(r->attr().gfid());
     Layout layout = Layout::Equal(have.empty() ? t->ActiveIds() : have);
-    if (layout.Encode() != planned.Encode()) unset = All(n);
     proto::SetxattrRequest x;
     x.set_gfid(gfid.Bytes());
     x.set_name("hafs.layout");
     x.set_value(layout.Encode());
+    if (x.value() != planned) unset = All(n);
     auto xs = FanOut<proto::ErrReply>(n, unset, [&](size_t i) { return t->s[i].layer->Setxattr(x); });
     for (size_t i : unset)
       if (!xs[i]->ok()) HAFS_LOG_WARN("layout of {} on subvolume {}: {}", req.name(), i, xs[i]->status().ToString());
