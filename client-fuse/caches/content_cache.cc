@@ -450,28 +450,51 @@ Future<proto::EntryReply> ContentCache::Create(proto::CreateRequest req) {
   });
 }
 
+// A setattr that leaves the size alone (times, mode, owner: cp -p, tar, rsync) does not change
+// the content: the cached content stays, under the reply's attributes. One that sets the size
+// changes it: dropped before and after; truncated to 0, a new write-through starts.
 Future<proto::AttrReply> ContentCache::Setattr(proto::SetattrRequest req) {
   Gfid g = GfidOf(req.gfid());
-  const bool truncate0 = (req.valid() & proto::SetattrRequest::SIZE) && req.size() == 0;
+  const bool sized = req.valid() & proto::SetattrRequest::SIZE;
+  const bool truncate0 = sized && req.size() == 0;
   uint64_t start;
   {
     std::lock_guard lk(mu_);
-    DropLocked(g);
+    if (sized) DropLocked(g);
+    else ForgetBuildLocked(g, "setattr");
     start = epoch_;
   }
   auto below = below_.Setattr(std::move(req));
-  return Deferred([this, below = std::move(below), g, truncate0, start]() mutable -> Result<proto::AttrReply> {
+  return Deferred([this, below = std::move(below), g, sized, truncate0, start]() mutable -> Result<proto::AttrReply> {
     auto r = below.get();
     std::lock_guard lk(mu_);
-    // Truncated to 0 by this client: a new write-through starts (as after a create), unless
-    // the file was dropped (invalidated, changed) while the setattr ran.
+    // Dropped (invalidated, changed) while the setattr ran: nothing is kept or started.
     const bool fresh = !DroppedSinceLocked(g, start);
+    if (!sized && r.ok() && fresh && GfidOf(r->attr().gfid()) == g && KeepLocked(g, r->attr(), nullptr)) return r;
     DropLocked(g);
     if (r.ok() && truncate0 && fresh && options_.write_through && !g.IsNull() && S_ISREG(r->attr().mode()) &&
         r->attr().size() == 0 && GfidOf(r->attr().gfid()) == g)
       StartBuildLocked(g, r->attr(), std::string());
     return r;
   });
+}
+
+bool ContentCache::KeepLocked(const Gfid& g, const proto::Attr& a, const std::string* name_key) {
+  auto it = map_.find(g);
+  if (it == map_.end() || !it->second.data || !S_ISREG(a.mode()) || it->second.size != a.size()) return false;
+  Entry& e = it->second;
+  e.mode = a.mode();
+  e.mtime_ns = a.mtime_ns();
+  e.ctime_ns = a.ctime_ns();
+  if (name_key) {
+    if (!e.name_key.empty()) {
+      auto n = names_.find(e.name_key);
+      if (n != names_.end() && n->second == g) names_.erase(n);
+    }
+    e.name_key = *name_key;
+    names_[*name_key] = g;
+  }
+  return true;
 }
 
 namespace {
@@ -652,23 +675,31 @@ HAFS_CC_NEW_ENTRY(Link, LinkRequest, new_parent, new_name)
 HAFS_CC_REMOVE(Unlink)
 HAFS_CC_REMOVE(Rmdir)
 
+// A rename changes names, not content: what the target name meant is dropped (before and
+// after), and the moved file's cached content stays, under its new name and the reply's
+// attributes (a file written under a temporary name and renamed into place is still kept).
 Future<proto::RenameReply> ContentCache::Rename(proto::RenameRequest req) {
   std::string from = NameKey(req.old_parent(), req.old_name());
   std::string to = NameKey(req.new_parent(), req.new_name());
+  uint64_t start;
   {
     std::lock_guard lk(mu_);
-    DropNameLocked(from);
     DropNameLocked(to);
+    names_.erase(from);
+    start = epoch_;
   }
   auto below = below_.Rename(std::move(req));
-  return Deferred([this, below = std::move(below), from, to]() mutable -> Result<proto::RenameReply> {
+  return Deferred([this, below = std::move(below), from, to, start]() mutable -> Result<proto::RenameReply> {
     auto r = below.get();
     std::lock_guard lk(mu_);
-    DropNameLocked(from);
     DropNameLocked(to);
+    names_.erase(from);
     if (r.ok()) {
-      if (auto g = Gfid::FromBytes(r->attr().gfid()); g && !g->IsNull()) DropLocked(*g);
       if (auto g = Gfid::FromBytes(r->replaced_gfid()); g && !g->IsNull()) DropLocked(*g);
+      if (auto g = Gfid::FromBytes(r->attr().gfid()); g && !g->IsNull()) {
+        ForgetBuildLocked(*g, "renamed");
+        if (DroppedSinceLocked(*g, start) || !KeepLocked(*g, r->attr(), &to)) DropLocked(*g);
+      }
     }
     return r;
   });

@@ -15,9 +15,10 @@
 //   content is read (whole file, one round trip to one brick) only when the file is read.
 //   Lookups ask for content only in directories where files were read (only_where_read).
 // - Coherence: an entry is dropped on any Invalidate of its gfid (or its parent+name), on
-//   "drop everything" (empty gfid and parent), on this client's own changes of it (write,
-//   setattr/truncate, fallocate, unlink, rename over) before and after they run, and when
-//   attributes seen later differ. A fill that raced with a drop is not stored (epochs).
+//   "drop everything" (empty gfid and parent), on this client's own changes of its content
+//   (write, setattr of the size, fallocate, unlink, being renamed over) before and after they
+//   run, and when attributes seen later differ; its own rename of the file, or setattr of
+//   times, mode or owner, keep it (the reply's attributes replace the old ones). A fill that raced with a drop is not stored (epochs).
 //   Upper bound even if an invalidation were lost: `timeout` after the fill.
 // - Write-through (HAFS_CC_WRITE_THROUGH=0: off): a file this client creates (or truncates to
 //   0 by setattr) and then writes from offset 0 without holes, up to `max_file` bytes, is kept
@@ -27,9 +28,12 @@
 //   Writes may be in flight at once (write-behind sends non-overlapping writes in parallel
 //   and merges adjacent ones); the content is stored only once none is in flight. A write that
 //   overlaps bytes already written or in flight, an O_APPEND write, one past `max_file`, a
-//   failed or short write, a hole left when the writes settle, setattr (other than truncate
-//   to 0), fallocate, unlink, rename, another client's invalidation, "drop everything", or
-//   attributes seen later that differ end the file's write-through (its content is dropped).
+//   failed or short write, a hole left when the writes settle, a setattr of the size (other
+//   than truncate to 0), fallocate, unlink, another client's invalidation, "drop everything",
+//   or attributes seen later that differ end the file's write-through (its content is
+//   dropped). A rename or a setattr of times, mode or owner ends the write-through but keeps
+//   content already stored, under the reply's attributes (and the new name): they do not
+//   change the content.
 // - Memory: at most `max_bytes` (content + bookkeeping), least recently used evicted first.
 // Thread-safety: every method may be called from any thread concurrently.
 #pragma once
@@ -161,6 +165,10 @@ class ContentCache : public ForwardingLayer {
   void StoreLocked(const Gfid& g, const proto::Attr& a, std::shared_ptr<const std::string> data,
                    const std::string* name_key);
   void DropNameLocked(const std::string& key);
+  // A change that leaves g's content as it is (rename, setattr without size): its cached
+  // content stays, under the attributes `a` (and the name name_key if given). False when there
+  // is nothing to keep (no content, not a regular file, another size).
+  bool KeepLocked(const Gfid& g, const proto::Attr& a, const std::string* name_key);
   void EvictLocked();
   // Attributes seen in a reply: an entry whose attributes differ loses its content; a small
   // regular file's attributes are remembered (a later whole read may fill them).

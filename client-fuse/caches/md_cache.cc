@@ -465,10 +465,16 @@ Future<proto::RenameReply> MdCache::Rename(proto::RenameRequest req) {
   Gfid op = G(req.old_parent()), np = G(req.new_parent());
   std::string on = req.old_name(), nn = req.new_name();
   bool exchange = (req.flags() & 2) != 0;
-  return Deferred([this, f = below_.Rename(std::move(req)), op, np, on, nn,
-                   exchange]() mutable -> Result<proto::RenameReply> {
+  uint64_t e0;
+  {
+    std::lock_guard lk(mu_);
+    e0 = epoch_;
+  }
+  return Deferred([this, f = below_.Rename(std::move(req)), op, np, on, nn, exchange,
+                   e0]() mutable -> Result<proto::RenameReply> {
     auto r = f.get();
     std::lock_guard lk(mu_);
+    bool clean = epoch_ == e0;
     Changed();
     for (const auto& key : {EntryKey{op, on}, EntryKey{np, nn}}) {
       if (auto it = entries_.find(key); it != entries_.end()) DropAttr(it->second.gfid);
@@ -487,6 +493,15 @@ Future<proto::RenameReply> MdCache::Rename(proto::RenameRequest req) {
       } else {
         DirChanged(op, nullptr, &on);
         DirChanged(np, &nn, nullptr);
+        // The moved inode under its new name, with the reply's attributes (nothing else
+        // changed meanwhile): a file renamed into place is known without asking a brick.
+        Gfid g = ReplyGfid(r);
+        if (clean && !g.IsNull() && r->attr().mode() != 0) {
+          int64_t now = Now();
+          PutAttr(r->attr(), now);
+          if (Cacheable(nn)) entries_[EntryKey{np, nn}] = EntryEnt{g, now};
+          CapCheck();
+        }
       }
     } else {
       DropDir(op);

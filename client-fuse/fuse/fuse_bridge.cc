@@ -181,7 +181,7 @@ void Setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
     r.set_mtime_ns(attr->st_mtim.tv_sec * 1000000000LL + attr->st_mtim.tv_nsec);
   }
   r.set_valid(v);
-  B(req)->QuickDrop(g);
+  if (v & proto::SetattrRequest::SIZE) B(req)->QuickDrop(g);  // times, mode, owner: same content
   B(req)->ParentDrop(g);
   auto res = B(req)->graph().top().Setattr(r).get();
   if (!res.ok()) return ReplyErr(req, res.status());

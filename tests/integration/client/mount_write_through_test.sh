@@ -2,8 +2,10 @@
 # Content cache write-through (docs/client.md, "Quick read and the content cache"): a small
 # file a mount created and wrote is kept by that mount as if it had been read — its first cold
 # read (kernel caches dropped) costs the bricks no read call and no byte — and stays coherent:
-# another mount's same-size rewrite is read by the writer within 3 s. Files written with a
-# hole, and a mount with HAFS_CC_WRITE_THROUGH=0, are read from the bricks (and right).
+# another mount's same-size rewrite is read by the writer within 3 s. So is a file written
+# under a temporary name and renamed into place, or given its times and mode afterwards.
+# Files written with a hole, and a mount with HAFS_CC_WRITE_THROUGH=0, are read from the
+# bricks (and right).
 source "$(dirname "$0")/lib.sh"
 
 # write_files DIR PREFIX N: N files written as an application would: one write, several
@@ -109,6 +111,48 @@ t0 = time.monotonic()
 while open(f"{b}/w3", "rb").read() != b"again" * 100:
     assert time.monotonic() - t0 < 3, "B does not see A's rewrite"
     time.sleep(0.05)
+PY
+
+log "written under a temporary name and renamed into place (rsync), or given times and mode (cp -p): still kept"
+timeout 60 python3 - "$A" <<'PY' || fail "rename/setattr writing"
+import os, sys
+d = sys.argv[1]
+for i in range(10):
+    with open(f"{d}/r{i}", "wb") as f:          # the old version, kept too
+        f.write(b"old" * 100)
+    with open(f"{d}/.r{i}.tmp", "wb") as f:
+        f.write((b"R%04d" % i) * 700)
+    os.rename(f"{d}/.r{i}.tmp", f"{d}/r{i}")    # over the old version
+    with open(f"{d}/t{i}", "wb") as f:
+        f.write((b"T%04d" % i) * 700)
+    os.utime(f"{d}/t{i}", (1000000000 + i, 1000000000 + i))
+    os.chmod(f"{d}/t{i}", 0o600)
+PY
+cold 1.2
+r0=$(brick_sum read 0 1 2); b0=$(brick_sum bytes 0 1 2)
+timeout 60 python3 - "$A" <<'PY' || fail "renamed or touched files read wrong on mount A"
+import os, stat, sys
+d = sys.argv[1]
+for i in range(10):
+    assert open(f"{d}/r{i}", "rb").read() == (b"R%04d" % i) * 700, f"r{i}: not the renamed content"
+    assert open(f"{d}/t{i}", "rb").read() == (b"T%04d" % i) * 700, f"t{i}"
+    st = os.stat(f"{d}/t{i}")
+    assert st.st_mtime == 1000000000 + i and stat.S_IMODE(st.st_mode) == 0o600, f"t{i}: times or mode lost"
+PY
+r1=$(brick_sum read 0 1 2); b1=$(brick_sum bytes 0 1 2)
+log "first cold read of 20 renamed or touched files: $((r1 - r0)) read calls, $((b1 - b0)) bytes read"
+[ $((r1 - r0)) -eq 0 ] || fail "$((r1 - r0)) read calls: renamed or touched files were not kept"
+[ $((b1 - b0)) -eq 0 ] || fail "$((b1 - b0)) bytes read: renamed or touched files were not kept"
+log "mount B rewrites a renamed and a touched file (same size): A reads B's content within 3 s"
+timeout 60 python3 - "$A" "$B" <<'PY' || fail "mount A kept stale content of a renamed or touched file"
+import sys
+from mountcheck import drop_caches, seen_within
+a, b = sys.argv[1], sys.argv[2]
+for name in ("r4", "t4"):
+    new = b"B" * 3500
+    with open(f"{b}/{name}", "r+b") as f:
+        f.write(new)
+    seen_within(lambda: open(f"{a}/{name}", "rb").read(), new, f"{name} on mount A", before_each=drop_caches)
 PY
 
 log "switch: HAFS_CC_WRITE_THROUGH=0: the first cold read of own files reads the bricks"

@@ -131,6 +131,7 @@ class FakeFs : public fakes::FakeLayer {
     }
     names.erase(req.old_name());
     names[req.new_name()] = g;
+    files[g].mtime = ++clock;  // a brick's rename changes the inode's ctime: new attributes
     *r.mutable_attr() = AttrOf(files[g]);
     return Ready<proto::RenameReply>(r);
   }
@@ -682,9 +683,10 @@ TEST_F(ContentCacheTest, WriteThroughSetattrEndsItTruncateToZeroStartsIt) {
   chmod.set_gfid(g.Bytes());
   chmod.set_valid(proto::SetattrRequest::MODE);
   ASSERT_TRUE(cache->Setattr(chmod).get().ok());
-  EXPECT_FALSE(cache->Has(g));
+  EXPECT_TRUE(cache->Has(g));  // the content stays (a chmod does not change it) ...
   ASSERT_EQ(Write(g, 4, "bbbb").err(), 0);
-  EXPECT_FALSE(cache->Has(g));
+  EXPECT_FALSE(cache->Has(g));  // ... but the write-through ended: a later write is not kept
+  EXPECT_EQ(Read(g), "aaaabbbb");
 
   proto::SetattrRequest trunc;
   trunc.set_gfid(g.Bytes());
@@ -696,6 +698,57 @@ TEST_F(ContentCacheTest, WriteThroughSetattrEndsItTruncateToZeroStartsIt) {
   int reads = fs.reads;
   EXPECT_EQ(Read(g), "new");
   EXPECT_EQ(fs.reads, reads);
+}
+
+// Written under a temporary name and renamed into place (rsync, editors), then given its
+// times (cp -p, tar): the content stays kept under the new name and the replies' attributes,
+// so later lookups (which see those attributes) get it and nothing is read from the bricks.
+TEST_F(ContentCacheTest, RenameAndSetattrOfTimesKeepTheContent) {
+  Gfid old_final = fs.Put("final", "old");
+  ASSERT_TRUE(Lookup("final").ok());
+  ASSERT_TRUE(cache->Has(old_final));
+  Gfid g = Create(".final.tmp");
+  ASSERT_EQ(Write(g, 0, "new content").err(), 0);
+  ASSERT_TRUE(cache->Has(g));
+  proto::RenameRequest rn;
+  rn.set_old_parent(Gfid::Root().Bytes());
+  rn.set_old_name(".final.tmp");
+  rn.set_new_parent(Gfid::Root().Bytes());
+  rn.set_new_name("final");
+  ASSERT_TRUE(cache->Rename(rn).get().ok());
+  EXPECT_FALSE(cache->Has(old_final));  // renamed over: gone
+  EXPECT_TRUE(cache->Has(g));
+  int reads = fs.reads, with_data = fs.lookups_with_data;
+  auto r = Lookup("final");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->data(), "new content");
+  EXPECT_EQ(Read(g), "new content");
+
+  proto::SetattrRequest times;
+  times.set_gfid(g.Bytes());
+  times.set_valid(proto::SetattrRequest::MTIME | proto::SetattrRequest::ATIME);
+  ASSERT_TRUE(cache->Setattr(times).get().ok());
+  EXPECT_TRUE(cache->Has(g));
+  r = Lookup("final");  // the bricks' attributes now carry the new times: they match
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->data(), "new content");
+  EXPECT_EQ(fs.reads, reads);
+  EXPECT_EQ(fs.lookups_with_data, with_data);
+
+  // A setattr of the size (even the same size) changes the content: dropped.
+  proto::SetattrRequest same_size;
+  same_size.set_gfid(g.Bytes());
+  same_size.set_valid(proto::SetattrRequest::SIZE);
+  same_size.set_size(11);
+  ASSERT_TRUE(cache->Setattr(same_size).get().ok());
+  EXPECT_FALSE(cache->Has(g));
+  // A kept file another client changes is still dropped on the brick's word.
+  ASSERT_TRUE(Lookup("final").ok());
+  ASSERT_TRUE(cache->Has(g));
+  proto::Invalidate inv;
+  inv.set_gfid(g.Bytes());
+  cache->OnInvalidate(inv);
+  EXPECT_FALSE(cache->Has(g));
 }
 
 TEST_F(ContentCacheTest, WriteThroughStopsPastQuickReadMaxAndForAppends) {

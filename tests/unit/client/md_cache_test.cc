@@ -415,9 +415,14 @@ TEST_F(MdCacheTest, RenameOverMovesTheEntryAndDropsTheReplaced) {
   r.set_new_name("b");
   ASSERT_TRUE(cache.Rename(r).get().ok());
   EXPECT_EQ(Lookup(d, "a").err(), ENOENT);  // complete directory: local
+  int lookups = fs.calls["lookup"], getattrs = fs.calls["getattr"];
   auto nb = Lookup(d, "b");
   ASSERT_TRUE(nb.ok());
   EXPECT_EQ(*Gfid::FromBytes(nb->attr().gfid()), a);
+  // The moved file under its new name and with the rename's attributes: nothing asked below.
+  ASSERT_TRUE(Getattr(a).ok());
+  EXPECT_EQ(fs.calls["lookup"], lookups);
+  EXPECT_EQ(fs.calls["getattr"], getattrs);
   EXPECT_EQ(Getattr(b).err(), ENOENT);
 }
 
