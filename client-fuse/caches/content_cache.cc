@@ -450,9 +450,28 @@ Future<proto::EntryReply> ContentCache::Create(proto::CreateRequest req) {
   });
 }
 
-// A setattr that leaves the size alone (times, mode, owner: cp -p, tar, rsync) does not change
-// the content: the cached content stays, under the reply's attributes. One that sets the size
-// changes it: dropped before and after; truncated to 0, a new write-through starts.
+namespace {
+bool Later(const proto::Attr& a, const proto::Attr& b) {  // a is a later state of the file than b
+  if (a.ctime_ns() != b.ctime_ns()) return a.ctime_ns() > b.ctime_ns();
+  if (a.mtime_ns() != b.mtime_ns()) return a.mtime_ns() > b.mtime_ns();
+  return a.size() > b.size();
+}
+bool Overlaps(const std::map<uint64_t, std::string>& m, uint64_t off, uint64_t len) {
+  auto it = m.lower_bound(off);
+  if (it != m.end() && it->first < off + len) return true;
+  if (it != m.begin()) {
+    --it;
+    if (it->first + it->second.size() > off) return true;
+  }
+  return false;
+}
+}  // namespace
+
+// A setattr that leaves the size alone (times, mode, owner: cp -p, tar, rsync's fchmod right
+// after its create) does not change the content: the cached content stays, under the reply's
+// attributes, and a write-through goes on (the reply's attributes count as its latest). One
+// that sets the size changes it: dropped before and after; truncated to 0, a new
+// write-through starts.
 Future<proto::AttrReply> ContentCache::Setattr(proto::SetattrRequest req) {
   Gfid g = GfidOf(req.gfid());
   const bool sized = req.valid() & proto::SetattrRequest::SIZE;
@@ -461,7 +480,6 @@ Future<proto::AttrReply> ContentCache::Setattr(proto::SetattrRequest req) {
   {
     std::lock_guard lk(mu_);
     if (sized) DropLocked(g);
-    else ForgetBuildLocked(g, "setattr");
     start = epoch_;
   }
   auto below = below_.Setattr(std::move(req));
@@ -470,7 +488,15 @@ Future<proto::AttrReply> ContentCache::Setattr(proto::SetattrRequest req) {
     std::lock_guard lk(mu_);
     // Dropped (invalidated, changed) while the setattr ran: nothing is kept or started.
     const bool fresh = !DroppedSinceLocked(g, start);
-    if (!sized && r.ok() && fresh && GfidOf(r->attr().gfid()) == g && KeepLocked(g, r->attr(), nullptr)) return r;
+    if (!sized && r.ok() && fresh && GfidOf(r->attr().gfid()) == g) {
+      if (!KeepLocked(g, r->attr(), nullptr)) DropContentLocked(g);
+      auto b = building_.find(g);
+      if (b != building_.end() && (!b->second.have_attr || Later(r->attr(), b->second.attr))) {
+        b->second.attr = r->attr();
+        b->second.have_attr = true;
+      }
+      return r;
+    }
     DropLocked(g);
     if (r.ok() && truncate0 && fresh && options_.write_through && !g.IsNull() && S_ISREG(r->attr().mode()) &&
         r->attr().size() == 0 && GfidOf(r->attr().gfid()) == g)
@@ -497,22 +523,6 @@ bool ContentCache::KeepLocked(const Gfid& g, const proto::Attr& a, const std::st
   return true;
 }
 
-namespace {
-bool Later(const proto::Attr& a, const proto::Attr& b) {  // a is a later state of the file than b
-  if (a.ctime_ns() != b.ctime_ns()) return a.ctime_ns() > b.ctime_ns();
-  if (a.mtime_ns() != b.mtime_ns()) return a.mtime_ns() > b.mtime_ns();
-  return a.size() > b.size();
-}
-bool Overlaps(const std::map<uint64_t, std::string>& m, uint64_t off, uint64_t len) {
-  auto it = m.lower_bound(off);
-  if (it != m.end() && it->first < off + len) return true;
-  if (it != m.begin()) {
-    --it;
-    if (it->first + it->second.size() > off) return true;
-  }
-  return false;
-}
-}  // namespace
 
 Future<proto::WriteReply> ContentCache::Write(proto::WriteRequest req) {
   Gfid g = GfidOf(req.gfid());

@@ -31,9 +31,9 @@
 //   failed or short write, a hole left when the writes settle, a setattr of the size (other
 //   than truncate to 0), fallocate, unlink, another client's invalidation, "drop everything",
 //   or attributes seen later that differ end the file's write-through (its content is
-//   dropped). A rename or a setattr of times, mode or owner ends the write-through but keeps
-//   content already stored, under the reply's attributes (and the new name): they do not
-//   change the content.
+//   dropped). A setattr of times, mode or owner changes no content: the write-through goes on
+//   and stored content stays, under the reply's attributes. A rename ends the write-through
+//   but keeps content already stored, under the reply's attributes and the new name.
 // - Memory: at most `max_bytes` (content + bookkeeping), least recently used evicted first.
 // Thread-safety: every method may be called from any thread concurrently.
 #pragma once

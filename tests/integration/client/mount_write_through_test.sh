@@ -120,9 +120,16 @@ d = sys.argv[1]
 for i in range(10):
     with open(f"{d}/r{i}", "wb") as f:          # the old version, kept too
         f.write(b"old" * 100)
-    with open(f"{d}/.r{i}.tmp", "wb") as f:
-        f.write((b"R%04d" % i) * 700)
-    os.rename(f"{d}/.r{i}.tmp", f"{d}/r{i}")    # over the old version
+    tmp = f"{d}/.r{i}.tmp"                      # rsync's steps, as strace shows them
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    os.fchmod(fd, 0o600)                          # before the write
+    os.write(fd, (b"R%04d" % i) * 700)
+    os.close(fd)
+    os.utime(tmp, (1000000000, 1000000000))
+    fd = os.open(tmp, os.O_RDONLY)
+    os.fchmod(fd, 0o644)
+    os.close(fd)
+    os.rename(tmp, f"{d}/r{i}")                   # over the old version
     with open(f"{d}/t{i}", "wb") as f:
         f.write((b"T%04d" % i) * 700)
     os.utime(f"{d}/t{i}", (1000000000 + i, 1000000000 + i))

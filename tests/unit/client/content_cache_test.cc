@@ -676,17 +676,20 @@ TEST_F(ContentCacheTest, WriteThroughAttributesThatDifferEndIt) {
   EXPECT_EQ(Read(g), "zzzzbbbb");
 }
 
-TEST_F(ContentCacheTest, WriteThroughSetattrEndsItTruncateToZeroStartsIt) {
+TEST_F(ContentCacheTest, WriteThroughGoesOnThroughChmodTruncateToZeroRestartsIt) {
   Gfid g = Create("t");
-  ASSERT_EQ(Write(g, 0, "aaaa").err(), 0);
-  proto::SetattrRequest chmod;
+  proto::SetattrRequest chmod;  // rsync: fchmod right after the create, before any write
   chmod.set_gfid(g.Bytes());
   chmod.set_valid(proto::SetattrRequest::MODE);
   ASSERT_TRUE(cache->Setattr(chmod).get().ok());
-  EXPECT_TRUE(cache->Has(g));  // the content stays (a chmod does not change it) ...
+  ASSERT_EQ(Write(g, 0, "aaaa").err(), 0);
+  ASSERT_TRUE(cache->Setattr(chmod).get().ok());
+  EXPECT_TRUE(cache->Has(g));  // the content stays (a chmod does not change it)
   ASSERT_EQ(Write(g, 4, "bbbb").err(), 0);
-  EXPECT_FALSE(cache->Has(g));  // ... but the write-through ended: a later write is not kept
+  EXPECT_TRUE(cache->Has(g));  // and the write-through goes on
+  int before = fs.reads;
   EXPECT_EQ(Read(g), "aaaabbbb");
+  EXPECT_EQ(fs.reads, before);
 
   proto::SetattrRequest trunc;
   trunc.set_gfid(g.Bytes());
