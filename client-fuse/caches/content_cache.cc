@@ -523,7 +523,6 @@ bool ContentCache::KeepLocked(const Gfid& g, const proto::Attr& a, const std::st
   return true;
 }
 
-
 Future<proto::WriteReply> ContentCache::Write(proto::WriteRequest req) {
   Gfid g = GfidOf(req.gfid());
   const uint64_t off = req.offset(), len = req.data().size();
