@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -145,6 +146,15 @@ int main(int argc, char** argv) {
   // MiB written, measured; see docs/client.md, "Write-behind").
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 128 << 20);
+  // gRPC's poll engine, not epoll1: with epoll1 one thread at a time polls every socket, most
+  // often a brick's session thread, so each reply woke it and it woke the FUSE thread waiting
+  // for the reply. With poll, a thread waiting for its call polls that call's connection
+  // itself (sessions have connections of their own): one wake-up per reply
+  // (docs/client.md, "Wake-ups per call"). GRPC_POLL_STRATEGY=epoll1 brings epoll1 back.
+  // An idle connection is then polled by no thread but gRPC's backup poller: every 100 ms
+  // (not 5 s), so keepalive acks and a closed connection are seen in time.
+  setenv("GRPC_POLL_STRATEGY", "poll", 0);
+  setenv("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "100", 0);
   CLI::App app{"hafs-fuse: mount a hafs volume"};
   MountOptions mo;
   std::string opts;

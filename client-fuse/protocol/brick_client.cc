@@ -111,6 +111,11 @@ void BrickClient::Connect() {
   args.SetInt("grpc.use_local_subchannel_pool", 1);
   channel_ = grpc::CreateCustomChannel(options_.address.Endpoint(), grpc::InsecureChannelCredentials(), args);
   stub_ = proto::Brick::NewStub(channel_);
+  // The session stream gets a connection of its own: the thread blocked on it then polls only
+  // that socket (with gRPC's poll engine, see hafs-fuse's main), so a reply to a call wakes the
+  // thread waiting for it directly instead of the session thread, which would wake it.
+  session_channel_ = grpc::CreateCustomChannel(options_.address.Endpoint(), grpc::InsecureChannelCredentials(), args);
+  session_stub_ = proto::Brick::NewStub(session_channel_);
 }
 
 BrickClient::~BrickClient() {
@@ -124,7 +129,7 @@ BrickClient::~BrickClient() {
   {
     // Asynchronous calls hold `this` until their callback ran: wait for them (bounded).
     std::unique_lock lk(mu_);
-    cv_.wait_for(lk, std::chrono::seconds(5), [&] { return in_flight_.empty(); });
+    drained_.wait_for(lk, std::chrono::seconds(5), [&] { return in_flight_.empty(); });
   }
   if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
   if (session_thread_.joinable()) session_thread_.join();
@@ -178,7 +183,9 @@ void BrickClient::Unregister(grpc::ClientContext* ctx) {
     std::lock_guard lk(mu_);
     in_flight_.erase(ctx);
   }
-  cv_.notify_all();
+  // Only the destructor waits for calls to end; waking the heartbeat thread after every call
+  // cost each call a context switch.
+  if (stopping_.load()) drained_.notify_all();
 }
 
 BrickClient::InFlight::InFlight(BrickClient* c, grpc::ClientContext* ctx) : c_(c), ctx_(ctx) { c_->Register(ctx_); }
@@ -230,8 +237,13 @@ void BrickClient::SessionLoop() {
     std::string id = Gfid::Random().ToString();
     last_heard_ms_ = NowMs();
     AddInternalKey(&ctx);
-    auto stub = Stub();
-    auto stream = stub->Session(&ctx);
+    std::shared_ptr<proto::Brick::Stub> stub, session_stub;
+    {
+      std::lock_guard lk(mu_);
+      stub = stub_;
+      session_stub = session_stub_;
+    }
+    auto stream = session_stub->Session(&ctx);
     {
       std::lock_guard lk(mu_);
       session_ctx_ = &ctx;
@@ -253,16 +265,17 @@ void BrickClient::SessionLoop() {
     }
     proto::SessionEvent ev;
     std::string denied;  // why the brick refused this client (auth.allow / auth.reject)
-    std::shared_ptr<grpc::Channel> channel;
+    std::shared_ptr<grpc::Channel> channel, session_channel;
     {
       std::lock_guard lk(mu_);
       channel = channel_;
+      session_channel = session_channel_;
     }
     if (ok && !stream->Read(&ev)) {
       // The stream ended before the welcome. A brick that is up but refuses this client's
       // address (the connection is READY) says so to every call; ask with a ping (the
       // stream's own status is lost to the cancel below). A brick that is down is not asked.
-      if (channel->GetState(false) == GRPC_CHANNEL_READY) {
+      if (session_channel->GetState(false) == GRPC_CHANNEL_READY) {
         grpc::ClientContext pctx;
         pctx.set_deadline(std::chrono::system_clock::now() +
                           std::min<std::chrono::milliseconds>(options_.ping_timeout, std::chrono::milliseconds(500)));
@@ -276,6 +289,10 @@ void BrickClient::SessionLoop() {
       last_heard_ms_ = NowMs();
       if (ev.welcome().volume_id() != options_.volume_id) {
         MarkDown(fmt::format("brick serves volume {}, not {}", ev.welcome().volume_id(), options_.volume_id));
+        ctx.TryCancel();
+      } else if (!channel->WaitForConnected(std::chrono::system_clock::now() + options_.ping_timeout)) {
+        // Calls go over the other connection: the brick is up for them once it is connected.
+        MarkDown("no connection for calls");
         ctx.TryCancel();
       } else {
         SetUp(true);

@@ -291,6 +291,8 @@ class BrickClient {
   Options options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::shared_ptr<proto::Brick::Stub> stub_;
+  std::shared_ptr<grpc::Channel> session_channel_;  // the session stream's own connection (Connect)
+  std::shared_ptr<proto::Brick::Stub> session_stub_;
 
   std::atomic<bool> up_{false};
   std::atomic<bool> stopping_{false};
@@ -298,6 +300,7 @@ class BrickClient {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
+  std::condition_variable drained_;  // the destructor waits on it for in_flight_ to empty
   std::string session_id_;
   std::string last_error_;
   grpc::ClientContext* session_ctx_ = nullptr;
