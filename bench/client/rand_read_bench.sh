@@ -10,7 +10,7 @@
 #
 #   sudo bench/client/rand_read_bench.sh [--mib 1024] [--reads 3000] [--rounds 3] \
 #        [--b VAR=VALUE]... [BUILD_BIN_DIR]
-# --b sets the environment of the "hr3b" volume's bricks and client (e.g. HAFS_BRICK_URING=0).
+# --b sets the environment of the "hr3b" volume's bricks and client (e.g. GRPC_POLL_STRATEGY=epoll1).
 set -euo pipefail
 MIB=1024; READS=3000; ROUNDS=3; B=()
 while [ $# -gt 0 ]; do

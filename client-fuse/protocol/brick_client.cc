@@ -237,11 +237,15 @@ void BrickClient::SessionLoop() {
     std::string id = Gfid::Random().ToString();
     last_heard_ms_ = NowMs();
     AddInternalKey(&ctx);
+    // One snapshot of both connections (SetAddress may replace them meanwhile).
     std::shared_ptr<proto::Brick::Stub> stub, session_stub;
+    std::shared_ptr<grpc::Channel> channel, session_channel;
     {
       std::lock_guard lk(mu_);
       stub = stub_;
       session_stub = session_stub_;
+      channel = channel_;
+      session_channel = session_channel_;
     }
     auto stream = session_stub->Session(&ctx);
     {
@@ -265,12 +269,6 @@ void BrickClient::SessionLoop() {
     }
     proto::SessionEvent ev;
     std::string denied;  // why the brick refused this client (auth.allow / auth.reject)
-    std::shared_ptr<grpc::Channel> channel, session_channel;
-    {
-      std::lock_guard lk(mu_);
-      channel = channel_;
-      session_channel = session_channel_;
-    }
     if (ok && !stream->Read(&ev)) {
       // The stream ended before the welcome. A brick that is up but refuses this client's
       // address (the connection is READY) says so to every call; ask with a ping (the
