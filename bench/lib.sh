@@ -70,13 +70,14 @@ gluster_vol() {  # NAME replica|distribute : three bricks under $W/NAME, mounted
   mkdir -p "$W/mnt-$name"; mount -t glusterfs "$HOST:/$name" "$W/mnt-$name"; MOUNTS+=("$W/mnt-$name")
 }
 
-hafs_vol() {  # NAME replicate|distribute BIN_DIR [VAR=VALUE for the client...]
+hafs_vol() {  # NAME replicate|distribute BIN_DIR [VAR=VALUE for the client...]; HAFS_BRICK_ENV: the bricks'
   local name=$1 type=$2 bin=$3 bricks="" sep="" volid i port; shift 3
   volid=0b7e2c4d-6666-4777-8888-$(printf '%06d%06d' $$ ${#PIDS[@]})
   HAFS_PORTS[$name]=""; HAFS_PIDS[$name]=""
   for i in 0 1 2; do
     mkdir -p "$W/$name/h$i"
-    "$bin/hafs-brickd" --brick-path "$W/$name/h$i" --volume-id "$volid" --brick-id $i --log-level warn \
+    # shellcheck disable=SC2086  # HAFS_BRICK_ENV is a list of VAR=VALUE words
+    env ${HAFS_BRICK_ENV:-} "$bin/hafs-brickd" --brick-path "$W/$name/h$i" --volume-id "$volid" --brick-id $i --log-level warn \
       > "$W/$name-h$i.out" 2>&1 &
     PIDS+=($!); HAFS_PIDS[$name]+=" $!"
     for _ in $(seq 100); do grep -q 'listening on' "$W/$name-h$i.out" 2>/dev/null && break; sleep 0.05; done

@@ -31,7 +31,11 @@ Result<std::unique_ptr<BrickServer>> BrickServer::Start(const BrickServerOptions
     if (!policy.ok()) return policy.status();
     b->auth_.Set(*policy);
   }
-  auto storage = Storage::Open(Storage::Options{o.brick_path, o.volume_id, o.brick_id});
+  Storage::Options so_storage{o.brick_path, o.volume_id, o.brick_id};
+  // HAFS_BRICK_DIRECT_WRITE_KIB overrides --direct-write-kib, for before/after measurements.
+  so_storage.direct_write_min = static_cast<size_t>(EnvInt("HAFS_BRICK_DIRECT_WRITE_KIB",
+                                                           static_cast<long>(o.direct_write_min / 1024))) * 1024;
+  auto storage = Storage::Open(so_storage);
   if (!storage.ok()) return storage.status();
   b->storage_ = std::move(storage).value();
   b->locks_ = std::make_unique<LockTable>();

@@ -22,6 +22,7 @@ struct BrickServerOptions {
   uint32_t brick_id = 0;
   std::string listen = "127.0.0.1:0";      // ADDR:PORT, port 0 = pick one
   size_t max_io = 4u << 20;
+  size_t direct_write_min = 128 * 1024;  // Storage::Options::direct_write_min; 0: page cache only
   std::chrono::milliseconds max_lease{10000};
   AuthRules auth;                          // --auth-allow, --auth-reject (and the internal key)
   std::string auth_file;                   // if set, replaces `auth` at start and on ReloadAuth()

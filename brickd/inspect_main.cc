@@ -35,8 +35,9 @@ int main(int argc, char** argv) {
       std::printf("%-12s count %8llu errors %6llu avg %6.1f us\n", o.op().c_str(),
                   static_cast<unsigned long long>(o.count()), static_cast<unsigned long long>(o.errors()),
                   o.count() ? static_cast<double>(o.total_us()) / o.count() : 0.0);
-    std::printf("bytes read %llu written %llu sessions %u locks %llu heal-pending %llu\n",
+    std::printf("bytes read %llu written %llu (direct %llu) sessions %u locks %llu heal-pending %llu\n",
                 static_cast<unsigned long long>(r.bytes_read()), static_cast<unsigned long long>(r.bytes_written()),
+                static_cast<unsigned long long>(r.bytes_written_direct()),
                 r.sessions(), static_cast<unsigned long long>(r.locks_held()),
                 static_cast<unsigned long long>(r.heal_pending()));
   } else if (what == "heal-index") {

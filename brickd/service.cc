@@ -806,6 +806,7 @@ grpc::Status BrickService::Stats(ServerContext* ctx, const proto::PingRequest*, 
   }
   rep->set_bytes_read(storage_.bytes_read());
   rep->set_bytes_written(storage_.bytes_written());
+  rep->set_bytes_written_direct(storage_.bytes_written_direct());
   rep->set_sessions(static_cast<uint32_t>(sessions_.Count()));
   rep->set_locks_held(locks_.HeldCount());
   rep->set_heal_pending(storage_.metadata().HealPending());

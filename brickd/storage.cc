@@ -60,6 +60,7 @@ Status Storage::Init(const Options& options) {
   root_ = options.root;
   while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
   max_cached_fds_ = options.max_cached_fds;
+  direct_write_min_ = options.direct_write_min;
   if (options.volume_id.empty()) return Status(EINVAL, "a volume id is required");
   root_fd_ = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root_fd_ < 0) return Status::FromErrno(errno, fmt::format("brick directory {}", root_));
@@ -119,6 +120,17 @@ Status Storage::Init(const Options& options) {
 
 Storage::Fd::~Fd() {
   if (owned_ && fd_ >= 0) ::close(fd_);
+  if (direct_fd_ >= 0) ::close(direct_fd_);
+}
+
+int Storage::Fd::Direct() {
+  // Through /proc: the same inode even if the object was renamed or unlinked since.
+  std::call_once(direct_once_, [this] {
+    std::string self = fmt::format("/proc/self/fd/{}", fd_);
+    int fd = ::open(self.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+    direct_fd_ = fd >= 0 ? fd : -errno;
+  });
+  return direct_fd_;
 }
 
 bool Storage::IsDir(const Gfid& gfid) const {

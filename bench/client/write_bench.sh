@@ -4,25 +4,30 @@
 #   the local disk · GlusterFS replica 3 · hafs replica 3 "before" · hafs replica 3 "after"
 # all on the same disk, interleaved ROUNDS times (the machine is shared: medians and ratios
 # from the same run are what count). "after" is BIN; "before" is BEFORE_BIN if given, else
-# BIN with write-behind off (HAFS_WRITE_BEHIND=0: each write(2) waits for its round trip;
-# --before-env sets another environment, e.g. "HAFS_EAGER_LOCK=0 HAFS_WRITE_BEHIND=0").
+# BIN with write-behind off unless --before-brick-env is given (HAFS_WRITE_BEHIND=0: each write(2)
+# waits for its round trip;
+# --before-env sets another environment, e.g. "HAFS_EAGER_LOCK=0 HAFS_WRITE_BEHIND=0";
+# --before-brick-env the before bricks', e.g. "HAFS_BRICK_DIRECT_WRITE_KIB=0").
 # Needs root; installs glusterfs-server from Debian. Not run by CI.
 #
-#   sudo bench/client/write_bench.sh [--mib 1024] [--rounds 3] [--before-env "VAR=VALUE ..."] BIN [BEFORE_BIN]
+#   sudo bench/client/write_bench.sh [--mib 1024] [--rounds 3] [--before-env "VAR=VALUE ..."]
+#                                    [--before-brick-env "VAR=VALUE ..."] BIN [BEFORE_BIN]
 set -euo pipefail
-MIB=1024; ROUNDS=3; BEFORE_ENV_SET=""
+MIB=1024; ROUNDS=3; BEFORE_ENV_SET=""; BEFORE_BRICK_ENV=""
 while [ $# -gt 0 ]; do
   case $1 in
     --mib) MIB=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --before-env) BEFORE_ENV_SET=$2; shift 2 ;;
+    --before-brick-env) BEFORE_BRICK_ENV=$2; shift 2 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) break ;;
   esac
 done
-[ $# -ge 1 ] && [ $# -le 2 ] || { sed -n 2,12p "$0" >&2; exit 2; }
+[ $# -ge 1 ] && [ $# -le 2 ] || { sed -n 2,15p "$0" >&2; exit 2; }
 AFTER=$(cd "$1" && pwd); BEFORE=$(cd "${2:-$1}" && pwd); BEFORE_ENV=""
-[ $# = 1 ] && BEFORE_ENV=${BEFORE_ENV_SET:-HAFS_WRITE_BEHIND=0}
+[ $# = 1 ] && [ -z "$BEFORE_BRICK_ENV" ] && BEFORE_ENV=${BEFORE_ENV_SET:-HAFS_WRITE_BEHIND=0}
+[ -n "$BEFORE_ENV_SET" ] && BEFORE_ENV=$BEFORE_ENV_SET
 W=/var/tmp/hafs-writebench-$$
 . "$(dirname "$0")/../lib.sh"
 bench_packages glusterfs-server glusterfs-client
@@ -53,7 +58,7 @@ declare -A SEQ PAR
 for r in $(seq "$ROUNDS"); do
   for t in local gr3 before after; do
     dir=$W/local; [ $t != local ] && dir=$W/mnt-$t
-    [ $t = before ] && hafs_vol before replicate "$BEFORE" $BEFORE_ENV
+    [ $t = before ] && HAFS_BRICK_ENV=$BEFORE_BRICK_ENV hafs_vol before replicate "$BEFORE" $BEFORE_ENV
     [ $t = after ] && hafs_vol after replicate "$AFTER"
     sync; echo 3 > /proc/sys/vm/drop_caches
     read -r seq_mbps par_mbps < <(run "$dir")
