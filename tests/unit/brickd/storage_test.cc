@@ -96,11 +96,18 @@ TEST_F(StorageTest, WriteAnswersTheAttributesGetattrWould) {
   EXPECT_EQ(ReadAll(f), std::string(10, '\0') + "hellox");
 }
 
-// Whether the file system under `dir` takes O_DIRECT (statx STATX_DIOALIGN, Linux 6.1+).
+// Whether the file system under `dir` takes O_DIRECT (statx STATX_DIOALIGN of a regular file,
+// Linux 6.1+).
 bool TakesDirectIo(const std::string& dir) {
+  std::string probe = dir + "/dio-probe";
+  int fd = ::open(probe.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  ::close(fd);
   struct statx sx {};
-  return ::statx(AT_FDCWD, dir.c_str(), 0, 0x2000 /* STATX_DIOALIGN */, &sx) == 0 && (sx.stx_mask & 0x2000) &&
-         sx.stx_dio_offset_align > 0 && sx.stx_dio_offset_align <= 4096;
+  bool yes = ::statx(AT_FDCWD, probe.c_str(), 0, 0x2000 /* STATX_DIOALIGN */, &sx) == 0 && (sx.stx_mask & 0x2000) &&
+             sx.stx_dio_offset_align > 0 && sx.stx_dio_offset_align <= 4096;
+  ::unlink(probe.c_str());
+  return yes;
 }
 
 std::string Pattern(size_t n, int seed) {
