@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "proto/mgmt.grpc.pb.h"
 
 namespace hafs::client {
@@ -57,6 +58,7 @@ VolfileWatcher::~VolfileWatcher() {
 }
 
 void VolfileWatcher::Loop() {
+  NameThisThread("volfile-watch");
   size_t next = 0;
   uint64_t seen = 0;
   while (!stopping_) {

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 
 namespace hafs::client {
 
@@ -188,6 +189,7 @@ void ReadAhead::RunChunk(const Gfid& g, const ChunkPtr& c) {
 }
 
 void ReadAhead::WorkerLoop() {
+  NameThisThread("read-ahead");
   std::unique_lock lk(mu_);
   for (;;) {
     work_cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });

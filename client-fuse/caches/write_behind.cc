@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 
 namespace hafs::client {
 
@@ -102,6 +103,7 @@ bool WriteBehindLayer::PickLocked(Gfid* gfid, std::list<Op>::iterator* op) {
 }
 
 void WriteBehindLayer::SenderLoop() {
+  NameThisThread("write-behind");
   std::unique_lock lk(mu_);
   for (;;) {
     Gfid g;

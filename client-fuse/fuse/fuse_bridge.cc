@@ -2,16 +2,24 @@
 
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 
 namespace hafs::client {
 namespace {
 
-FuseBridge* B(fuse_req_t req) { return static_cast<FuseBridge*>(fuse_req_userdata(req)); }
+// Every request passes here first: libfuse's worker threads get their name on their first one
+// (never the main thread: tools find hafs-fuse by its name).
+FuseBridge* B(fuse_req_t req) {
+  thread_local bool named = (::gettid() != ::getpid() && (NameThisThread("fuse-worker"), true));
+  (void)named;
+  return static_cast<FuseBridge*>(fuse_req_userdata(req));
+}
 Gfid GfidOf(const std::string& raw) { return Gfid::FromBytes(raw).value_or(Gfid()); }
 
 struct timespec Ts(int64_t ns) {
@@ -933,6 +941,7 @@ void FuseBridge::ParentDrop(const Gfid& gfid) {
 }
 
 void FuseBridge::NotifyLoop() {
+  NameThisThread("fuse-notify");
   std::unique_lock lk(notify_mu_);
   while (!stopping_) {
     notify_cv_.wait_for(lk, std::chrono::milliseconds(200), [&] { return stopping_ || !notify_q_.empty(); });

@@ -7,6 +7,7 @@
 
 #include "common/gfid.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 
 namespace hafs::client {
 namespace {
@@ -231,6 +232,7 @@ void BrickClient::MarkDown(const std::string& why) {
 }
 
 void BrickClient::SessionLoop() {
+  NameThisThread("brick-session");
   int backoff_ms = 100;
   while (!stopping_) {
     grpc::ClientContext ctx;
@@ -340,6 +342,7 @@ void BrickClient::SessionLoop() {
 }
 
 void BrickClient::HeartbeatLoop() {
+  NameThisThread("brick-heartbeat");
   auto period = std::chrono::milliseconds(std::max<int64_t>(options_.ping_timeout.count() / 4, 25));
   uint64_t seq = 0;
   while (!stopping_) {

@@ -11,6 +11,7 @@
 #include "client-fuse/fan_out.h"
 #include "client-fuse/replicate/changelog.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 
 namespace hafs::client {
 
@@ -628,6 +629,7 @@ void ReplicateLayer::OnContended(const proto::LockContended& c) {
 }
 
 void ReplicateLayer::ReleaserLoop() {
+  NameThisThread("lock-releaser");
   std::unique_lock lk(eager_mu_);
   while (!stopping_) {
     std::vector<Gfid> todo(release_q_.begin(), release_q_.end());
