@@ -97,13 +97,17 @@ all_online() {
   [ "$($H --json volume status "$1" | python3 -c 'import json,sys; print(all(b["online"] for b in json.load(sys.stdin)["bricks"]))')" = True ]
 }
 
-# brick_sum read|bytes N...: bricks' read calls ("read", or any op's count) or bytes read
-# ("bytes"), summed over bricks N..., from hafs-brick-inspect's stats.
+# brick_sum read|bytes|direct N...: bricks' read calls ("read", or any op's count), bytes read
+# ("bytes") or bytes written around the page cache ("direct"), summed over bricks N..., from
+# hafs-brick-inspect's stats.
 brick_sum() {
   local what=$1 t=0 c n; shift
   for n in "$@"; do
     if [ "$what" = bytes ]; then
       c=$(timeout 10 "$BIN/hafs-brick-inspect" "127.0.0.1:${BRICK_PORT[$n]}" stats | awk '$1 == "bytes" && $2 == "read" {print $3}')
+    elif [ "$what" = direct ]; then
+      c=$(timeout 10 "$BIN/hafs-brick-inspect" "127.0.0.1:${BRICK_PORT[$n]}" stats |
+        awk '$1 == "bytes" { for (i = 1; i < NF; i++) if ($i == "(direct") { sub(/\)/, "", $(i + 1)); print $(i + 1) } }')
     else
       c=$(timeout 10 "$BIN/hafs-brick-inspect" "127.0.0.1:${BRICK_PORT[$n]}" stats | awk -v op="$what" '$1 == op && $2 == "count" {print $3}')
     fi
