@@ -378,7 +378,9 @@ Status ReplicateLayer::TakeEager(Kind kind, const Gfid& target, const std::share
     (entry ? release_entry_q_ : release_q_).push_back(target);
   }
   eager_cv_.notify_all();
-  releaser_cv_.notify_all();
+  // A lock just taken falls due (eager_idle from now) after whatever the releaser sleeps until,
+  // so only a queued release needs it awake now (one wake-up less per file).
+  if (e->want_release) releaser_cv_.notify_all();
   return Status::Ok();
 }
 
@@ -1234,7 +1236,7 @@ Future<proto::EntryReply> ReplicateLayer::Create(proto::CreateRequest req) {
         eager_.emplace(gfid, std::move(e));
         ++stats_.acquired;
         ++stats_.with_create;
-        releaser_cv_.notify_all();
+        // No releaser wake-up: the new lock falls due after whatever it sleeps until (TakeEager).
       }
     }
     if (!keep) {
