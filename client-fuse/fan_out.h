@@ -38,6 +38,14 @@ int FirstError(const std::vector<size_t>& who, const std::vector<std::optional<R
   return fallback;
 }
 
+// True if any child in `who` failed with `err`.
+template <typename Rep>
+bool AnyError(const std::vector<size_t>& who, const std::vector<std::optional<Result<Rep>>>& r, int err) {
+  for (size_t i : who)
+    if (r[i] && !r[i]->ok() && r[i]->err() == err) return true;
+  return false;
+}
+
 // True if every child in `who` failed with one and the same errno (nothing diverged).
 template <typename Rep>
 bool SameError(const std::vector<size_t>& who, const std::vector<std::optional<Result<Rep>>>& r) {

@@ -18,6 +18,11 @@ namespace hafs::client {
 namespace {
 std::atomic<uint64_t> g_next_owner{1};
 uint64_t NewOwner() { return g_next_owner.fetch_add(1); }
+
+// A brick refuses a lock with ESTALE once rebalance has moved the file away (`gone`, sent to
+// each brick of the set in turn after the last copy): the change is not refused for want of
+// a quorum but belongs elsewhere, and distribute looks for the file on the other subvolumes.
+constexpr const char* kMovedAway = "the file has moved to another replica set (rebalance)";
 }  // namespace
 
 ReplicateLayer::ReplicateLayer(std::vector<ProtocolLayer*> children, Options options)
@@ -272,6 +277,7 @@ Result<Rep> ReplicateLayer::InodeTxn(const Gfid& gfid, Kind kind, const TxnCall<
     undo(part);
     int err = FirstError(up, locks, EROFS);
     if (err == ENOENT && SameError(up, locks)) return Status(ENOENT, "no such file");
+    if (AnyError(up, locks, ESTALE)) return Status(ESTALE, kMovedAway);
     return Status(EROFS, fmt::format("write refused: locked {} of {} bricks", part.size(), n()));
   }
   // The operation carries its post-op (−1 for every participant) and the unlock.
@@ -347,12 +353,14 @@ Status ReplicateLayer::AcquireEager(Kind kind, const Gfid& target, Eager& e) {
   auto refuse = [&](const std::vector<size_t>& locked, int err) {
     undo(locked);
     if (err == ENOENT) return Status(ENOENT, kind == Kind::kEntry ? "no such directory" : "no such file");
+    if (err == ESTALE) return Status(ESTALE, kMovedAway);
     return Status(EROFS, fmt::format("{}: locked {} of {} bricks", refused, locked.size(), n()));
   };
   auto l = LockInOrder(up, lock, undo, /*wait=*/true);
   if (!HasQuorum(l.got)) {
     int err = FirstError(up, l.res, EROFS);
-    return refuse(l.got, err == ENOENT && SameError(up, l.res) ? ENOENT : EROFS);
+    if (err == ENOENT && SameError(up, l.res)) return refuse(l.got, ENOENT);
+    return refuse(l.got, AnyError(up, l.res, ESTALE) ? ESTALE : EROFS);
   }
   e.part = l.got;
   return Status::Ok();

@@ -578,6 +578,41 @@ TEST(ReplicateLayer, ChangesThatQueueOrAreRefusedTakeTheirPreOpsBack) {
 // close() hands a written file's eager lock to the releaser, which gathers the releases of
 // `close_gather` into one ReleaseLocks call per brick. Until then a new write of the file takes
 // its lock back (no release, no new lock), and another owner's wait sends it at once.
+// Rebalance's `gone` reaches the bricks of a set one after the other: a write in between finds
+// one brick that answers ESTALE and one that still locks. That is "moved away" (ESTALE, which
+// distribute follows to the file's new place), not "quorum lost" (EROFS, which it did not
+// always follow: the getattr it asks then may be served by the brick not yet told).
+TEST(ReplicateLayer, ALockRefusedBecauseTheFileMovedAwayAnswersESTALE) {
+  ThreeBricks t;
+  auto two = t.children();
+  two.resize(2);  // replica 2, as in the rebalance test that raced
+  Gfid g = Gfid::Random();
+  {
+    ReplicateLayer r(two, ReplicateLayer::Options{});
+    ASSERT_TRUE(r.Create(CreateReq("moving", g)).get().ok());
+  }
+  for (const char* cmd : {"freeze 60000", "gone"}) {  // on brick 0 only, as mid-way through
+    proto::SetxattrRequest x;
+    x.set_gfid(g.Bytes());
+    x.set_name("hafs.migrate");
+    x.set_value(cmd);
+    auto res = t.p[0]->Setxattr(x).get();
+    ASSERT_TRUE(res.ok()) << cmd << ": " << res.status().ToString();
+  }
+  for (bool eager : {false, true}) {
+    ReplicateLayer::Options o;
+    o.eager_lock = eager;
+    o.lock_wait = 1s;
+    ReplicateLayer r(two, o);
+    proto::WriteRequest w;
+    w.set_gfid(g.Bytes());
+    w.set_data("late");
+    auto res = r.Write(w).get();
+    ASSERT_FALSE(res.ok()) << (eager ? "eager" : "plain") << " write went through";
+    EXPECT_EQ(res.err(), ESTALE) << (eager ? "eager: " : "plain: ") << res.status().ToString();
+  }
+}
+
 TEST(ReplicateLayer, ClosesReleaseTogetherUnlessReopenedOrContended) {
   ThreeBricks t;
   ReplicateLayer::Options o;
