@@ -57,7 +57,11 @@ int main(int argc, char** argv) {
                  "file with allow=LIST, reject=LIST, internal-key=KEY lines; replaces the two flags, re-read on SIGHUP");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->default_val("info");
   app.add_option("--log-file", log_file, "log to this file instead of stderr");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help 0, bad arguments 2 (docs/brickd.md), not CLI11's own codes
+  }
 
   if (!hafs::log::Init("hafs-brickd", log_level, log_file)) {
     std::cerr << "hafs-brickd: bad --log-level or --log-file\n";

@@ -583,6 +583,17 @@ TEST_F(BrickRpcTest, RefusesAnotherVolumesDirectory) {
   EXPECT_NE(out.find("No such file or directory"), std::string::npos) << out;
   rc = RunToCompletion({BrickdPath(), "--brick-path", brick_.dir(), "--volume-id", "not-a-uuid"}, &out);
   EXPECT_EQ(rc, 2);
+  // Bad arguments of any kind exit 2 (docs/brickd.md), with the reason.
+  rc = RunToCompletion({BrickdPath(), "--brick-path", brick_.dir(), "--volume-id", kVolumeId, "--direct-write-kib",
+                        "99999"},
+                       &out);
+  EXPECT_EQ(rc, 2);
+  EXPECT_NE(out.find("--direct-write-kib"), std::string::npos) << out;
+  rc = RunToCompletion({BrickdPath(), "--brick-path", brick_.dir(), "--volume-id", kVolumeId, "--no-such-flag"}, &out);
+  EXPECT_EQ(rc, 2);
+  rc = RunToCompletion({BrickdPath(), "--volume-id", kVolumeId}, &out);  // --brick-path missing
+  EXPECT_EQ(rc, 2);
+  EXPECT_EQ(RunToCompletion({BrickdPath(), "--help"}, &out), 0);
 }
 
 }  // namespace
