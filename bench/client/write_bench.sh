@@ -25,9 +25,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ $# -ge 1 ] && [ $# -le 2 ] || { sed -n 2,15p "$0" >&2; exit 2; }
-AFTER=$(cd "$1" && pwd); BEFORE=$(cd "${2:-$1}" && pwd); BEFORE_ENV=""
-[ $# = 1 ] && [ -z "$BEFORE_BRICK_ENV" ] && BEFORE_ENV=${BEFORE_ENV_SET:-HAFS_WRITE_BEHIND=0}
-[ -n "$BEFORE_ENV_SET" ] && BEFORE_ENV=$BEFORE_ENV_SET
+AFTER=$(cd "$1" && pwd); BEFORE=$(cd "${2:-$1}" && pwd); BEFORE_ENV=$BEFORE_ENV_SET
+[ $# = 1 ] && [ -z "$BEFORE_ENV$BEFORE_BRICK_ENV" ] && BEFORE_ENV=HAFS_WRITE_BEHIND=0
 W=/var/tmp/hafs-writebench-$$
 . "$(dirname "$0")/../lib.sh"
 bench_packages glusterfs-server glusterfs-client

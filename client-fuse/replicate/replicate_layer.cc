@@ -23,6 +23,14 @@ uint64_t NewOwner() { return g_next_owner.fetch_add(1); }
 // each brick of the set in turn after the last copy): the change is not refused for want of
 // a quorum but belongs elsewhere, and distribute looks for the file on the other subvolumes.
 constexpr const char* kMovedAway = "the file has moved to another replica set (rebalance)";
+
+// Why a file's lock fell short of quorum: ENOENT if every brick said so, ESTALE if any said
+// the file moved away, else EROFS.
+template <typename Rep>
+int LockRefusal(const std::vector<size_t>& who, const std::vector<std::optional<Result<Rep>>>& r) {
+  if (FirstError(who, r, EROFS) == ENOENT && SameError(who, r)) return ENOENT;
+  return AnyError(who, r, ESTALE) ? ESTALE : EROFS;
+}
 }  // namespace
 
 ReplicateLayer::ReplicateLayer(std::vector<ProtocolLayer*> children, Options options)
@@ -275,9 +283,9 @@ Result<Rep> ReplicateLayer::InodeTxn(const Gfid& gfid, Kind kind, const TxnCall<
   const auto& locks = l.res;
   if (!HasQuorum(part)) {
     undo(part);
-    int err = FirstError(up, locks, EROFS);
-    if (err == ENOENT && SameError(up, locks)) return Status(ENOENT, "no such file");
-    if (AnyError(up, locks, ESTALE)) return Status(ESTALE, kMovedAway);
+    int err = LockRefusal(up, locks);
+    if (err == ENOENT) return Status(ENOENT, "no such file");
+    if (err == ESTALE) return Status(ESTALE, kMovedAway);
     return Status(EROFS, fmt::format("write refused: locked {} of {} bricks", part.size(), n()));
   }
   // The operation carries its post-op (−1 for every participant) and the unlock.
@@ -358,9 +366,7 @@ Status ReplicateLayer::AcquireEager(Kind kind, const Gfid& target, Eager& e) {
   };
   auto l = LockInOrder(up, lock, undo, /*wait=*/true);
   if (!HasQuorum(l.got)) {
-    int err = FirstError(up, l.res, EROFS);
-    if (err == ENOENT && SameError(up, l.res)) return refuse(l.got, ENOENT);
-    return refuse(l.got, AnyError(up, l.res, ESTALE) ? ESTALE : EROFS);
+    return refuse(l.got, LockRefusal(up, l.res));
   }
   e.part = l.got;
   return Status::Ok();
