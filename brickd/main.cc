@@ -15,6 +15,7 @@
 
 #include "brickd/brick_server.h"
 #include "common/gfid.h"
+#include "common/mutex_debug.h"
 #include "common/log.h"
 #include "common/shutdown.h"
 
@@ -26,6 +27,7 @@ void DumpState() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  hafs::TurnOffMutexDeadlockDetection();
   // Write payloads (up to --max-io-kib) are allocated and freed per call. glibc would give
   // each its own mmap, or return freed heap to the kernel, and a fresh page fault and zeroed
   // page per 4 KiB follow (~500 faults per MiB written): keep them in the heap instead.

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/log.h"
+#include "common/mutex_debug.h"
 #include "common/shutdown.h"
 #include "mgmtd/server.h"
 
@@ -29,6 +30,7 @@ std::string DefaultBrickd() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  hafs::TurnOffMutexDeadlockDetection();
   CLI::App app{"hafs-mgmtd: management daemon of a hafs storage node"};
   hafs::mgmtd::MgmtServerOptions o;
   std::string log_level = "info", log_file;

@@ -1,0 +1,13 @@
+// absl::Mutex's deadlock detector, which gRPC's core runs into on every lock.
+#pragma once
+
+namespace hafs {
+
+// Debian builds abseil without NDEBUG, so absl::Mutex runs its deadlock detector on every
+// Lock(): each acquisition is recorded in a process-wide graph (GraphCycles) under a global
+// lock, and gRPC's core takes several absl::Mutexes per call. It is a debugging aid; every
+// hafs daemon that talks gRPC turns it off at the start of main().
+// HAFS_ABSL_DEADLOCK_CHECK=1 in the environment keeps it (for comparison).
+void TurnOffMutexDeadlockDetection();
+
+}  // namespace hafs
