@@ -52,3 +52,19 @@ web local "$W/local"; web gr3 "$W/mnt-gr3"; web hr3 "$W/mnt-hr3"
 for t in local gr3 hr3 gd3 hd3; do echo "$t ${RES[$t]}"; done > "$W/results.txt"
 printf '%s\n' "${WEB[@]}" > "$W/web.txt"
 python3 "$HERE/fs_report.py" "$W/results.txt" "$W/web.txt"
+
+# The floor under every hafs figure, measured now: one FUSE request that hafs-fuse answers from
+# memory (a lookup of an absent name in a directory it made: md-cache knows it is absent) and
+# one brick round trip (hafs-bench-client-rpc: a trivial getattr on loopback, alone and three
+# at once as replicate sends them).
+echo
+python3 - "$W/mnt-hr3/bench/floor" <<'PY'
+import os, sys, time
+d = sys.argv[1]; os.makedirs(d); n = 5000; t = time.perf_counter()
+for i in range(n):
+    try: os.stat(f"{d}/absent{i}")
+    except FileNotFoundError: pass
+print(f"one FUSE request answered from hafs-fuse's memory: {(time.perf_counter() - t) / n * 1e6:.0f} us")
+PY
+"$BIN/hafs-bench-client-rpc" 3000 2>/dev/null | grep -E "^(getattr sync|3 getattr in parallel \(futures\))" |
+  sed 's/^/brick round trip: /' || true

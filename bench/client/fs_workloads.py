@@ -22,7 +22,7 @@ def main():
     ap.add_argument("--files", type=int, default=5000); ap.add_argument("--tree", type=int, default=50000)
     ap.add_argument("--mkdirs", type=int, default=2000)
     a = ap.parse_args()
-    d = a.dir; r = {}
+    d = a.dir; r = {"n_files": a.files, "n_tree": a.tree}
     os.makedirs(d, exist_ok=True)
     block = os.urandom(1 << 20)
 
