@@ -24,7 +24,6 @@
 #include "client-fuse/mount_options.h"
 #include "client-fuse/volfile_source.h"
 #include "common/log.h"
-#include "common/mutex_debug.h"
 
 namespace {
 
@@ -156,7 +155,6 @@ int main(int argc, char** argv) {
   // (not 5 s), so keepalive acks and a closed connection are seen in time.
   setenv("GRPC_POLL_STRATEGY", "poll", 0);
   setenv("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "100", 0);
-  hafs::TurnOffMutexDeadlockDetection();
   CLI::App app{"hafs-fuse: mount a hafs volume"};
   MountOptions mo;
   std::string opts;

@@ -3,10 +3,9 @@
 #include <cstdlib>
 #include <vector>
 
-#include <absl/synchronization/mutex.h>
-
 #include "common/gfid.h"
 #include "common/log.h"
+#include "common/mutex_debug.h"
 #include "common/thread_name.h"
 
 namespace hafs::client {
@@ -72,14 +71,8 @@ bool BrickClient::inline_calls() {
 }
 
 BrickClient::BrickClient(Options options) : options_(std::move(options)) {
-  // gRPC's absl mutexes check every lock order for deadlock cycles when absl was built
-  // without NDEBUG (Debian's is): 1-2 % of the client's CPU in GraphCycles, measured. A
-  // debugging aid, not a safety net: off (HAFS_ABSL_DEADLOCK_CHECK=1 keeps it).
-  static std::once_flag once;
-  std::call_once(once, [] {
-    const char* env = std::getenv("HAFS_ABSL_DEADLOCK_CHECK");
-    if (!(env && std::string(env) == "1")) absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  });
+  // Any process with a brick client (hafs-fuse, mgmtd's heal and rebalance, tools, tests).
+  hafs::TurnOffMutexDeadlockDetection();
   std::lock_guard lk(mu_);
   Connect();
 }
