@@ -15,8 +15,8 @@
 
 #include "brickd/brick_server.h"
 #include "common/gfid.h"
-#include "common/mutex_debug.h"
 #include "common/log.h"
+#include "common/mutex_debug.h"
 #include "common/shutdown.h"
 
 namespace {

@@ -71,7 +71,7 @@ bool BrickClient::inline_calls() {
 }
 
 BrickClient::BrickClient(Options options) : options_(std::move(options)) {
-  // Any process with a brick client (hafs-fuse, mgmtd's heal and rebalance, tools, tests).
+  // Any process with a brick client (hafs-fuse, tools, tests; bricks and mgmtd do it in main).
   hafs::TurnOffMutexDeadlockDetection();
   std::lock_guard lk(mu_);
   Connect();
