@@ -17,8 +17,16 @@ cleanup() {
     [ -n "$m" ] && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; }
   done
   for k in "${!BRICK_PID[@]}"; do kill -9 "${BRICK_PID[$k]}" 2>/dev/null || true; done
-  # mgmtd stops the bricks it supervises on SIGTERM.
-  [ -n "$MGMTD_PID" ] && { kill "$MGMTD_PID" 2>/dev/null; wait "$MGMTD_PID" 2>/dev/null || true; }
+  # mgmtd stops the bricks it supervises on SIGTERM; one that has not gone after 5 s is
+  # killed, and so are any of its bricks left behind (a CI run once left an mgmtd running).
+  if [ -n "$MGMTD_PID" ]; then
+    kill "$MGMTD_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$MGMTD_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$MGMTD_PID" 2>/dev/null || true
+    wait "$MGMTD_PID" 2>/dev/null || true
+  fi
+  pkill -CONT -f "hafs-brickd.*$WORK" 2>/dev/null || true
+  pkill -9 -f "hafs-brickd.*$WORK" 2>/dev/null || true
   pkill -9 -f "hafs-fuse.*$WORK" 2>/dev/null || true
   sleep 0.2
   rm -rf "$WORK"
