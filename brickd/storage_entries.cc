@@ -5,6 +5,13 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <system_error>
+#include <thread>
+#include <vector>
+
 #include "brickd/names.h"
 #include "brickd/storage.h"
 #include "brickd/storage_internal.h"
@@ -329,6 +336,46 @@ Result<RenameResult> Storage::Rename(const Gfid& old_parent, const std::string& 
   return out;
 }
 
+namespace {
+
+// Runs fn(i) for every i in [0, n) on up to `workers` threads, this one included (fewer if
+// threads cannot be created).
+template <typename Fn>
+void ParallelFor(size_t n, size_t workers, const Fn& fn) {
+  std::atomic<size_t> next{0};
+  auto run = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < n;) fn(i);
+  };
+  std::vector<std::thread> helpers;
+  for (size_t w = 1; w < std::min(workers, n); ++w) {
+    try {
+      helpers.emplace_back(run);
+    } catch (const std::system_error&) {
+      break;
+    }
+  }
+  run();
+  for (auto& t : helpers) t.join();
+}
+
+// A readdir page's per-entry look-ups (the gfid xattr and, for readdirplus, the attributes)
+// read each entry's inode: in a cold directory one disk read per inode, one after the other
+// if done in order. From this many entries on they are done by several threads at once, so
+// the disk gets them together (docs/brickd.md, "Cold directory listings"). Smaller pages stay
+// on this thread: starting threads would cost more than a warm page's look-ups.
+// HAFS_BRICK_READDIR_THREADS overrides the number of threads (1: one at a time, as before).
+constexpr size_t kParallelLookupsFrom = 128;
+size_t LookupThreads() {
+  static const size_t n = [] {
+    const char* env = std::getenv("HAFS_BRICK_READDIR_THREADS");
+    long v = env ? std::atol(env) : 8;
+    return static_cast<size_t>(std::clamp(v, 1L, 64L));
+  }();
+  return n;
+}
+
+}  // namespace
+
 Result<DirListing> Storage::Readdir(const Gfid& gfid, uint64_t cookie, size_t max_entries, bool plus) {
   std::shared_lock ns(rename_mu_);
   if (!IsDir(gfid)) return Status(StatObject(gfid).ok() ? ENOTDIR : ENOENT, "readdir");
@@ -344,39 +391,62 @@ Result<DirListing> Storage::Readdir(const Gfid& gfid, uint64_t cookie, size_t ma
   }
   std::unique_ptr<DIR, int (*)(DIR*)> closer(dir, ::closedir);
   if (cookie != 0) ::seekdir(dir, static_cast<long>(cookie));
+  const int pfd = dirfd(dir);
+  const bool root = gfid.IsRoot();
   DirListing out;
-  bool root = gfid.IsRoot();
-  for (;;) {
-    if (out.entries.size() >= max_entries) return out;
-    errno = 0;
-    struct dirent* d = ::readdir(dir);
-    if (!d) {
-      if (errno != 0) return Status::FromErrno(errno, "readdir");
-      out.eof = true;
-      return out;
-    }
-    std::string_view n(d->d_name);
-    if (n == "." || n == ".." || IsPrivateName(root, n)) continue;
-    DirListing::Entry e;
-    e.name = std::string(n);
-    e.type = d->d_type;
-    e.next_cookie = static_cast<uint64_t>(d->d_off);
-    auto eg = GfidOfEntry(dirfd(dir), e.name);
-    if (eg.ok()) e.gfid = *eg;
-    if (plus) {
-      if (::fstatat(dirfd(dir), e.name.c_str(), &e.st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // raced with unlink
-      if (!eg.ok()) {
-        std::lock_guard stripe(StripeFor(gfid));
-        auto adopted = AdoptEntry(gfid, dirfd(dir), e.name, Gfid());
-        if (!adopted.ok()) continue;
-        e.gfid = adopted->gfid;
-        e.st = adopted->st;
-      } else if (!S_ISDIR(e.st.st_mode) && e.st.st_nlink > 0) {
-        e.st.st_nlink--;
+  if (max_entries == 0) return out;
+  // Names first, then their look-ups (in parallel), then what needs a lock (adopting an entry
+  // that has no gfid). An entry that vanished in between is left out; should a whole batch
+  // vanish, the next one is read, so that an empty page still means the end.
+  while (out.entries.empty() && !out.eof) {
+    std::vector<DirListing::Entry> batch;
+    while (batch.size() < max_entries) {
+      errno = 0;
+      struct dirent* d = ::readdir(dir);
+      if (!d) {
+        if (errno != 0) return Status::FromErrno(errno, "readdir");
+        out.eof = true;
+        break;
       }
+      std::string_view n(d->d_name);
+      if (n == "." || n == ".." || IsPrivateName(root, n)) continue;
+      DirListing::Entry e;
+      e.name = std::string(n);
+      e.type = d->d_type;
+      e.next_cookie = static_cast<uint64_t>(d->d_off);
+      batch.push_back(std::move(e));
     }
-    out.entries.push_back(std::move(e));
+    struct Probe {
+      bool has_gfid = false;
+      bool stat_ok = false;
+    };
+    std::vector<Probe> probe(batch.size());
+    ParallelFor(batch.size(), batch.size() >= kParallelLookupsFrom ? LookupThreads() : 1, [&](size_t i) {
+      DirListing::Entry& e = batch[i];
+      if (auto eg = GfidOfEntry(pfd, e.name); eg.ok()) {
+        e.gfid = *eg;
+        probe[i].has_gfid = true;
+      }
+      if (plus) probe[i].stat_ok = ::fstatat(pfd, e.name.c_str(), &e.st, AT_SYMLINK_NOFOLLOW) == 0;
+    });
+    for (size_t i = 0; i < batch.size(); ++i) {
+      DirListing::Entry& e = batch[i];
+      if (plus) {
+        if (!probe[i].stat_ok) continue;  // raced with unlink
+        if (!probe[i].has_gfid) {
+          std::lock_guard stripe(StripeFor(gfid));
+          auto adopted = AdoptEntry(gfid, pfd, e.name, Gfid());
+          if (!adopted.ok()) continue;
+          e.gfid = adopted->gfid;
+          e.st = adopted->st;
+        } else if (!S_ISDIR(e.st.st_mode) && e.st.st_nlink > 0) {
+          e.st.st_nlink--;  // the brick's own gfid link is not the user's
+        }
+      }
+      out.entries.push_back(std::move(e));
+    }
   }
+  return out;
 }
 
 }  // namespace hafs::brick

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
 #include <optional>
 #include <set>
 
@@ -296,6 +297,62 @@ TEST_F(StorageTest, ReaddirCookiesResume) {
     if (r->eof) break;
   }
   EXPECT_EQ(got, want);
+}
+
+// Readdirplus looks entries up several at a time in pages of at least kParallelLookupsFrom
+// (128) entries, one at a time in smaller ones: every name must get its own gfid and
+// attributes either way, whatever order the look-ups finish in.
+TEST_F(StorageTest, ReaddirplusGivesEachEntryItsOwnAttributes) {
+  Gfid d = MakeDir(root_, "big");
+  std::map<std::string, Gfid> made;
+  for (int i = 0; i < 200; ++i) {  // sizes tell the entries apart
+    std::string n = "f" + std::to_string(i);
+    made[n] = MakeFile(d, n, std::string(static_cast<size_t>(i), 'x'));
+  }
+  ASSERT_TRUE(store_->Link(made["f7"], d, "f7-link").ok());
+  Gfid sub = MakeDir(d, "sub");
+  for (int i = 0; i < 40; ++i)  // copied in by hand: no gfid until listed
+    std::ofstream(dir_ / ("big/hand" + std::to_string(i))) << std::string(static_cast<size_t>(1000 + i), 'h');
+  std::map<std::string, DirListing::Entry> got;
+  uint64_t cookie = 0;
+  for (int pages = 0; pages < 20; ++pages) {
+    auto r = store_->Readdir(d, cookie, 150, true);  // 150 in parallel, then 92 in order
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    for (auto& e : r->entries) {
+      cookie = e.next_cookie;
+      EXPECT_TRUE(got.emplace(e.name, e).second) << "duplicate " << e.name;
+    }
+    if (r->eof) break;
+  }
+  ASSERT_EQ(got.size(), 200u + 1 + 1 + 40);
+  std::set<Gfid> gfids;
+  for (int i = 0; i < 200; ++i) {
+    std::string n = "f" + std::to_string(i);
+    const auto& e = got.at(n);
+    EXPECT_EQ(e.gfid, made[n]) << n;
+    EXPECT_EQ(e.st.st_size, i) << n;
+    EXPECT_EQ(e.st.st_nlink, n == "f7" ? 2u : 1u) << n;  // the gfid link is not counted
+    gfids.insert(e.gfid);
+  }
+  EXPECT_EQ(got.at("f7-link").gfid, made["f7"]);
+  EXPECT_EQ(got.at("sub").gfid, sub);
+  EXPECT_TRUE(S_ISDIR(got.at("sub").st.st_mode));
+  for (int i = 0; i < 40; ++i) {
+    std::string n = "hand" + std::to_string(i);
+    const auto& e = got.at(n);
+    EXPECT_FALSE(e.gfid.IsNull()) << n;
+    EXPECT_EQ(e.st.st_size, 1000 + i) << n;
+    EXPECT_EQ(e.st.st_nlink, 1u) << n;
+    EXPECT_TRUE(gfids.insert(e.gfid).second) << n << " shares a gfid";
+    // Adopted for good: a lookup finds the same gfid.
+    auto l = store_->Lookup(d, n, Gfid());
+    ASSERT_TRUE(l.ok()) << n;
+    EXPECT_EQ(l->inode.gfid, e.gfid) << n;
+  }
+  // A page size of 0 returns nothing (and does not loop).
+  auto none = store_->Readdir(d, 0, 0, true);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->entries.empty());
 }
 
 TEST_F(StorageTest, AdoptsEntriesCreatedBehindItsBack) {
