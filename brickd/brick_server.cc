@@ -1,5 +1,6 @@
 #include "brickd/brick_server.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "common/log.h"
@@ -35,6 +36,8 @@ Result<std::unique_ptr<BrickServer>> BrickServer::Start(const BrickServerOptions
   // HAFS_BRICK_DIRECT_WRITE_KIB overrides --direct-write-kib, for before/after measurements.
   so_storage.direct_write_min = static_cast<size_t>(EnvInt("HAFS_BRICK_DIRECT_WRITE_KIB",
                                                            static_cast<long>(o.direct_write_min / 1024))) * 1024;
+  // HAFS_BRICK_READDIR_THREADS: how many threads look up a readdir page (1 = one at a time).
+  so_storage.readdir_threads = static_cast<size_t>(std::max(1L, EnvInt("HAFS_BRICK_READDIR_THREADS", 8)));
   auto storage = Storage::Open(so_storage);
   if (!storage.ok()) return storage.status();
   b->storage_ = std::move(storage).value();

@@ -7,6 +7,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "brickd/names.h"
@@ -61,6 +62,7 @@ Status Storage::Init(const Options& options) {
   while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
   max_cached_fds_ = options.max_cached_fds;
   direct_write_min_ = options.direct_write_min;
+  readdir_threads_ = std::clamp<size_t>(options.readdir_threads, 1, 64);
   if (options.volume_id.empty()) return Status(EINVAL, "a volume id is required");
   root_fd_ = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root_fd_ < 0) return Status::FromErrno(errno, fmt::format("brick directory {}", root_));

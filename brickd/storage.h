@@ -90,6 +90,9 @@ class Storage {
     // (O_DIRECT): no page allocation and no copy in the kernel, the costs that bound a
     // replica set's streaming writes when its bricks share one machine. 0: page cache only.
     size_t direct_write_min = 128 * 1024;
+    // Threads that look up a readdir page's entries at once (pages of 128 entries or more):
+    // a cold directory's inode reads reach the disk together. 1: one at a time.
+    size_t readdir_threads = 8;
   };
 
   // Opens (and on first use initializes) the brick at options.root.
@@ -214,6 +217,7 @@ class Storage {
   std::unordered_map<Gfid, bool, GfidHash> orphans_;  // unlinked while open
 
   size_t direct_write_min_ = 0;
+  size_t readdir_threads_ = 1;
   std::atomic<bool> direct_failed_{false};  // the brick's file system refused O_DIRECT once
 
   std::atomic<uint64_t> bytes_read_{0}, bytes_written_{0}, bytes_written_direct_{0};

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -362,17 +361,9 @@ void ParallelFor(size_t n, size_t workers, const Fn& fn) {
 // read each entry's inode: in a cold directory one disk read per inode, one after the other
 // if done in order. From this many entries on they are done by several threads at once, so
 // the disk gets them together (docs/brickd.md, "Cold directory listings"). Smaller pages stay
-// on this thread: starting threads would cost more than a warm page's look-ups.
-// HAFS_BRICK_READDIR_THREADS overrides the number of threads (1: one at a time, as before).
+// on this thread: starting threads would cost more than a warm page's look-ups. How many:
+// Options::readdir_threads.
 constexpr size_t kParallelLookupsFrom = 128;
-size_t LookupThreads() {
-  static const size_t n = [] {
-    const char* env = std::getenv("HAFS_BRICK_READDIR_THREADS");
-    long v = env ? std::atol(env) : 8;
-    return static_cast<size_t>(std::clamp(v, 1L, 64L));
-  }();
-  return n;
-}
 
 }  // namespace
 
@@ -421,7 +412,7 @@ Result<DirListing> Storage::Readdir(const Gfid& gfid, uint64_t cookie, size_t ma
       bool stat_ok = false;
     };
     std::vector<Probe> probe(batch.size());
-    ParallelFor(batch.size(), batch.size() >= kParallelLookupsFrom ? LookupThreads() : 1, [&](size_t i) {
+    ParallelFor(batch.size(), batch.size() >= kParallelLookupsFrom ? readdir_threads_ : 1, [&](size_t i) {
       DirListing::Entry& e = batch[i];
       if (auto eg = GfidOfEntry(pfd, e.name); eg.ok()) {
         e.gfid = *eg;
