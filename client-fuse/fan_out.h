@@ -57,6 +57,10 @@ bool SameError(const std::vector<size_t>& who, const std::vector<std::optional<R
   return true;
 }
 
+// An error that says the brick's answer was lost (the connection went, the call was cut
+// short), not that the brick refused: it may have done the change.
+inline bool AnswerLost(int err) { return err == ENOTCONN || err == ECANCELED || err == ETIMEDOUT || err == ECONNRESET; }
+
 // The answer to a change that reached some bricks but fewer than the quorum. `failed` are the
 // bricks it did not reach; one without a result was not called (its session was replaced).
 // - All of them lost (ENOTCONN, cancelled, timed out): the quorum went away under the change,
@@ -66,12 +70,11 @@ bool SameError(const std::vector<size_t>& who, const std::vector<std::optional<R
 // - Anything else: EIO.
 template <typename Rep>
 Status BelowQuorum(const std::vector<size_t>& failed, const std::vector<std::optional<Result<Rep>>>& r) {
-  auto lost = [](int e) { return e == ENOTCONN || e == ECANCELED || e == ETIMEDOUT || e == ECONNRESET; };
   int common = 0;
   bool all_lost = true, all_same = true;
   for (size_t i : failed) {
     int e = (r[i] && !r[i]->ok()) ? r[i]->err() : ENOTCONN;
-    all_lost = all_lost && lost(e);
+    all_lost = all_lost && AnswerLost(e);
     if (common == 0) common = e;
     all_same = all_same && e == common;
   }

@@ -1,5 +1,7 @@
 #include "client-fuse/replicate/changelog.h"
 
+#include <algorithm>
+
 namespace hafs::client {
 
 std::vector<bool> ComputeAccused(const std::vector<std::map<std::string, int64_t>>& counters,
@@ -8,27 +10,43 @@ std::vector<bool> ComputeAccused(const std::vector<std::map<std::string, int64_t
   const size_t n = names.size();
   std::vector<bool> accused(n, false);
   *split = false;
-  auto accuses = [&](size_t i, size_t j) {
+  auto count = [&](size_t i, size_t j) -> int64_t {
     auto it = counters[i].find(names[j]);
-    return it != counters[i].end() && it->second > 0;
+    return it == counters[i].end() ? 0 : it->second;
   };
+  // A pre-op adds 1 for every brick; a post-op takes 1 from each brick that did the change,
+  // the brick itself included. So what i counts for j beyond what it counts for itself is the
+  // number of changes i completed and j did not: i knows j is behind, fool or not. Its own
+  // counter alone only says i has a change whose outcome it does not know.
+  auto behind = [&](size_t i, size_t j) { return count(i, j) > std::max<int64_t>(count(i, i), 0); };
   std::vector<bool> fool(n, false);
-  bool all_fools = true;
+  size_t answering = 0;
   for (size_t i = 0; i < n; ++i) {
     if (!answered[i]) continue;
-    fool[i] = accuses(i, i);
-    all_fools = all_fools && fool[i];
+    ++answering;
+    fool[i] = count(i, i) > 0;
   }
   for (size_t i = 0; i < n; ++i) {
     if (!answered[i]) continue;
     for (size_t j = 0; j < n; ++j) {
-      if (j == i || !accuses(i, j)) continue;
-      if (answered[j] && (fool[i] || all_fools)) continue;
-      accused[j] = true;
-      if (answered[j] && !fool[j] && accuses(j, i)) *split = true;
+      if (j == i) continue;
+      // A brick that does not answer stays accused by any count: it is not read anyway.
+      if (answered[j] ? behind(i, j) : count(i, j) > 0) accused[j] = true;
     }
-    if (fool[i] && !all_fools) accused[i] = true;
   }
+  // A fool nobody knows to be behind is a sink only if a sane brick (no change of unknown
+  // outcome, behind nobody) can be the source; otherwise the fools are the candidates.
+  bool source = false, sane_source = false;
+  for (size_t k = 0; k < n; ++k) {
+    source = source || (answered[k] && !accused[k]);
+    sane_source = sane_source || (answered[k] && !fool[k] && !accused[k]);
+  }
+  // Split-brain: every answering brick lacks a change another one completed; no copy has
+  // them all. (Two bricks each behind the other are not one when a third is behind nobody:
+  // it completed every change either of them did.)
+  if (answering >= 2 && !source) *split = true;
+  for (size_t i = 0; i < n; ++i)
+    if (answered[i] && fool[i] && sane_source) accused[i] = true;
   return accused;
 }
 

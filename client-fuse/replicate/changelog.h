@@ -11,13 +11,15 @@ namespace hafs::client {
 
 // counters[i]: the counters brick i returned; answered[i]: whether it answered at all;
 // names[j]: the counter that records "brick j is behind" (e.g. "pending.data.7").
-// Returns accused[j] (brick j is a sink); *split is set when two bricks that are not fools
-// accuse each other (split-brain).
+// Returns accused[j] (brick j is a sink); *split is set when at least two bricks answered
+// and every one of them is accused (no copy has every change another completed).
 //
-// A brick that accuses itself did a pre-op without the matching post-op (its operation
-// failed, it died, or a transaction is in flight): a "fool", whose word does not count and
-// which is itself a sink. When every answering brick is a fool (a client died between
-// pre-op and post-op), none is singled out.
+// Brick i knows j is behind when it counts more for j than for itself (each pre-op adds 1
+// for everyone, each post-op takes 1 off for every brick that did the change). A brick that
+// counts for itself (a "fool": a change of unknown outcome — it failed, it died, a client died,
+// or one is in flight) is a sink only when a sane brick (no count for itself, accused by
+// nobody) can be the source; when every answering brick is a fool, none is singled out.
+// docs/replication.md, "Who is behind".
 std::vector<bool> ComputeAccused(const std::vector<std::map<std::string, int64_t>>& counters,
                                  const std::vector<bool>& answered, const std::vector<std::string>& names,
                                  bool* split);

@@ -99,15 +99,18 @@ Status ReplicateLayer::HealFile(const Gfid& gfid, const std::vector<size_t>& up,
                    split_d ? "data" : "metadata");
     return Status(EIO, "split-brain");
   }
-  // Sources: answering bricks nobody accuses. If every answering brick is accused or all
-  // accuse each other, the biggest (then newest) copy is the source.
-  // Every answering brick accusing itself for data (a client died between pre-op and post-op,
-  // e.g. with writes of an eager lock in flight): the copies may differ, so the biggest
-  // (then newest) becomes the source of the others rather than trusting any one of them.
-  bool all_data_fools = AllDataFools(counters, answered);
-  int src = -1;
-  for (size_t i = 0; i < n(); ++i)
-    if (!all_data_fools && answered[i] && !acc_d[i] && !acc_m[i] && src < 0) src = static_cast<int>(i);
+  // Candidates: answering bricks nobody accuses. The first is the source, unless they all
+  // accuse themselves for data (a client died with changes in flight, or a change was refused
+  // for want of quorum on the bricks it reached): their copies may differ, so the biggest (then
+  // newest) of them becomes the source of every other brick rather than trusting any one.
+  std::vector<size_t> candidates;
+  bool fool_candidates = true;
+  for (size_t i = 0; i < n(); ++i) {
+    if (!answered[i] || acc_d[i] || acc_m[i]) continue;
+    candidates.push_back(i);
+    auto own = counters[i].find(CounterName(Kind::kData, i));
+    fool_candidates = fool_candidates && own != counters[i].end() && own->second > 0;
+  }
   bool any_nonzero = false;
   for (size_t i = 0; i < n(); ++i)
     for (auto& [k, v] : counters[i]) any_nonzero = any_nonzero || (v != 0 && k.rfind("pending.", 0) == 0);
@@ -115,13 +118,18 @@ Status ReplicateLayer::HealFile(const Gfid& gfid, const std::vector<size_t>& up,
     unlock();
     return Status::Ok();
   }
+  int src = -1;
   std::vector<size_t> sinks;
-  if (src >= 0) {
+  if (!candidates.empty() && !fool_candidates) {
+    src = static_cast<int>(candidates.front());
     for (size_t i = 0; i < n(); ++i)
       if (answered[i] && (acc_d[i] || acc_m[i])) sinks.push_back(i);
   } else {
-    for (size_t i = 0; i < n(); ++i) {
-      if (!answered[i]) continue;
+    // No candidate at all: data and metadata each accuse another brick.
+    if (candidates.empty())
+      for (size_t i = 0; i < n(); ++i)
+        if (answered[i]) candidates.push_back(i);
+    for (size_t i : candidates) {
       const auto& a = attrs[i]->value().attr();
       if (src < 0 || a.size() > attrs[src]->value().attr().size() ||
           (a.size() == attrs[src]->value().attr().size() && a.mtime_ns() > attrs[src]->value().attr().mtime_ns()))
@@ -139,7 +147,7 @@ Status ReplicateLayer::HealFile(const Gfid& gfid, const std::vector<size_t>& up,
   for (size_t sink : sinks) {
     // Data: the sink is cut to zero and regrown, then only non-zero chunks are written, so
     // sparse files stay sparse.
-    if (S_ISREG(sa.mode()) && (acc_d[sink] || src >= 0)) {
+    if (S_ISREG(sa.mode())) {
       proto::SetattrRequest t;
       t.set_gfid(gfid.Bytes());
       t.set_valid(proto::SetattrRequest::SIZE);

@@ -173,17 +173,37 @@ Result<Rep> ReplicateLayer::Conclude(const std::string& what, const std::vector<
   // Where the operation failed, its tail did not run: that brick keeps its pre-op (+1 for
   // everyone, itself included), which marks it as behind — unless every brick failed the
   // same way, in which case nothing diverged and the pre-op is taken back everywhere.
-  bool same_failure = good.empty() && SameError(part, res);
-  if (same_failure) {
-    std::map<std::string, int64_t> undo;
-    for (size_t j : part) undo[CounterName(kind, j)] = -1;
+  auto add = [&](const std::vector<size_t>& on, const std::vector<size_t>& counters, int delta) {
     for (const Gfid& g : counter_gfids) {
-      FanOut<proto::XattropReply>(n(), part, [&](size_t i) {
+      FanOut<proto::XattropReply>(n(), on, [&](size_t i) {
         proto::XattropRequest x;
         x.set_gfid(g.Bytes());
-        for (auto& [k, v] : undo) (*x.mutable_deltas())[k] = v;
+        for (size_t j : counters) (*x.mutable_deltas())[CounterName(kind, j)] = delta;
         return children_[i]->Xattrop(x);
       });
+    }
+  };
+  bool same_failure = good.empty() && SameError(part, res);
+  if (same_failure) add(part, part, -1);
+  // The tail's post-op took 1 off every participant's count on the bricks that did the
+  // change, the failed ones included. Where the change stands, those bricks are told that the
+  // failed ones are behind (+1 each: a count above their own). Where it is refused for want of
+  // quorum, they take the pre-op again (+1 for everyone), so that they are not sources with it,
+  // and the bricks that answered with an error (they have neither the change nor its tail)
+  // take theirs back: they lack nothing that was acknowledged. Extra round trips on failure only.
+  if (!good.empty() && !failed.empty()) {
+    const bool stands = HasQuorum(good);
+    std::vector<size_t> refusing;
+    for (size_t i : failed)
+      if (!stands && res[i] && !AnswerLost(res[i]->err())) refusing.push_back(i);
+    std::vector<size_t> all(n());
+    for (size_t j = 0; j < n(); ++j) all[j] = j;
+    add(good, stands ? failed : all, 1);
+    if (!refusing.empty()) {
+      add(refusing, all, -1);
+      std::vector<bool> readable(n(), false);  // reads go to the bricks that said no to it
+      for (size_t i : refusing) readable[i] = true;
+      for (const Gfid& g : counter_gfids) RememberHealth(g, readable);
     }
   }
   if (!failed.empty()) unlock(failed);  // the tail's unlock did not run there
@@ -308,7 +328,7 @@ Result<Rep> ReplicateLayer::InodeTxn(const Gfid& gfid, Kind kind, const TxnCall<
 // rides on it: the pre-op (+1) on a lock, the post-op (−1) on an unlock.
 template <typename Req>
 void ReplicateLayer::FillEagerLock(Req& r, Kind kind, const Gfid& target, uint64_t owner, proto::LockType type,
-                                   bool blocking, const std::vector<size_t>& counted, int delta) const {
+                                   bool blocking, const Deltas& deltas) const {
   if constexpr (std::is_same_v<Req, proto::EntrylkRequest>) {
     r.set_parent(target.Bytes());
     r.set_domain("entry");
@@ -320,22 +340,29 @@ void ReplicateLayer::FillEagerLock(Req& r, Kind kind, const Gfid& target, uint64
   r.set_type(type);
   r.set_owner(owner);
   r.set_blocking(blocking);
-  if (counted.empty()) return;
+  if (deltas.empty()) return;
   auto* op = type == proto::UNLOCK ? r.add_post_op() : r.add_pre_op();
   op->set_gfid(target.Bytes());
-  for (size_t j : counted) (*op->mutable_deltas())[CounterName(kind, j)] = delta;
+  for (auto [j, d] : deltas) (*op->mutable_deltas())[CounterName(kind, j)] = d;
 }
 
+namespace {
+std::vector<std::pair<size_t, int>> Each(const std::vector<size_t>& who, int delta) {
+  std::vector<std::pair<size_t, int>> out;
+  for (size_t j : who) out.emplace_back(j, delta);
+  return out;
+}
+}  // namespace
+
 Future<proto::ErrReply> ReplicateLayer::EagerLockCall(Kind kind, const Gfid& target, size_t i, uint64_t owner,
-                                                      proto::LockType type, bool blocking,
-                                                      const std::vector<size_t>& counted, int delta) {
+                                                      proto::LockType type, bool blocking, const Deltas& deltas) {
   if (kind == Kind::kEntry) {
     proto::EntrylkRequest r;
-    FillEagerLock(r, kind, target, owner, type, blocking, counted, delta);
+    FillEagerLock(r, kind, target, owner, type, blocking, deltas);
     return children_[i]->Entrylk(r, options_.lock_wait);
   }
   proto::InodelkRequest r;
-  FillEagerLock(r, kind, target, owner, type, blocking, counted, delta);
+  FillEagerLock(r, kind, target, owner, type, blocking, deltas);
   return children_[i]->Inodelk(r, options_.lock_wait);
 }
 
@@ -347,16 +374,17 @@ Status ReplicateLayer::AcquireEager(Kind kind, const Gfid& target, Eager& e) {
   e.owner = lock_owner_ ^ NewOwner();
   e.sessions.assign(n(), std::string());
   e.bad.assign(n(), false);
+  e.refused.assign(n(), false);
   std::vector<size_t> all(n());
   for (size_t j = 0; j < n(); ++j) all[j] = j;
   auto lock = [&](size_t i, bool blocking) {  // +1 pending for every brick, on every brick
     e.sessions[i] = children_[i]->client().session_id();
-    return EagerLockCall(kind, target, i, e.owner, proto::WRITE, blocking, all, 1);
+    return EagerLockCall(kind, target, i, e.owner, proto::WRITE, blocking, Each(all, 1));
   };
   // Takes the pre-op back and unlocks, in one round trip.
   auto undo = [&](const std::vector<size_t>& who) {
     FanOut<proto::ErrReply>(n(), who,
-                            [&](size_t i) { return EagerLockCall(kind, target, i, e.owner, proto::UNLOCK, false, all, -1); });
+                            [&](size_t i) { return EagerLockCall(kind, target, i, e.owner, proto::UNLOCK, false, Each(all, -1)); });
   };
   auto refuse = [&](const std::vector<size_t>& locked, int err) {
     undo(locked);
@@ -460,16 +488,24 @@ Result<Rep> ReplicateLayer::DataTxn(const Gfid& gfid, uint64_t start, uint64_t e
   auto res = FanOut<Rep>(n(), targets, [&](size_t i) { return call(children_[i], none); });
   std::vector<size_t> good = Succeeded(targets, res);
   Result<Rep> out = Status(EIO, "the change reached no brick");
+  bool refused = false;
   if (good.empty() && failed.empty() && SameError(targets, res)) {
     // Failed everywhere the same way (ENOSPC, ENOENT…): nothing diverged, nobody is accused.
     out = res[targets.front()]->status();
   } else {
     for (size_t i : targets)
       if (!res[i]->ok()) failed.push_back(i);
-    if (good.size() < n()) {
+    // Reads go where the change is — or, when it is refused, to the bricks that said no to it.
+    std::vector<size_t> fresh = good;
+    if (!good.empty() && !HasQuorum(good)) {
+      fresh.clear();
+      for (size_t i : failed)
+        if (res[i] && !AnswerLost(res[i]->err())) fresh.push_back(i);
+    }
+    if (!fresh.empty() && fresh.size() < n()) {
       std::vector<bool> readable(n(), false);
-      for (size_t i : good) readable[i] = true;
-      if (!good.empty()) RememberHealth(gfid, readable);
+      for (size_t i : fresh) readable[i] = true;
+      RememberHealth(gfid, readable);
     }
     if (!good.empty() && HasQuorum(good)) {
       out = std::move(*res[good.front()]);
@@ -477,13 +513,16 @@ Result<Rep> ReplicateLayer::DataTxn(const Gfid& gfid, uint64_t start, uint64_t e
       HAFS_LOG_WARN("{}: change of {} reached only {} of {} bricks", options_.owner_name, gfid.ToString(),
                     good.size(), n());
       out = BelowQuorum(failed, res);
+      refused = true;
     } else if (!targets.empty()) {
       out = res[targets.front()]->status();
     }
   }
   {
     std::lock_guard lk(eager_mu_);
-    for (size_t i : failed) e->bad[i] = true;
+    if (refused) Refused(Kind::kData, gfid, *e, good);
+    else
+      for (size_t i : failed) e->bad[i] = true;
     auto r = std::find(e->ranges.begin(), e->ranges.end(), range);
     if (r != e->ranges.end()) e->ranges.erase(r);
     e->last_use = std::chrono::steady_clock::now();
@@ -519,8 +558,7 @@ void ReplicateLayer::ReleaseEager(Kind kind, const Gfid& target) {
   }
   std::vector<size_t> good = Settled(*e);
   FanOut<proto::ErrReply>(n(), e->part, [&](size_t i) {
-    bool is_good = std::find(good.begin(), good.end(), i) != good.end();
-    return EagerLockCall(kind, target, i, e->owner, proto::UNLOCK, false, is_good ? good : std::vector<size_t>{}, -1);
+    return EagerLockCall(kind, target, i, e->owner, proto::UNLOCK, false, PostOpOn(*e, i, good));
   });
   std::lock_guard lk(eager_mu_);
   auto it = table.find(target);
@@ -536,6 +574,35 @@ std::vector<size_t> ReplicateLayer::Settled(const Eager& e) const {
   for (size_t i : e.part)
     if (!e.bad[i] && children_[i]->client().session_id() == e.sessions[i]) good.push_back(i);
   return good;
+}
+
+// The post-op on a settled brick takes 1 off the count of every brick of the lock that
+// missed no change under it (a brick whose session was replaced since took every change sent
+// to it before; it gets no post-op itself and stays a "fool"). A brick that applied a change
+// refused for want of quorum must not become a source with it: it keeps its own +1, and adds
+// 1 for each brick that did miss a change, so that it still says they are behind. (The bricks
+// that failed the refused change are not marked bad: they lack nothing that was acknowledged.
+// Accusing them let the brick that applied it, when it had missed an older acknowledged
+// change, either accuse bricks that accused it — a split-brain with quorum on — or become the
+// only source and lose that change: ReplicateLayer.AWriteRefusedForQuorum... test.)
+ReplicateLayer::Deltas ReplicateLayer::PostOpOn(const Eager& e, size_t i, const std::vector<size_t>& settled) const {
+  if (std::find(settled.begin(), settled.end(), i) == settled.end()) return {};
+  const bool refused = !e.refused.empty() && e.refused[i];
+  Deltas out;
+  for (size_t j = 0; j < n(); ++j) {
+    if (j == i && refused) continue;
+    bool missed_none = std::find(e.part.begin(), e.part.end(), j) != e.part.end() && !e.bad[j];
+    if (missed_none) out.emplace_back(j, -1);
+    else if (refused) out.emplace_back(j, 1);
+  }
+  return out;
+}
+
+void ReplicateLayer::Refused(Kind kind, const Gfid& target, Eager& e, const std::vector<size_t>& good) {
+  // The bricks that failed it lack nothing acknowledged: they are not marked bad for it.
+  if (e.refused.size() < n()) e.refused.assign(n(), false);
+  for (size_t i : good) e.refused[i] = true;
+  WantReleaseNow(kind, target, e);
 }
 
 void ReplicateLayer::WantReleaseNow(Kind kind, const Gfid& target, Eager& e) {
@@ -590,15 +657,11 @@ std::vector<std::pair<Gfid, std::shared_ptr<ReplicateLayer::Eager>>> ReplicateLa
 
 void ReplicateLayer::ReleaseClosed(const std::vector<std::pair<Gfid, std::shared_ptr<Eager>>>& batch) {
   std::vector<proto::ReleaseLocksRequest> reqs(n());
-  std::vector<std::vector<size_t>> counted_on(batch.size());  // by batch index: the post-op's bricks
   for (size_t k = 0; k < batch.size(); ++k) {
     const auto& [g, e] = batch[k];
-    counted_on[k] = Settled(*e);
-    for (size_t i : e->part) {
-      bool settled = std::find(counted_on[k].begin(), counted_on[k].end(), i) != counted_on[k].end();
-      FillEagerLock(*reqs[i].add_unlock(), Kind::kData, g, e->owner, proto::UNLOCK, false,
-                    settled ? counted_on[k] : std::vector<size_t>{}, -1);
-    }
+    const std::vector<size_t> settled = Settled(*e);
+    for (size_t i : e->part)
+      FillEagerLock(*reqs[i].add_unlock(), Kind::kData, g, e->owner, proto::UNLOCK, false, PostOpOn(*e, i, settled));
   }
   std::vector<size_t> bricks;
   for (size_t i = 0; i < n(); ++i)
@@ -893,6 +956,7 @@ Result<Rep> ReplicateLayer::EagerEntryTxn(const Gfid& dir, const std::vector<std
     auto res = FanOut<Rep>(n(), targets, [&](size_t i) { return call(children_[i], none); });
     std::vector<size_t> good = Succeeded(targets, res);
     Result<Rep> out = Status(EIO, "the change reached no brick");
+    bool refused = false;
     Gfid gone;  // a directory this change removed (rmdir): its own eager lock goes
     if (good.empty() && SameError(targets, res)) {
       // Failed everywhere the same way (EEXIST, ENOENT, ENOTEMPTY…): nothing diverged.
@@ -914,6 +978,7 @@ Result<Rep> ReplicateLayer::EagerEntryTxn(const Gfid& dir, const std::vector<std
         HAFS_LOG_WARN("{}: entry change in {} reached only {} of {} bricks", options_.owner_name, dir.ToString(),
                       good.size(), n());
         out = BelowQuorum(failed, res);
+        refused = true;
       } else {
         out = res[targets.front()]->status();
       }
@@ -924,7 +989,9 @@ Result<Rep> ReplicateLayer::EagerEntryTxn(const Gfid& dir, const std::vector<std
     }
     {
       std::lock_guard lk(eager_mu_);
-      for (size_t i : failed) e->bad[i] = true;
+      if (refused) Refused(Kind::kEntry, dir, *e, good);
+      else
+        for (size_t i : failed) e->bad[i] = true;
       done_with(*e);
       std::vector<size_t> left;
       for (size_t i : e->part)
@@ -1244,6 +1311,7 @@ Future<proto::EntryReply> ReplicateLayer::Create(proto::CreateRequest req) {
         e->owner = owner;
         e->sessions = sessions;
         e->bad.assign(n(), false);
+        e->refused.assign(n(), false);
         e->part = got;
         e->state = Eager::State::kHeld;
         e->last_use = std::chrono::steady_clock::now();

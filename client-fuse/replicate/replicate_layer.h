@@ -162,6 +162,7 @@ class ReplicateLayer final : public Layer {
     std::vector<size_t> part;              // bricks locked with the pre-op applied
     std::vector<std::string> sessions;     // per child: the brick session holding the lock
     std::vector<bool> bad;                 // per child: a change failed there (stays accused)
+    std::vector<bool> refused;             // per child: applied a change refused for want of quorum
     std::vector<std::pair<uint64_t, uint64_t>> ranges;  // byte ranges of the changes in flight
     std::vector<std::string> names;        // entry lock: names of the changes in flight
     bool want_release = false;             // asked (contention, quorum lost, close): no new users
@@ -182,22 +183,29 @@ class ReplicateLayer final : public Layer {
   // release if another owner asked for it meanwhile.
   Status TakeEager(Kind kind, const Gfid& target, const std::shared_ptr<Eager>& e);
   void ReleaseEager(Kind kind, const Gfid& target);
-  // The bricks of e's lock whose changes all succeeded, under the session that took it: the
-  // post-op clears their counters.
+  // The bricks of e's lock whose changes all succeeded, under the session that took it: they
+  // get the post-op.
   std::vector<size_t> Settled(const Eager& e) const;
+  // Counter deltas (by child) of the post-op that rides on brick i's unlock when e is released
+  // (none unless i is in `settled`).
+  using Deltas = std::vector<std::pair<size_t, int>>;
+  Deltas PostOpOn(const Eager& e, size_t i, const std::vector<size_t>& settled) const;
   // Marks e (under eager_mu_) for release at once: contention, lost quorum.
   void WantReleaseNow(Kind kind, const Gfid& target, Eager& e);
   // Claims (under eager_mu_) the closed locks queued longest, up to a batch, and sends their
   // releases (unlocked): one ReleaseLocks per brick.
   std::vector<std::pair<Gfid, std::shared_ptr<Eager>>> ClaimClosed();
   void ReleaseClosed(const std::vector<std::pair<Gfid, std::shared_ptr<Eager>>>& batch);
-  // An eager lock request (InodelkRequest for kData, EntrylkRequest for kEntry) with `delta`
-  // for every brick in `counted`: the pre-op on a lock, the post-op on an unlock.
+  // An eager lock request (InodelkRequest for kData, EntrylkRequest for kEntry) with `deltas`
+  // on the counters: the pre-op on a lock, the post-op on an unlock.
   template <typename Req>
   void FillEagerLock(Req& r, Kind kind, const Gfid& target, uint64_t owner, proto::LockType type, bool blocking,
-                     const std::vector<size_t>& counted, int delta) const;
+                     const Deltas& deltas) const;
   Future<proto::ErrReply> EagerLockCall(Kind kind, const Gfid& target, size_t i, uint64_t owner, proto::LockType type,
-                                        bool blocking, const std::vector<size_t>& counted, int delta);
+                                        bool blocking, const Deltas& deltas);
+  // Marks (under eager_mu_) a change under e that reached only `good`, fewer than a quorum: it
+  // is refused, and no later change can succeed under this lock.
+  void Refused(Kind kind, const Gfid& target, Eager& e, const std::vector<size_t>& good);
   void MarkBad(const Gfid& gfid, const std::vector<size_t>& failed);
   // An entry change of names in directory `dir` under this client's eager entry lock.
   template <typename Rep>

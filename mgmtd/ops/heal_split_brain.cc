@@ -1,9 +1,10 @@
 // volume heal NAME info split-brain, and its resolution by policy (bigger-file,
-// latest-mtime, source-brick). A gfid is in split-brain when two bricks of its replica set
-// accuse each other for the same kind (docs/replication.md). Resolution makes the chosen
-// brick the only source — the others stop accusing it, it accuses every other brick — and
-// then heals the gfid through the replicate layer, so the copy itself follows the shared
-// heal rules (locks, subtract what was read).
+// latest-mtime, source-brick). A gfid is in split-brain when the client's own judgement of its
+// replica set's counters says so (ComputeAccused, docs/replication.md: no copy has every change
+// another completed). Resolution makes the chosen brick the only source — the others stop
+// accusing it, it accuses every other brick and not itself — and then heals the gfid through
+// the replicate layer, so the copy itself follows the shared heal rules (locks, subtract what
+// was read).
 //
 // Known limit: the counter adjustment is not done under the heal locks; a write racing the
 // resolution of the same file may leave it pending again (never silently wrong: it is
@@ -13,6 +14,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "client-fuse/graph.h"
+#include "client-fuse/replicate/changelog.h"
 #include "common/gfid.h"
 #include "common/log.h"
 #include "mgmtd/ops/ops.h"
@@ -68,15 +70,26 @@ int64_t Counter(const proto::AttrReply& a, const std::string& kind, int brick) {
   return it == a.pending().end() ? 0 : it->second;
 }
 
-// The kinds for which two bricks of the set accuse each other.
+// The kinds for which the set is in split-brain, judged as the client's replicate layer
+// judges it (a brick that accuses itself is not taken at its word: counting any two bricks
+// with counters for each other, as before, listed sets the client heals by itself).
 std::set<std::string> SplitKinds(const std::vector<std::optional<proto::AttrReply>>& attrs,
                                  const std::vector<int>& set) {
+  std::vector<std::map<std::string, int64_t>> counters(set.size());
+  std::vector<bool> answered(set.size(), false);
+  for (size_t a = 0; a < set.size(); ++a) {
+    if (!attrs[a]) continue;
+    answered[a] = true;
+    counters[a] = {attrs[a]->pending().begin(), attrs[a]->pending().end()};
+  }
   std::set<std::string> kinds;
-  for (const char* k : kKinds)
-    for (size_t a = 0; a < set.size(); ++a)
-      for (size_t b = a + 1; b < set.size(); ++b)
-        if (attrs[a] && attrs[b] && Counter(*attrs[a], k, set[b]) > 0 && Counter(*attrs[b], k, set[a]) > 0)
-          kinds.insert(k);
+  for (const char* k : kKinds) {
+    std::vector<std::string> names;
+    for (int b : set) names.push_back(fmt::format("pending.{}.{}", k, b));
+    bool split = false;
+    client::ComputeAccused(counters, answered, names, &split);
+    if (split) kinds.insert(k);
+  }
   return kinds;
 }
 
@@ -264,7 +277,13 @@ void HealSplitBrain(const MgmtContext& ctx, const mgmtpb::SplitBrainRequest& req
     size_t src_pos = std::find(set.begin(), set.end(), src) - set.begin();
     if (src < 0 || src_pos >= set.size() || !attrs[src_pos])
       return FillReply(rep, Status(ENOENT, "the chosen source brick does not have gfid:" + gfid.ToString()));
-    // The others stop accusing the source; the source accuses every other brick.
+    // The others stop accusing the source; the source accuses every other brick, and not
+    // itself (a count for itself would make its accusations count only above it).
+    for (const auto& kind : kinds) {
+      int64_t own = Counter(*attrs[src_pos], kind, src);
+      if (own != 0)
+        HAFS_RETURN_IF_ERROR_REPLY(rep, Xattrop(bricks[src], gfid, fmt::format("pending.{}.{}", kind, src), -own));
+    }
     for (size_t k = 0; k < set.size(); ++k) {
       if (set[k] == src || !attrs[k]) continue;
       for (const auto& kind : kinds) {

@@ -678,5 +678,139 @@ TEST(ReplicateLayer, ClosesReleaseTogetherUnlessReopenedOrContended) {
   EXPECT_EQ(r.eager_stats().held, 0u);
 }
 
+// Brick 0 misses write X (stopped past the ping timeout), comes back unhealed; a stream then
+// takes the eager lock on all three bricks; bricks 1 and 2 stop, so the next write reaches
+// brick 0 alone and is refused (EROFS). Brick 0 now has a change the others lack and lacks X,
+// which was acknowledged and fsynced. With quorum on that must be neither a split-brain nor a
+// heal from brick 0 (which lost X silently before): bricks 1 and 2 are the sources. The lock is
+// released while 1 and 2 are still stopped, or after they are back with new sessions (then
+// only brick 0 gets the post-op).
+TEST(ReplicateLayer, AWriteRefusedForQuorumNeitherSplitsTheSetNorLosesAnAcknowledgedOne) {
+  ThreeBricks t;
+  struct Resume {  // whatever happens, no brick stays stopped
+    ThreeBricks& t;
+    ~Resume() {
+      for (auto& b : t.b) ::kill(b.pid(), SIGCONT);
+    }
+  } resume{t};
+  ReplicateLayer::Options o;
+  o.eager_idle = 30s;  // the stream's lock is released only when the test says so
+  o.lock_wait = 2s;
+  ReplicateLayer r(t.children(), o);
+  auto back = [&](int i, const Gfid& g) {  // up and granting locks on g again
+    proto::InodelkRequest l;
+    l.set_gfid(g.Bytes());
+    l.set_domain("data");
+    l.set_type(proto::WRITE);
+    l.set_owner(0x5eed);
+    if (!t.p[i]->up() || !t.p[i]->Inodelk(l, 1s).get().ok()) return false;
+    l.set_type(proto::UNLOCK);
+    return t.p[i]->Inodelk(l, 1s).get().ok();
+  };
+  for (bool release_late : {false, true}) {
+    SCOPED_TRACE(release_late ? "released after bricks 1 and 2 are back" : "released while they are stopped");
+    Gfid g = Gfid::Random();
+    ASSERT_TRUE(r.Create(CreateReq(release_late ? "late" : "early", g)).get().ok());
+    auto write = [&](uint64_t off, char c) {
+      proto::WriteRequest w;
+      w.set_gfid(g.Bytes());
+      w.set_offset(off);
+      w.set_data(std::string(4096, c));
+      return r.Write(w).get();
+    };
+    ASSERT_TRUE(write(0, 'b').ok());
+    ASSERT_TRUE(write(12288, 'b').ok());  // 16 KiB of base
+    r.FlushEager(g);
+
+    ASSERT_TRUE(Stop(t.b[0].pid()));
+    auto x = write(0, 'X');
+    ASSERT_TRUE(x.ok()) << "two of three bricks up: " << x.status().ToString();
+    r.FlushEager(g);
+    ::kill(t.b[0].pid(), SIGCONT);
+    // The lock request of X that waited in brick 0's socket may be granted to the ended
+    // session first: brick 0 is back once it grants a lock on the file.
+    ASSERT_LE(Within(10s, [&] { return back(0, g); }), 10s) << "brick 0 did not come back";
+
+    auto y1 = write(4096, 'Y');  // takes the eager lock on all three
+    ASSERT_TRUE(y1.ok()) << y1.status().ToString();
+    ASSERT_GT(r.PendingOf(g)[0]["pending.data.0"], 0) << "brick 0 is not in the stream's lock";
+    ASSERT_TRUE(Stop(t.b[1].pid()));
+    ASSERT_TRUE(Stop(t.b[2].pid()));
+    auto y2 = write(8192, 'Z');  // brick 0 alone
+    EXPECT_EQ(y2.err(), EROFS) << y2.status().ToString();
+    if (!release_late) r.FlushEager(g);
+    for (int i : {1, 2}) ::kill(t.b[i].pid(), SIGCONT);
+    for (int i : {1, 2}) ASSERT_LE(Within(10s, [&] { return back(i, g); }), 10s) << "brick " << i;
+    if (release_late) r.FlushEager(g);
+
+    Status h = r.Heal(g);
+    EXPECT_TRUE(h.ok()) << "quorum on must not produce a split-brain: " << h.ToString();
+    std::string want_x(4096, 'X');
+    for (int i = 0; i < 3; ++i)
+      EXPECT_TRUE(ReadBack(*t.p[i], g, 0, 4096) == want_x) << "brick " << i << " lost the acknowledged write X";
+    std::string b0 = ReadBack(*t.p[0], g, 0, 16384);
+    for (int i = 1; i < 3; ++i)
+      EXPECT_TRUE(ReadBack(*t.p[i], g, 0, 16384) == b0) << "brick " << i << " differs after the heal";
+    ExpectUnaccused(r, g, "after the heal");
+  }
+}
+
+// With quorum fixed at 3, a write that brick 2 refuses (its copy made immutable: EPERM) while
+// bricks 0 and 1 apply it is refused as a whole. Brick 2 is alive; the bricks that applied it
+// must not be settled like it, or the three would disagree with nobody accused. They stay
+// accused by themselves and heal takes brick 2's copy: the refused write is gone and the
+// acknowledged one is everywhere. Under an eager lock (post-op at release) and as a full
+// transaction (post-op riding on the change).
+TEST(ReplicateLayer, AChangeRefusedForQuorumIsTakenOffTheBricksThatAppliedIt) {
+  ThreeBricks t;
+  for (bool eager : {true, false}) {
+    SCOPED_TRACE(eager ? "eager lock" : "full transaction");
+    ReplicateLayer::Options o;
+    o.quorum_type = "fixed";
+    o.quorum_count = 3;
+    o.eager_idle = 30s;
+    o.eager_lock = eager;
+    ReplicateLayer r(t.children(), o);
+    Gfid g = Gfid::Random();
+    const std::string name = eager ? "eager" : "full";
+    ASSERT_TRUE(r.Create(CreateReq(name, g)).get().ok());
+    const std::string on_brick2 = t.b[2].dir() + "/" + name;
+    struct Mutable {  // whatever happens, the brick's file can be removed again
+      std::string path;
+      ~Mutable() {
+        std::string ignored;
+        testing::RunToCompletion({"/usr/bin/chattr", "-i", path}, &ignored);
+      }
+    } undo{on_brick2};
+    auto write = [&](char c) {
+      proto::WriteRequest w;
+      w.set_gfid(g.Bytes());
+      w.set_data(std::string(4096, c));
+      return r.Write(w).get();
+    };
+    ASSERT_TRUE(write('a').ok());  // acknowledged
+    std::string out;
+    ASSERT_EQ(testing::RunToCompletion({"/usr/bin/chattr", "+i", on_brick2}, &out), 0) << out;
+    auto refused = write('c');
+    EXPECT_EQ(refused.err(), EPERM) << "a write that reached 2 of 3 bricks with quorum 3: "
+                                    << refused.status().ToString();
+    ASSERT_LE(Within(5s, [&] { return r.eager_stats().held == 0; }), 5s) << "the lock was not released at once";
+    for (int k = 0; k < 3; ++k) {  // reads (spread over the bricks by gfid) go to the brick that said no
+      proto::ReadRequest rd;
+      rd.set_gfid(g.Bytes());
+      rd.set_size(4096);
+      auto got = r.Read(rd).get();
+      ASSERT_TRUE(got.ok()) << got.status().ToString();
+      EXPECT_EQ(got->data(), std::string(4096, 'a')) << "a read before the heal saw the refused write";
+    }
+    ASSERT_EQ(testing::RunToCompletion({"/usr/bin/chattr", "-i", on_brick2}, &out), 0) << out;
+    Status h = r.Heal(g);
+    EXPECT_TRUE(h.ok()) << h.ToString();
+    for (int i = 0; i < 3; ++i)
+      EXPECT_TRUE(ReadBack(*t.p[i], g, 0, 4096) == std::string(4096, 'a')) << "brick " << i << " after the heal";
+    ExpectUnaccused(r, g, "after the heal");
+  }
+}
+
 }  // namespace
 }  // namespace hafs::client

@@ -120,7 +120,8 @@ TEST(MgmtdHealTest, SplitBrainIsListedAndResolvedByPolicy) {
   auto vf = client::Volfile::Parse(c.Cli(0, {"volume", "volfile", "gv0"}).out);
   ASSERT_TRUE(vf.ok());
   // The same file on the three bricks, with different data on bricks 0 and 1, which accuse
-  // each other: a data split-brain as two partitioned writers leave it.
+  // each other and brick 2: a data split-brain as two writers leave it that each saw only one
+  // brick (quorum off). No copy has both changes.
   auto gfid = Gfid::Random();
   std::vector<std::string> data = {"short", "the longer version", "short"};
   std::vector<std::unique_ptr<proto::Brick::Stub>> stubs;
@@ -152,7 +153,9 @@ TEST(MgmtdHealTest, SplitBrainIsListedAndResolvedByPolicy) {
     ASSERT_TRUE(stubs[from]->Xattrop(&ctx, xr, &xrep).ok());
   };
   accuse(0, 1);
+  accuse(0, 2);
   accuse(1, 0);
+  accuse(1, 2);
   auto info = c.Cli(1, {"volume", "heal", "gv0", "info", "split-brain"});
   ASSERT_EQ(info.code, 0) << info.out;
   EXPECT_NE(info.out.find("<gfid:" + gfid.ToString() + ">"), std::string::npos) << info.out;

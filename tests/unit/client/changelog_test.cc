@@ -49,10 +49,53 @@ TEST(Changelog, AllFoolsAfterAClientCrashSingleOutNobody) {
 }
 
 TEST(Changelog, MutualAccusationIsSplitBrain) {
-  // With quorum off: 0 written while 1 was down, then 1 written while 0 was down.
+  // With quorum off: 0 written while 1 and 2 were down, then 1 written while 0 and 2 were down.
   bool split;
-  Judge({{{"pending.data.1", 1}}, {{"pending.data.0", 1}}, {}}, kAll, &split);
+  Judge({{{"pending.data.1", 1}, {"pending.data.2", 1}}, {{"pending.data.0", 1}, {"pending.data.2", 1}}, {}}, kAll,
+        &split);
   EXPECT_TRUE(split);
+  // Brick 2 silent: the two that answer accuse each other.
+  Judge({{{"pending.data.1", 1}}, {{"pending.data.0", 1}}, {}}, {true, true, false}, &split);
+  EXPECT_TRUE(split);
+  // Accusations that go round (0 behind 1, 1 behind 2, 2 behind 0): no copy has every change.
+  Judge({{{"pending.data.1", 1}}, {{"pending.data.2", 1}}, {{"pending.data.0", 1}}}, kAll, &split);
+  EXPECT_TRUE(split);
+}
+
+TEST(Changelog, ACopyWithBothSidesOfAMutualAccusationIsTheSource) {
+  // 0 written with 2 while 1 was down, then 1 with 2 while 0 was down: 2 has both changes.
+  bool split;
+  auto a = Judge({{{"pending.data.1", 1}}, {{"pending.data.0", 1}}, {}}, kAll, &split);
+  EXPECT_FALSE(split);
+  EXPECT_EQ(a, std::vector<bool>({true, true, false}));
+}
+
+// A fool's own pre-op says only that one of its changes has an unknown outcome; what it counts
+// for another brick beyond that is a change it completed and the other did not. Bricks 1 and 2
+// did a write brick 0 missed (down), then took an eager lock (brick 0 back but not in it, or
+// the change under it refused) and kept its pre-op: brick 0 is behind, whatever its own
+// counters say, and must not be the source (the acknowledged write would be lost).
+TEST(Changelog, AFoolStillKnowsWhoMissedAChangeItCompleted) {
+  std::map<std::string, int64_t> fool_ahead = {{"pending.data.0", 2}, {"pending.data.1", 1}, {"pending.data.2", 1}};
+  bool split;
+  EXPECT_EQ(Judge({{}, fool_ahead, fool_ahead}, kAll, &split), std::vector<bool>({true, false, false}));
+  EXPECT_FALSE(split);
+  // Brick 0 applied a change refused for want of quorum and kept its pre-op: still behind.
+  std::map<std::string, int64_t> all1 = {{"pending.data.0", 1}, {"pending.data.1", 1}, {"pending.data.2", 1}};
+  EXPECT_EQ(Judge({all1, fool_ahead, fool_ahead}, kAll, &split), std::vector<bool>({true, false, false}));
+  EXPECT_FALSE(split);
+  EXPECT_FALSE(AllFools({{}, fool_ahead, fool_ahead}, kAll, kNames));
+}
+
+// Bricks 0 and 2 each say the other missed a change, brick 1 has both and is in the middle of
+// one (a fool nobody accuses): it is the source, not a split-brain.
+TEST(Changelog, MutualAccusersWithAnUnaccusedFoolAreNotSplit) {
+  Counters c = {{{"pending.data.2", 1}},
+                {{"pending.data.0", 2}, {"pending.data.1", 1}, {"pending.data.2", 2}},
+                {{"pending.data.0", 1}}};
+  bool split;
+  EXPECT_EQ(Judge(c, kAll, &split), std::vector<bool>({true, false, true}));
+  EXPECT_FALSE(split);
 }
 
 TEST(Changelog, SilentBricksStayAccusedButDoNotAnswer) {
