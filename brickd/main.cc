@@ -14,6 +14,7 @@
 #include <CLI/CLI.hpp>
 
 #include "brickd/brick_server.h"
+#include "common/cli.h"
 #include "common/gfid.h"
 #include "common/log.h"
 #include "common/mutex_debug.h"
@@ -59,11 +60,7 @@ int main(int argc, char** argv) {
                  "file with allow=LIST, reject=LIST, internal-key=KEY lines; replaces the two flags, re-read on SIGHUP");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->default_val("info");
   app.add_option("--log-file", log_file, "log to this file instead of stderr");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;  // --help 0, bad arguments 2 (docs/brickd.md), not CLI11's own codes
-  }
+  if (auto done = hafs::ParseCommandLine(app, argc, argv, 2)) return *done;  // bad arguments: 2 (docs/brickd.md)
 
   if (!hafs::log::Init("hafs-brickd", log_level, log_file)) {
     std::cerr << "hafs-brickd: bad --log-level or --log-file\n";

@@ -23,6 +23,7 @@
 #include "client-fuse/fuse/fuse_bridge.h"
 #include "client-fuse/mount_options.h"
 #include "client-fuse/volfile_source.h"
+#include "common/cli.h"
 #include "common/log.h"
 
 namespace {
@@ -165,7 +166,7 @@ int main(int argc, char** argv) {
                              "log-level=L, log-file=F, backup-volfile-servers=H2:H3, connect-timeout=S");
   app.add_flag("-f,--foreground", mo.foreground, "stay in the foreground");
   app.add_option("mountpoint", mo.mountpoint, "where to mount")->required();
-  CLI11_PARSE(app, argc, argv);
+  if (auto done = hafs::ParseCommandLine(app, argc, argv, 2)) return *done;  // as a bad -o (docs/client.md)
   if (auto st = mo.Parse(opts); !st.ok()) {
     std::cerr << "hafs-fuse: " << st.message() << "\n";
     return 2;

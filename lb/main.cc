@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/cli.h"
 #include "common/log.h"
 #include "lb/config.h"
 #include "lb/lb.h"
@@ -21,7 +22,7 @@ int main(int argc, char** argv) {
   app.add_flag("-c", check, "check the configuration and exit");
   app.add_option("-p", pidfile, "write the process id to this file");
   app.add_option("--log-level", level, "trace|debug|info|warn|error");
-  CLI11_PARSE(app, argc, argv);
+  if (auto done = hafs::ParseCommandLine(app, argc, argv, 1)) return *done;  // as HAProxy: 1 (docs/lb.md)
   hafs::log::Init("hafs-lb", level);
 
   auto cfg = hafs::lb::LoadConfigFile(file);

@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/cli.h"
 #include "common/log.h"
 #include "common/mutex_debug.h"
 #include "common/shutdown.h"
@@ -51,11 +52,7 @@ int main(int argc, char** argv) {
   app.add_option("--heartbeat-ms", heartbeat_ms, "Raft heartbeat interval")->default_val(100)->check(CLI::Range(10, 10000));
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->default_val("info");
   app.add_option("--log-file", log_file, "log to this file instead of stderr");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;  // --help 0, bad arguments 2 (docs/mgmtd.md), not CLI11's own codes
-  }
+  if (auto done = hafs::ParseCommandLine(app, argc, argv, 2)) return *done;  // bad arguments: 2 (docs/mgmtd.md)
 
   if (!hafs::log::Init("hafs-mgmtd", log_level, log_file)) {
     std::cerr << "hafs-mgmtd: bad --log-level or --log-file\n";

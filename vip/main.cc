@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/cli.h"
 #include "common/log.h"
 #include "vip/config.h"
 #include "vip/daemon.h"
@@ -26,7 +27,7 @@ int main(int argc, char** argv) {
   app.add_option("-S,--status-socket", opts.status_socket, "Unix socket serving the status")->capture_default_str();
   app.add_option("-l,--log-level", level, "trace|debug|info|warn|error")->capture_default_str();
   app.add_option("--log-file", log_file, "log to this file instead of stderr");
-  CLI11_PARSE(app, argc, argv);
+  if (auto done = hafs::ParseCommandLine(app, argc, argv, 1)) return *done;  // as a bad config: 1 (docs/vip.md)
 
   if (status) {
     auto s = hafs::vip::QueryStatus(opts.status_socket);
