@@ -64,16 +64,23 @@ bool AllFools(const std::vector<std::map<std::string, int64_t>>& counters, const
 
 bool NeedsMerge(const std::vector<std::map<std::string, int64_t>>& counters, const std::vector<bool>& answered,
                 const std::vector<std::string>& names) {
-  auto accuses = [&](size_t i, size_t j) {
+  auto count = [&](size_t i, size_t j) -> int64_t {
     auto it = counters[i].find(names[j]);
-    return it != counters[i].end() && it->second > 0;
+    return it == counters[i].end() ? 0 : it->second;
   };
   bool any_fool = false;
   for (size_t i = 0; i < names.size(); ++i) {
-    if (!answered[i] || !accuses(i, i)) continue;
+    if (!answered[i] || count(i, i) <= 0) continue;
     any_fool = true;
-    for (size_t k = 0; k < names.size(); ++k)
-      if (k != i && answered[k] && !accuses(k, k) && accuses(k, i)) return false;
+    for (size_t k = 0; k < names.size(); ++k) {
+      if (k == i || !answered[k] || count(k, k) > 0) continue;
+      // A sane brick accuses the fool: the fool's change failed, an ordinary heal follows.
+      if (count(k, i) > 0) return false;
+      // The fool counts less for the sane brick than for itself: it says that brick did every
+      // change it completed, and its own is one refused for want of quorum (a brick that was
+      // away, or one in a lock whose client died, is counted as much as the fool itself).
+      if (count(i, k) < count(i, i)) return false;
+    }
   }
   return any_fool;
 }

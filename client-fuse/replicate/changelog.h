@@ -32,10 +32,12 @@ bool AllFools(const std::vector<std::map<std::string, int64_t>>& counters, const
               const std::vector<std::string>& names);
 
 // True when some answering brick accuses itself and no answering brick that does not accuse
-// itself accuses it: a client died inside an entry change (or holding an eager entry lock) and
-// no brick can be trusted as the only source — a directory then gets a conservative merge
-// (every name some brick has is created where it is missing, nothing removed). When a sane
-// brick accuses the fool, the fool's change failed and the usual source/sink heal applies.
+// itself accuses it or is counted less than it by it: a client died inside an entry change (or
+// holding an eager entry lock) and no brick can be trusted as the only source — a directory
+// then gets a conservative merge (every name some brick has is created where it is missing,
+// nothing removed). When a sane brick accuses the fool, the fool's change failed; when the fool
+// counts less for a sane brick than for itself, its own change was refused for want of quorum
+// (docs/replication.md): either way the usual source/sink heal applies.
 bool NeedsMerge(const std::vector<std::map<std::string, int64_t>>& counters, const std::vector<bool>& answered,
                 const std::vector<std::string>& names);
 

@@ -188,17 +188,30 @@ Result<Rep> ReplicateLayer::Conclude(const std::string& what, const std::vector<
   // The tail's post-op took 1 off every participant's count on the bricks that did the
   // change, the failed ones included. Where the change stands, those bricks are told that the
   // failed ones are behind (+1 each: a count above their own). Where it is refused for want of
-  // quorum, they take the pre-op again (+1 for everyone), so that they are not sources with it,
-  // and the bricks that answered with an error (they have neither the change nor its tail)
-  // take theirs back: they lack nothing that was acknowledged. Extra round trips on failure only.
+  // quorum, each of them counts 1 for itself again (so that it is not a source with it) and
+  // for the bricks that were not in the transaction (still behind, as an eager lock's refused
+  // post-op leaves them), and the bricks that answered with an error (they have neither the
+  // change nor its tail) take their pre-op back: they lack nothing that was acknowledged.
+  // Extra round trips on failure only.
   if (!good.empty() && !failed.empty()) {
     const bool stands = HasQuorum(good);
     std::vector<size_t> refusing;
     for (size_t i : failed)
       if (!stands && res[i] && !AnswerLost(res[i]->err())) refusing.push_back(i);
-    std::vector<size_t> all(n());
-    for (size_t j = 0; j < n(); ++j) all[j] = j;
-    add(good, stands ? failed : all, 1);
+    std::vector<size_t> all(n()), outside;
+    for (size_t j = 0; j < n(); ++j) {
+      all[j] = j;
+      if (std::find(part.begin(), part.end(), j) == part.end()) outside.push_back(j);
+    }
+    if (stands) {
+      add(good, failed, 1);
+    } else {
+      for (size_t g : good) {
+        std::vector<size_t> again = outside;
+        again.push_back(g);
+        add({g}, again, 1);
+      }
+    }
     if (!refusing.empty()) {
       add(refusing, all, -1);
       std::vector<bool> readable(n(), false);  // reads go to the bricks that said no to it

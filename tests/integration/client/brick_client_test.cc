@@ -812,5 +812,62 @@ TEST(ReplicateLayer, AChangeRefusedForQuorumIsTakenOffTheBricksThatAppliedIt) {
   }
 }
 
+// The same for an entry change: with quorum fixed at 3, a create that brick 2 refuses (its
+// copy of the directory made immutable) while bricks 0 and 1 make the name is refused as a
+// whole, and the directory's heal takes brick 2's listing: the refused name is gone, the
+// acknowledged one is everywhere. Under the eager entry lock and as a full transaction.
+TEST(ReplicateLayer, AnEntryChangeRefusedForQuorumIsTakenOffTheBricksThatMadeIt) {
+  ThreeBricks t;
+  for (bool eager : {true, false}) {
+    SCOPED_TRACE(eager ? "eager entry lock" : "full transaction");
+    ReplicateLayer::Options o;
+    o.quorum_type = "fixed";
+    o.quorum_count = 3;
+    o.eager_idle = 30s;
+    o.eager_entry = eager;
+    ReplicateLayer r(t.children(), o);
+    const std::string dname = eager ? "eager" : "full";
+    Gfid d = Gfid::Random();
+    proto::MkdirRequest mk;
+    mk.set_parent(Gfid::Root().Bytes());
+    mk.set_name(dname);
+    mk.set_gfid(d.Bytes());
+    mk.set_mode(0755);
+    ASSERT_TRUE(r.Mkdir(mk).get().ok());
+    r.FlushEagerEntry(Gfid::Root());  // only d's entry lock is held from here on
+    auto create = [&](const std::string& name) {
+      proto::CreateRequest c = CreateReq(name, Gfid::Random());
+      c.set_parent(d.Bytes());
+      return r.Create(c).get();
+    };
+    ASSERT_TRUE(create("keep").ok());  // acknowledged
+    const std::string on_brick2 = t.b[2].dir() + "/" + dname;
+    struct Mutable {
+      std::string path;
+      ~Mutable() {
+        std::string ignored;
+        testing::RunToCompletion({"/usr/bin/chattr", "-i", path}, &ignored);
+      }
+    } undo{on_brick2};
+    std::string out;
+    ASSERT_EQ(testing::RunToCompletion({"/usr/bin/chattr", "+i", on_brick2}, &out), 0) << out;
+    auto refused = create("refused");
+    EXPECT_FALSE(refused.ok()) << "a create that reached 2 of 3 bricks with quorum 3";
+    ASSERT_LE(Within(5s, [&] { return r.eager_stats().entry_held == 0; }), 5s) << "the entry lock was kept";
+    ASSERT_EQ(testing::RunToCompletion({"/usr/bin/chattr", "-i", on_brick2}, &out), 0) << out;
+    Status h = r.Heal(d);
+    EXPECT_TRUE(h.ok()) << h.ToString();
+    for (int i = 0; i < 3; ++i) {
+      proto::EntryRequest l;
+      l.set_parent(d.Bytes());
+      l.set_name("keep");
+      EXPECT_TRUE(t.p[i]->Lookup(l).get().ok()) << "brick " << i << " lost the acknowledged name";
+      l.set_name("refused");
+      EXPECT_EQ(t.p[i]->Lookup(l).get().err(), ENOENT) << "brick " << i << " kept the refused name";
+    }
+    ExpectUnaccused(r, d, "after the heal");
+  }
+}
+
 }  // namespace
 }  // namespace hafs::client

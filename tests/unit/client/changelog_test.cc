@@ -168,6 +168,17 @@ TEST(EntryMerge, BrickAwayWhileTheClientDiedIsNotTheSource) {
   EXPECT_TRUE(NeedsMerge(c, kAll, kEntry));
 }
 
+TEST(EntryMerge, ARefusedChangeIsAnOrdinaryHealFromTheBrickThatSaidNo) {
+  // Bricks 0 and 1 made a name that brick 2 refused (quorum 3): they keep their own +1 and took
+  // 1 off brick 2, which is clean. Brick 2's listing is the truth; no merge.
+  std::map<std::string, int64_t> made0 = {{"pending.entry.0", 1}}, made1 = {{"pending.entry.1", 1}};
+  Counters c = {made0, made1, {}};
+  EXPECT_FALSE(NeedsMerge(c, kAll, kEntry));
+  bool split;
+  EXPECT_EQ(ComputeAccused(c, kAll, kEntry, &split), std::vector<bool>({true, true, false}));
+  EXPECT_FALSE(split);
+}
+
 TEST(EntryMerge, FoolAccusedByASaneBrickIsAnOrdinarySink) {
   // Brick 1's create failed: it kept its pre-op; bricks 0 and 2 got the post-op and accuse it.
   Counters c = {{{"pending.entry.1", 1}}, AllEntry(1), {{"pending.entry.1", 1}}};
