@@ -103,13 +103,6 @@ void BrickClient::Connect() {
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   // Each brick gets its own connection even when two bricks share an address family/host.
   args.SetInt("grpc.use_local_subchannel_pool", 1);
-  // No gRPC retries: hafs has no retry policy, and the retry filter that gRPC puts in every
-  // channel's call path anyway (for transparent retries of calls that never reached the wire)
-  // cost ~10 % of the client's CPU per call, measured. A call that fails that way fails over
-  // like any call to a brick that went away (docs/client.md, "CPU per call").
-  // HAFS_GRPC_RETRIES=1 keeps gRPC's default.
-  if (const char* e = std::getenv("HAFS_GRPC_RETRIES"); !(e && std::string(e) == "1"))
-    args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   channel_ = grpc::CreateCustomChannel(options_.address.Endpoint(), grpc::InsecureChannelCredentials(), args);
   stub_ = proto::Brick::NewStub(channel_);
   // The session stream gets a connection of its own: the thread blocked on it then polls only
