@@ -755,6 +755,30 @@ TEST(ReplicateLayer, AWriteRefusedForQuorumNeitherSplitsTheSetNorLosesAnAcknowle
   }
 }
 
+// A brick's copy made immutable (chattr +i: the brick then refuses changes of it, EPERM while
+// the others apply them), and mutable again whatever the test's outcome.
+class Immutable {
+ public:
+  explicit Immutable(std::string path) : path_(std::move(path)) {}
+  ~Immutable() { Set(false); }
+  bool Set(bool on) {
+    std::string out;
+    return testing::RunToCompletion({"/usr/bin/chattr", on ? "+i" : "-i", path_}, &out) == 0;
+  }
+
+ private:
+  std::string path_;
+};
+
+// Quorum fixed at 3: a change one brick refuses is refused as a whole.
+ReplicateLayer::Options QuorumOfThree() {
+  ReplicateLayer::Options o;
+  o.quorum_type = "fixed";
+  o.quorum_count = 3;
+  o.eager_idle = 30s;  // released only on refusal, flush or heal
+  return o;
+}
+
 // With quorum fixed at 3, a write that brick 2 refuses (its copy made immutable: EPERM) while
 // bricks 0 and 1 apply it is refused as a whole. Brick 2 is alive; the bricks that applied it
 // must not be settled like it, or the three would disagree with nobody accused. They stay
@@ -765,23 +789,13 @@ TEST(ReplicateLayer, AChangeRefusedForQuorumIsTakenOffTheBricksThatAppliedIt) {
   ThreeBricks t;
   for (bool eager : {true, false}) {
     SCOPED_TRACE(eager ? "eager lock" : "full transaction");
-    ReplicateLayer::Options o;
-    o.quorum_type = "fixed";
-    o.quorum_count = 3;
-    o.eager_idle = 30s;
+    ReplicateLayer::Options o = QuorumOfThree();
     o.eager_lock = eager;
     ReplicateLayer r(t.children(), o);
     Gfid g = Gfid::Random();
     const std::string name = eager ? "eager" : "full";
     ASSERT_TRUE(r.Create(CreateReq(name, g)).get().ok());
-    const std::string on_brick2 = t.b[2].dir() + "/" + name;
-    struct Mutable {  // whatever happens, the brick's file can be removed again
-      std::string path;
-      ~Mutable() {
-        std::string ignored;
-        testing::RunToCompletion({"/usr/bin/chattr", "-i", path}, &ignored);
-      }
-    } undo{on_brick2};
+    Immutable on_brick2(t.b[2].dir() + "/" + name);
     auto write = [&](char c) {
       proto::WriteRequest w;
       w.set_gfid(g.Bytes());
@@ -789,8 +803,7 @@ TEST(ReplicateLayer, AChangeRefusedForQuorumIsTakenOffTheBricksThatAppliedIt) {
       return r.Write(w).get();
     };
     ASSERT_TRUE(write('a').ok());  // acknowledged
-    std::string out;
-    ASSERT_EQ(testing::RunToCompletion({"/usr/bin/chattr", "+i", on_brick2}, &out), 0) << out;
+    ASSERT_TRUE(on_brick2.Set(true));
     auto refused = write('c');
     EXPECT_EQ(refused.err(), EPERM) << "a write that reached 2 of 3 bricks with quorum 3: "
                                     << refused.status().ToString();
@@ -803,7 +816,7 @@ TEST(ReplicateLayer, AChangeRefusedForQuorumIsTakenOffTheBricksThatAppliedIt) {
       ASSERT_TRUE(got.ok()) << got.status().ToString();
       EXPECT_EQ(got->data(), std::string(4096, 'a')) << "a read before the heal saw the refused write";
     }
-    ASSERT_EQ(testing::RunToCompletion({"/usr/bin/chattr", "-i", on_brick2}, &out), 0) << out;
+    ASSERT_TRUE(on_brick2.Set(false));
     Status h = r.Heal(g);
     EXPECT_TRUE(h.ok()) << h.ToString();
     for (int i = 0; i < 3; ++i)
@@ -820,10 +833,7 @@ TEST(ReplicateLayer, AnEntryChangeRefusedForQuorumIsTakenOffTheBricksThatMadeIt)
   ThreeBricks t;
   for (bool eager : {true, false}) {
     SCOPED_TRACE(eager ? "eager entry lock" : "full transaction");
-    ReplicateLayer::Options o;
-    o.quorum_type = "fixed";
-    o.quorum_count = 3;
-    o.eager_idle = 30s;
+    ReplicateLayer::Options o = QuorumOfThree();
     o.eager_entry = eager;
     ReplicateLayer r(t.children(), o);
     const std::string dname = eager ? "eager" : "full";
@@ -841,20 +851,12 @@ TEST(ReplicateLayer, AnEntryChangeRefusedForQuorumIsTakenOffTheBricksThatMadeIt)
       return r.Create(c).get();
     };
     ASSERT_TRUE(create("keep").ok());  // acknowledged
-    const std::string on_brick2 = t.b[2].dir() + "/" + dname;
-    struct Mutable {
-      std::string path;
-      ~Mutable() {
-        std::string ignored;
-        testing::RunToCompletion({"/usr/bin/chattr", "-i", path}, &ignored);
-      }
-    } undo{on_brick2};
-    std::string out;
-    ASSERT_EQ(testing::RunToCompletion({"/usr/bin/chattr", "+i", on_brick2}, &out), 0) << out;
+    Immutable on_brick2(t.b[2].dir() + "/" + dname);
+    ASSERT_TRUE(on_brick2.Set(true));
     auto refused = create("refused");
     EXPECT_FALSE(refused.ok()) << "a create that reached 2 of 3 bricks with quorum 3";
     ASSERT_LE(Within(5s, [&] { return r.eager_stats().entry_held == 0; }), 5s) << "the entry lock was kept";
-    ASSERT_EQ(testing::RunToCompletion({"/usr/bin/chattr", "-i", on_brick2}, &out), 0) << out;
+    ASSERT_TRUE(on_brick2.Set(false));
     Status h = r.Heal(d);
     EXPECT_TRUE(h.ok()) << h.ToString();
     for (int i = 0; i < 3; ++i) {
