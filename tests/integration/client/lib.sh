@@ -11,8 +11,12 @@ MGMTD_PID=""
 log() { printf '[%s] %s\n' "$(date +%T.%3N)" "$*"; }
 fail() { log "FAIL: $*"; exit 1; }
 
+# cleanup [RC]: unmounts, stops everything the test started, removes $WORK, exits with RC (the
+# status the test was leaving with). A test with cleanup of its own calls it from its trap as
+# `cleanup $rc` — not `(exit $rc); cleanup`, which under set -e ends the trap at `(exit 1)`
+# and left a failed test's mount, mgmtd and bricks behind.
 cleanup() {
-  local rc=$?
+  local rc=${1:-$?}
   for m in "${MOUNTS[@]:-}"; do
     [ -n "$m" ] && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; }
   done

@@ -14,7 +14,7 @@ extra_cleanup() {
   true
 }
 # Keep the test's exit status through the extra cleanup.
-trap 'rc=$?; extra_cleanup; (exit $rc); cleanup' EXIT INT TERM
+trap 'rc=$?; extra_cleanup; cleanup $rc' EXIT INT TERM
 
 start_mgmtd
 create_replica3 gv0

@@ -15,7 +15,7 @@ extra_cleanup() {
   for p in "${STOPPED[@]:-}"; do [ -n "$p" ] && kill -CONT "$p" 2>/dev/null; done
   true
 }
-trap 'rc=$?; extra_cleanup; (exit $rc); cleanup' EXIT INT TERM
+trap 'rc=$?; extra_cleanup; cleanup $rc' EXIT INT TERM
 
 start_mgmtd
 create_replica3 gv0
