@@ -78,6 +78,8 @@ class AuthGate {
   uint64_t generation() const { return generation_.load(); }
   // Checks the caller of `ctx`; a refusal is logged (once per address and generation).
   grpc::Status Check(grpc::ServerContext* ctx) const;
+  // The same for a caller known by its peer string and presented key (the read channel).
+  grpc::Status Check(const std::string& peer, std::string_view key) const;
 
  private:
   mutable std::mutex mu_;

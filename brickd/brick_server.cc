@@ -48,8 +48,26 @@ Result<std::unique_ptr<BrickServer>> BrickServer::Start(const BrickServerOptions
   so.brick_id = o.brick_id;
   so.max_io = o.max_io;
   so.auth = &b->auth_;
+  so.read_port = &b->read_port_;
   b->service_ = std::make_unique<BrickService>(*b->storage_, *b->locks_, *b->sessions_, *b->stats_, so);
 
+  // The read channel first: the first session's welcome already names its port.
+  if (o.read_port >= 0) {
+    ReadChannel::Options ro;
+    ro.host = o.listen.substr(0, colon);
+    ro.port = o.read_port;
+    BrickService* service = b->service_.get();
+    const AuthGate* gate = &b->auth_;
+    auto channel = ReadChannel::Start(
+        ro,
+        [service](std::string_view gfid, uint64_t offset, uint32_t size, std::string* data, bool* eof) {
+          return service->ReadFromChannel(gfid, offset, size, data, eof);
+        },
+        [gate](const std::string& peer) { return gate->Check(peer, {}).ok(); });
+    if (!channel.ok()) return channel.status();
+    b->read_channel_ = std::move(channel).value();
+    b->read_port_ = b->read_channel_->port();
+  }
   grpc::ServerBuilder builder;
   builder.AddListeningPort(o.listen, grpc::InsecureServerCredentials(), &b->port_);
   builder.RegisterService(b->service_.get());
@@ -109,6 +127,8 @@ std::string BrickServer::DumpState() const {
 }
 
 void BrickServer::Shutdown() {
+  read_port_ = 0;
+  read_channel_.reset();
   if (!server_) return;
   // In-flight calls get a short grace; blocked lock waits are cut off by the deadline.
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

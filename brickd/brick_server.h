@@ -3,6 +3,7 @@
 // Thread-safety: Start/Shutdown from one thread; the server runs on gRPC's threads.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -10,6 +11,7 @@
 
 #include "brickd/lock_table.h"
 #include "brickd/op_stats.h"
+#include "brickd/read_channel.h"
 #include "brickd/service.h"
 #include "brickd/sessions.h"
 #include "brickd/storage.h"
@@ -21,6 +23,7 @@ struct BrickServerOptions {
   std::string volume_id;
   uint32_t brick_id = 0;
   std::string listen = "127.0.0.1:0";      // ADDR:PORT, port 0 = pick one
+  int read_port = 0;                       // the read channel on listen's address: 0 = pick one, -1 = none
   size_t max_io = 4u << 20;
   size_t direct_write_min = 128 * 1024;  // Storage::Options::direct_write_min; 0: page cache only
   std::chrono::milliseconds max_lease{10000};
@@ -36,6 +39,8 @@ class BrickServer {
   // "ADDR:PORT" actually bound (with the port chosen when 0 was asked).
   const std::string& address() const { return address_; }
   int port() const { return port_; }
+  // The read channel's port (0: none).
+  int read_port() const { return read_port_.load(); }
   std::string DumpState() const;
   // Re-reads the auth file (SIGHUP). A bad file keeps the previous rules and is an error.
   Status ReloadAuth();
@@ -51,6 +56,8 @@ class BrickServer {
   AuthGate auth_;
   std::string auth_file_;
   std::unique_ptr<grpc::Server> server_;
+  std::atomic<int> read_port_{0};
+  std::unique_ptr<ReadChannel> read_channel_;
   std::string address_;
   int port_ = 0;
 };

@@ -45,6 +45,10 @@ int main(int argc, char** argv) {
   app.add_option("--volume-id", o.volume_id, "UUID of the volume the brick belongs to")->required();
   app.add_option("--brick-id", o.brick_id, "index of the brick in the volume")->default_val(0);
   app.add_option("--listen", o.listen, "ADDR:PORT to serve on; port 0 picks a free port")->default_val("127.0.0.1:0");
+  app.add_option("--read-port", o.read_port,
+                 "TCP port of the read channel on the --listen address (reads without gRPC); 0 picks a free "
+                 "port, -1: none (clients read over gRPC)")
+      ->default_val(0)->check(CLI::Range(-1, 65535));
   app.add_option("--max-io-kib", max_io_kib, "largest read or write per call, KiB")->default_val(4096)
       ->check(CLI::Range(64, 65536));
   app.add_option("--direct-write-kib", direct_write_kib,
@@ -94,7 +98,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   g_server = server->get();
-  HAFS_LOG_INFO("brick {} of volume {} serving {} on {}", o.brick_id, o.volume_id, o.brick_path, (*server)->address());
+  HAFS_LOG_INFO("brick {} of volume {} serving {} on {} (read channel: {})", o.brick_id, o.volume_id, o.brick_path,
+                (*server)->address(), (*server)->read_port() ? "port " + std::to_string((*server)->read_port()) : "none");
   // Supervisors (mgmtd, tests) learn the port from this line.
   std::printf("listening on %s\n", (*server)->address().c_str());
   std::fflush(stdout);

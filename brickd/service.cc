@@ -438,6 +438,28 @@ grpc::Status BrickService::Release(ServerContext* ctx, const proto::ReleaseReque
 
 grpc::Status BrickService::Read(ServerContext* ctx, const proto::ReadRequest* req, proto::ReadReply* rep) {
   AUTHORIZE(ctx);
+  return ServeRead(req, rep);
+}
+
+int BrickService::ReadFromChannel(std::string_view gfid, uint64_t offset, uint32_t size, std::string* data, bool* eof) {
+  proto::ReadRequest req;
+  req.set_gfid(gfid.data(), gfid.size());
+  req.set_offset(offset);
+  req.set_size(size);
+  proto::ReadReply rep;
+  rep.mutable_data()->swap(*data);  // the connection's buffer: no allocation per read
+  grpc::Status st = ServeRead(&req, &rep);
+  data->swap(*rep.mutable_data());
+  reads_by_channel_.fetch_add(1, std::memory_order_relaxed);
+  if (!st.ok()) {
+    HAFS_LOG_DEBUG("read channel: {}", st.error_message());
+    return EINVAL;
+  }
+  *eof = rep.eof();
+  return rep.err();
+}
+
+grpc::Status BrickService::ServeRead(const proto::ReadRequest* req, proto::ReadReply* rep) {
   OpTimer timer(stats_, Op::kRead);
   PARSE_GFID(gfid, req->gfid());
   if (req->size() > options_.max_io) {
@@ -741,6 +763,7 @@ grpc::Status BrickService::Session(ServerContext* ctx,
   welcome.mutable_welcome()->set_brick_id(options_.brick_id);
   welcome.mutable_welcome()->set_lease_ms(
       static_cast<uint32_t>(sessions_.LeaseFor(std::chrono::milliseconds(first.hello().lease_ms())).count()));
+  if (options_.read_port) welcome.mutable_welcome()->set_read_port(static_cast<uint32_t>(options_.read_port->load()));
   stream->Write(welcome);
 
   // One writer thread per session drains the outbox (acks and invalidations), so a slow
@@ -805,6 +828,7 @@ grpc::Status BrickService::Stats(ServerContext* ctx, const proto::PingRequest*, 
     for (auto& b : c.buckets) o->add_latency_buckets(b.load());
   }
   rep->set_bytes_read(storage_.bytes_read());
+  rep->set_reads_by_channel(reads_by_channel_.load(std::memory_order_relaxed));
   rep->set_bytes_written(storage_.bytes_written());
   rep->set_bytes_written_direct(storage_.bytes_written_direct());
   rep->set_sessions(static_cast<uint32_t>(sessions_.Count()));

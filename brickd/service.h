@@ -5,8 +5,10 @@
 // thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <string>
+#include <string_view>
 
 #include <grpcpp/grpcpp.h>
 
@@ -26,6 +28,7 @@ class BrickService final : public proto::Brick::Service {
     size_t max_io = 4u << 20;                               // largest read/write per call
     std::chrono::milliseconds lock_timeout_cap{60000};      // longest a blocking lock may wait
     const AuthGate* auth = nullptr;                         // client address rules (none: all served)
+    std::atomic<int>* read_port = nullptr;                  // the read channel's port, told in the welcome (0: none)
   };
   BrickService(Storage& storage, LockTable& locks, SessionRegistry& sessions, OpStats& stats, Options options);
 
@@ -70,10 +73,16 @@ class BrickService final : public proto::Brick::Service {
   // Human-readable state for SIGUSR1 dumps: sessions, locks, counters.
   std::string DumpState() const;
 
+  // A read that came over the read channel (brickd/read_channel.h): the gRPC handler's checks
+  // and storage read, without the transport; a refused request is EINVAL. Returns 0 or an errno.
+  int ReadFromChannel(std::string_view gfid, uint64_t offset, uint32_t size, std::string* data, bool* eof);
+
  private:
   template <typename Req, typename Make>
   grpc::Status NewEntry(grpc::ServerContext* ctx, Op op, const Req* req, proto::EntryReply* rep, Make make);
   std::chrono::milliseconds LockTimeout(uint32_t asked_ms) const;
+  // Read's work, after the caller is authorized (both transports).
+  grpc::Status ServeRead(const proto::ReadRequest* req, proto::ReadReply* rep);
   // The post-op and unlock a replicate transaction attached to a change (TxnTail).
   void ApplyTail(const proto::TxnTail& tail, bool op_ok);
   // The post-op of a release or a transaction (errors logged: the lock goes anyway);
@@ -91,6 +100,7 @@ class BrickService final : public proto::Brick::Service {
   OpStats& stats_;
   Options options_;
   std::chrono::steady_clock::time_point started_;
+  std::atomic<uint64_t> reads_by_channel_{0};
 };
 
 }  // namespace hafs::brick

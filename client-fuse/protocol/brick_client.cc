@@ -62,6 +62,31 @@ Status FromGrpc(const grpc::Status& st, std::string_view what) {
   return Status(err, fmt::format("{}: {} ({})", what, st.error_message(), static_cast<int>(st.error_code())));
 }
 
+namespace {
+bool ReadChannelWanted() {
+  static const bool on = [] {
+    const char* env = std::getenv("HAFS_READ_CHANNEL");
+    return !(env && std::string(env) == "0");
+  }();
+  return on;
+}
+}  // namespace
+
+std::unique_ptr<ReadChannelClient::Call> BrickClient::StartChannelRead(const proto::ReadRequest& req) {
+  if (!up_.load()) return nullptr;
+  // A firewall that drops the port costs the first read of a session this much, once.
+  return read_channel_.Send(req, std::min<std::chrono::milliseconds>(options_.ping_timeout, std::chrono::milliseconds(1000)));
+}
+
+std::optional<Result<proto::ReadReply>> BrickClient::FinishChannelRead(std::unique_ptr<ReadChannelClient::Call> call) {
+  auto out = read_channel_.Receive(std::move(call));
+  if (!out.transport) return std::move(out.reply);
+  if (out.refused) read_channel_.Disable(out.reply.status().message());
+  if (!up_.load()) return Result<proto::ReadReply>(DownStatus());  // MarkDown cut it short
+  HAFS_LOG_DEBUG("brick {}: {}; repeating the read over gRPC", options_.address.Name(), out.reply.status().message());
+  return std::nullopt;
+}
+
 bool BrickClient::inline_calls() {
   static const bool on = [] {
     const char* env = std::getenv("HAFS_INLINE_CALLS");
@@ -119,6 +144,7 @@ BrickClient::~BrickClient() {
     if (session_ctx_) session_ctx_->TryCancel();
     for (auto* c : in_flight_) c->TryCancel();
   }
+  read_channel_.Abort();
   cv_.notify_all();
   {
     // Asynchronous calls hold `this` until their callback ran: wait for them (bounded).
@@ -220,6 +246,7 @@ void BrickClient::MarkDown(const std::string& why) {
     for (auto* c : in_flight_) c->TryCancel();
     was_up = up_.load();
   }
+  read_channel_.Abort();
   if (was_up) HAFS_LOG_WARN("brick {} is down: {}", options_.address.Name(), why);
   SetUp(false);
 }
@@ -288,6 +315,8 @@ void BrickClient::SessionLoop() {
         MarkDown("no connection for calls");
         ctx.TryCancel();
       } else {
+        read_channel_.Reset(address().host, ReadChannelWanted() ? static_cast<int>(ev.welcome().read_port()) : 0,
+                            std::max(options_.call_timeout, options_.ping_timeout));
         SetUp(true);
         backoff_ms = 100;
         while (stream->Read(&ev)) {

@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -31,6 +32,7 @@
 #include <grpcpp/support/client_callback.h>
 #include <grpcpp/grpcpp.h>
 
+#include "client-fuse/protocol/read_channel.h"
 #include "client-fuse/volfile.h"
 #include "common/status.h"
 #include "proto/brick.grpc.pb.h"
@@ -195,6 +197,16 @@ class BrickClient {
   // HAFS_INLINE_CALLS=0: the layers' calls complete on gRPC's callback threads (CallAsync).
   static bool inline_calls();
 
+  // A read over the brick's read channel (docs/brickd.md "The read channel"): sent at once;
+  // nullptr if the brick has no channel now (down, none announced, HAFS_READ_CHANNEL=0, or
+  // it cannot be reached): read over gRPC then.
+  std::unique_ptr<ReadChannelClient::Call> StartChannelRead(const proto::ReadRequest& req);
+  // Its reply, under the rules of Call(). nullopt: the channel failed while the brick is up;
+  // the caller repeats the read over gRPC.
+  std::optional<Result<proto::ReadReply>> FinishChannelRead(std::unique_ptr<ReadChannelClient::Call> call);
+  // The read channel's open connections (tests).
+  size_t read_channel_connections() const { return read_channel_.connections(); }
+
   // The same rules for a request that is already serialised (`req`, e.g. a write whose
   // payload slice is shared by the calls to every brick of a replica set, not copied):
   // `method` is the full gRPC method name ("/hafs.proto.Brick/Write") and must outlive the call.
@@ -311,6 +323,7 @@ class BrickClient {
 
   std::mutex write_mu_;  // guards session_stream_: one writer at a time
   grpc::ClientReaderWriter<proto::SessionMessage, proto::SessionEvent>* session_stream_ = nullptr;
+  ReadChannelClient read_channel_;
   std::thread session_thread_;
   std::thread heartbeat_thread_;
 };

@@ -59,18 +59,36 @@ const std::string kWriteMethod = "/hafs.proto.Brick/Write";
 // A call completed on the waiting thread (PrepareAsync flavour, BrickClient::CallInline) or,
 // with HAFS_INLINE_CALLS=0, on gRPC's callback threads (callback flavour, CallAsync).
 template <typename Rep, typename Req, typename Start, typename Prep>
-Future<Rep> Send(ProtocolLayer* self, Req req, Start start, Prep prep, const char* what,
-                 std::chrono::milliseconds extra = std::chrono::milliseconds(0)) {
+Future<Rep> SendOverGrpc(ProtocolLayer* self, Req req, Start start, Prep prep, const char* what,
+                         std::chrono::milliseconds extra = std::chrono::milliseconds(0)) {
   if (BrickClient::inline_calls()) return self->client().CallInline<Req, Rep>(prep, std::move(req), what, extra);
   return self->client().CallAsync<Req, Rep>(start, std::move(req), what, extra);
+}
+
+template <typename Rep, typename Req, typename Start, typename Prep>
+Future<Rep> Send(ProtocolLayer* self, Req req, Start start, Prep prep, const char* what,
+                 std::chrono::milliseconds extra = std::chrono::milliseconds(0)) {
+  return SendOverGrpc<Rep>(self, std::move(req), start, prep, what, extra);
+}
+
+// A read goes over the brick's read channel when it has one (docs/brickd.md "The read
+// channel"): sent now, its reply taken by the future's get(); over gRPC when there is no
+// channel, or when the channel failed while the brick is still up (a read can be repeated).
+template <typename Rep, typename Start, typename Prep>
+Future<Rep> Send(ProtocolLayer* self, proto::ReadRequest req, Start start, Prep prep, const char* what) {
+  auto call = self->client().StartChannelRead(req);
+  if (!call) return SendOverGrpc<Rep>(self, std::move(req), start, prep, what);
+  return Deferred([self, call = std::move(call), req = std::move(req), start, prep, what]() mutable -> Result<Rep> {
+    if (auto r = self->client().FinishChannelRead(std::move(call))) return std::move(*r);
+    return SendOverGrpc<Rep>(self, std::move(req), start, prep, what).get();
+  });
 }
 
 // A write goes out with its payload as a slice of its own (no copy into a serialised message).
 template <typename Rep, typename Start, typename Prep>
 Future<Rep> Send(ProtocolLayer* self, proto::WriteRequest req, Start start, Prep prep, const char* what) {
   if (!ProtocolLayer::shared_write()) {
-    if (BrickClient::inline_calls()) return self->client().CallInline<proto::WriteRequest, Rep>(prep, std::move(req), what);
-    return self->client().CallAsync<proto::WriteRequest, Rep>(start, std::move(req), what);
+    return SendOverGrpc<Rep>(self, std::move(req), start, prep, what);
   }
   auto data = std::make_shared<const std::string>(std::move(*req.mutable_data()));
   return self->WriteShared(std::move(req), std::move(data));

@@ -318,6 +318,90 @@ TEST(ProtocolLayer, SharedWriteToAHungBrickCutShortWithinPingTimeout) {
   }
 }
 
+uint64_t ReadsByChannel(BrickClient& c) {
+  auto r = c.Call(&proto::Brick::Stub::Stats, proto::PingRequest(), "stats");
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? r->reads_by_channel() : 0;
+}
+
+proto::ReadRequest ReadReq(const Gfid& g, uint64_t offset, uint32_t size) {
+  proto::ReadRequest r;
+  r.set_gfid(g.Bytes());
+  r.set_offset(offset);
+  r.set_size(size);
+  return r;
+}
+
+// Reads go over the brick's read channel (docs/brickd.md "The read channel"): several in
+// flight at once, each on a connection of its own, waited in any order or not at all; a hung
+// brick's are cut short within the ping timeout as gRPC calls are; after the brick is back
+// they use the channel again.
+TEST(ProtocolLayer, ReadsGoOverTheReadChannelAndAHungBrickCutsThemShort) {
+  testing::BrickdProcess brick;
+  auto o = OptionsFor(brick);
+  o.call_timeout = 5s;  // a read the heartbeat fails to cut short fails the test, not hangs it
+  ProtocolLayer p(o);
+  p.client().Start();
+  ASSERT_TRUE(p.client().WaitUp(5s));
+  Gfid g = Gfid::Random();
+  ASSERT_TRUE(p.Create(CreateReq("f", g)).get().ok());
+  std::string data = RandomBytes(3 << 20, 7);
+  proto::WriteRequest w;
+  w.set_gfid(g.Bytes());
+  w.set_data(data);
+  ASSERT_TRUE(p.Write(w).get().ok());
+
+  EXPECT_EQ(ReadBack(p, g, 0, data.size()), data);  // 3 reads of 1 MiB
+  std::vector<Future<proto::ReadReply>> inflight;
+  for (int i = 0; i < 8; i++) inflight.push_back(p.Read(ReadReq(g, i * 4096 + 1, 4096)));
+  (void)p.Read(ReadReq(g, 0, 10));  // dropped unwaited: its connection is closed, not reused
+  for (int i = 7; i >= 0; i--) {
+    auto r = inflight[i].get();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->data(), data.substr(i * 4096 + 1, 4096));
+  }
+  auto tail = p.Read(ReadReq(g, data.size() - 5, 100)).get();
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(tail->data(), data.substr(data.size() - 5));
+  EXPECT_TRUE(tail->eof());
+  EXPECT_EQ(p.Read(ReadReq(Gfid::Random(), 0, 10)).get().err(), ENOENT);
+  EXPECT_EQ(ReadsByChannel(p.client()), 3u + 8 + 1 + 1 + 1);
+  EXPECT_LE(p.client().read_channel_connections(), 9u);
+  EXPECT_GE(p.client().read_channel_connections(), 1u);
+
+  ASSERT_TRUE(Stop(brick.pid()));
+  auto start = Clock::now();
+  auto f1 = p.Read(ReadReq(g, 0, 4096)), f2 = p.Read(ReadReq(g, 8192, 4096));
+  auto r2 = f2.get(), r1 = f1.get();
+  auto took = Clock::now() - start;
+  ::kill(brick.pid(), SIGCONT);
+  EXPECT_EQ(r1.err(), ENOTCONN) << r1.status().ToString();
+  EXPECT_EQ(r2.err(), ENOTCONN) << r2.status().ToString();
+  EXPECT_LE(took, kPing + 700ms) << "no read may wait longer than the ping timeout";
+
+  ASSERT_TRUE(p.client().WaitUp(10s));
+  uint64_t before = ReadsByChannel(p.client());
+  EXPECT_EQ(ReadBack(p, g, 4096, 4096), data.substr(4096, 4096));
+  EXPECT_EQ(ReadsByChannel(p.client()), before + 1);
+}
+
+// A brick without a read channel (--read-port -1) is read over gRPC.
+TEST(ProtocolLayer, ABrickWithoutAReadChannelIsReadOverGrpc) {
+  testing::BrickdProcess brick("", {"--read-port", "-1"});
+  ProtocolLayer p(OptionsFor(brick));
+  p.client().Start();
+  ASSERT_TRUE(p.client().WaitUp(5s));
+  Gfid g = Gfid::Random();
+  ASSERT_TRUE(p.Create(CreateReq("f", g)).get().ok());
+  proto::WriteRequest w;
+  w.set_gfid(g.Bytes());
+  w.set_data("over grpc");
+  ASSERT_TRUE(p.Write(w).get().ok());
+  EXPECT_EQ(ReadBack(p, g, 0, 9), "over grpc");
+  EXPECT_EQ(ReadsByChannel(p.client()), 0u);
+  EXPECT_EQ(p.client().read_channel_connections(), 0u);
+}
+
 // Calls completed on the waiting thread (CallInline, the default; HAFS_INLINE_CALLS=0 for gRPC's
 // callback threads): a future dropped unwaited still makes its change; calls in flight to a
 // hung brick are cut short within the ping timeout, waited in any order.
