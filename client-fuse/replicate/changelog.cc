@@ -4,16 +4,19 @@
 
 namespace hafs::client {
 
+int64_t Count(const std::vector<std::map<std::string, int64_t>>& counters, const std::vector<std::string>& names,
+              size_t i, size_t j) {
+  auto it = counters[i].find(names[j]);
+  return it == counters[i].end() ? 0 : it->second;
+}
+
 std::vector<bool> ComputeAccused(const std::vector<std::map<std::string, int64_t>>& counters,
                                  const std::vector<bool>& answered, const std::vector<std::string>& names,
                                  bool* split) {
   const size_t n = names.size();
   std::vector<bool> accused(n, false);
   *split = false;
-  auto count = [&](size_t i, size_t j) -> int64_t {
-    auto it = counters[i].find(names[j]);
-    return it == counters[i].end() ? 0 : it->second;
-  };
+  auto count = [&](size_t i, size_t j) { return Count(counters, names, i, j); };
   // A pre-op adds 1 for every brick; a post-op takes 1 from each brick that did the change,
   // the brick itself included. So what i counts for j beyond what it counts for itself is the
   // number of changes i completed and j did not: i knows j is behind, fool or not. Its own
@@ -24,7 +27,7 @@ std::vector<bool> ComputeAccused(const std::vector<std::map<std::string, int64_t
   for (size_t i = 0; i < n; ++i) {
     if (!answered[i]) continue;
     ++answering;
-    fool[i] = count(i, i) > 0;
+    fool[i] = IsFool(counters, names, i);
   }
   for (size_t i = 0; i < n; ++i) {
     if (!answered[i]) continue;
@@ -56,24 +59,20 @@ bool AllFools(const std::vector<std::map<std::string, int64_t>>& counters, const
   for (size_t i = 0; i < names.size(); ++i) {
     if (!answered[i]) continue;
     ++answering;
-    auto own = counters[i].find(names[i]);
-    if (own != counters[i].end() && own->second > 0) ++fools;
+    if (IsFool(counters, names, i)) ++fools;
   }
   return answering >= 2 && fools == answering;
 }
 
 bool NeedsMerge(const std::vector<std::map<std::string, int64_t>>& counters, const std::vector<bool>& answered,
                 const std::vector<std::string>& names) {
-  auto count = [&](size_t i, size_t j) -> int64_t {
-    auto it = counters[i].find(names[j]);
-    return it == counters[i].end() ? 0 : it->second;
-  };
+  auto count = [&](size_t i, size_t j) { return Count(counters, names, i, j); };
   bool any_fool = false;
   for (size_t i = 0; i < names.size(); ++i) {
-    if (!answered[i] || count(i, i) <= 0) continue;
+    if (!answered[i] || !IsFool(counters, names, i)) continue;
     any_fool = true;
     for (size_t k = 0; k < names.size(); ++k) {
-      if (k == i || !answered[k] || count(k, k) > 0) continue;
+      if (k == i || !answered[k] || IsFool(counters, names, k)) continue;
       // A sane brick accuses the fool: the fool's change failed, an ordinary heal follows.
       if (count(k, i) > 0) return false;
       // The fool counts less for the sane brick than for itself: it says that brick did every

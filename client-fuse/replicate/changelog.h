@@ -9,6 +9,15 @@
 
 namespace hafs::client {
 
+// What brick i counts for brick j (names[j]'s counter in counters[i]; 0 if absent).
+int64_t Count(const std::vector<std::map<std::string, int64_t>>& counters, const std::vector<std::string>& names,
+              size_t i, size_t j);
+// Brick i counts for itself: a "fool", with a change of unknown outcome (see below).
+inline bool IsFool(const std::vector<std::map<std::string, int64_t>>& counters, const std::vector<std::string>& names,
+                   size_t i) {
+  return Count(counters, names, i, i) > 0;
+}
+
 // counters[i]: the counters brick i returned; answered[i]: whether it answered at all;
 // names[j]: the counter that records "brick j is behind" (e.g. "pending.data.7").
 // Returns accused[j] (brick j is a sink); *split is set when at least two bricks answered

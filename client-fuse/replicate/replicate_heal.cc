@@ -105,11 +105,11 @@ Status ReplicateLayer::HealFile(const Gfid& gfid, const std::vector<size_t>& up,
   // newest) of them becomes the source of every other brick rather than trusting any one.
   std::vector<size_t> candidates;
   bool fool_candidates = true;
+  const auto data_names = CounterNames(Kind::kData);
   for (size_t i = 0; i < n(); ++i) {
     if (!answered[i] || acc_d[i] || acc_m[i]) continue;
     candidates.push_back(i);
-    auto own = counters[i].find(CounterName(Kind::kData, i));
-    fool_candidates = fool_candidates && own != counters[i].end() && own->second > 0;
+    fool_candidates = fool_candidates && IsFool(counters, data_names, i);
   }
   bool any_nonzero = false;
   for (size_t i = 0; i < n(); ++i)
@@ -412,10 +412,8 @@ Status ReplicateLayer::HealDirectory(const Gfid& gfid, const std::vector<size_t>
   // only one not accusing itself. Never take one copy's listing as the truth there (it would
   // remove what the others created): merge, as AFR's conservative merge — every name some
   // brick has is created where it is missing, nothing is removed.
-  std::vector<std::string> names;
-  for (size_t j = 0; j < n(); ++j) names.push_back(CounterName(Kind::kEntry, j));
   bool mismatch = false;
-  const bool merge = NeedsMerge(counters, answered, names);
+  const bool merge = NeedsMerge(counters, answered, CounterNames(Kind::kEntry));
   if (!pending || (src < 0 && !merge)) {
     unlock(locked);
     return Status::Ok();

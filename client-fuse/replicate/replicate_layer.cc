@@ -105,18 +105,20 @@ std::string ReplicateLayer::CounterName(Kind kind, size_t child) const {
   return fmt::format("pending.{}.{}", k, options_.brick_ids[child]);
 }
 
-std::vector<bool> ReplicateLayer::Accused(const std::vector<std::map<std::string, int64_t>>& counters,
-                                          const std::vector<bool>& answered, Kind kind, bool* split) const {
+std::vector<std::string> ReplicateLayer::CounterNames(Kind kind) const {
   std::vector<std::string> names;
   for (size_t j = 0; j < n(); ++j) names.push_back(CounterName(kind, j));
-  return ComputeAccused(counters, answered, names, split);
+  return names;
+}
+
+std::vector<bool> ReplicateLayer::Accused(const std::vector<std::map<std::string, int64_t>>& counters,
+                                          const std::vector<bool>& answered, Kind kind, bool* split) const {
+  return ComputeAccused(counters, answered, CounterNames(kind), split);
 }
 
 bool ReplicateLayer::AllDataFools(const std::vector<std::map<std::string, int64_t>>& counters,
                                   const std::vector<bool>& answered) const {
-  std::vector<std::string> names;
-  for (size_t j = 0; j < n(); ++j) names.push_back(CounterName(Kind::kData, j));
-  return AllFools(counters, answered, names);
+  return AllFools(counters, answered, CounterNames(Kind::kData));
 }
 
 void ReplicateLayer::RememberHealth(const Gfid& gfid, const std::vector<bool>& readable) {
@@ -1127,9 +1129,7 @@ Future<proto::EntryReply> ReplicateLayer::Lookup(proto::EntryRequest req) {
       // client's eager entry lock, usually) or a client that died inside one. Not waiting for
       // the lock; only when a heal was done (the lock was free) is the directory looked up again.
       if (dir && !dirty && round == 0 && !HoldsEagerEntry(gfid)) {
-        std::vector<std::string> names;
-        for (size_t j = 0; j < n(); ++j) names.push_back(CounterName(Kind::kEntry, j));
-        if (AllFools(counters, answered, names)) {
+        if (AllFools(counters, answered, CounterNames(Kind::kEntry))) {
           size_t before = heals_done_.load();
           Status h = HealDirectory(gfid, up, /*try_only=*/true);
           if (h.err() == EIO) return h;

@@ -113,6 +113,8 @@ class ReplicateLayer final : public Layer {
   std::vector<size_t> UpChildren() const;
   bool HasQuorum(const std::vector<size_t>& ok) const;
   std::string CounterName(Kind kind, size_t child) const;
+  // CounterName(kind, j) for every child j, as changelog.h's functions take them.
+  std::vector<std::string> CounterNames(Kind kind) const;
   // Children that the counters say are behind (accused) for `kind`; sets *split on mutual
   // accusation. counters[i] empty means the child did not answer.
   std::vector<bool> Accused(const std::vector<std::map<std::string, int64_t>>& counters,

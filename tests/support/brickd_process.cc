@@ -157,4 +157,18 @@ int RunToCompletion(const std::vector<std::string>& argv, std::string* output, i
   return WaitWithDeadline(pid, 1000);
 }
 
+Gfid CreateInRoot(BrickdProcess& b, const std::string& name, int* err) {
+  proto::CreateRequest req;
+  Gfid g = Gfid::Random();
+  req.set_parent(G(Gfid::Root()));
+  req.set_name(name);
+  req.set_gfid(G(g));
+  req.set_mode(0644);
+  proto::EntryReply rep;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  *err = b.stub().Create(&ctx, req, &rep).ok() ? rep.err() : -1;
+  return g;
+}
+
 }  // namespace hafs::testing

@@ -65,4 +65,8 @@ int RunToCompletion(const std::vector<std::string>& argv, std::string* output, i
 
 inline std::string G(const Gfid& g) { return g.Bytes(); }
 
+// Creates file `name` (mode 0644) in the brick's root under a new gfid, over gRPC. Returns the
+// gfid; *err is the brick's errno (0 on success, -1 if the call itself failed).
+Gfid CreateInRoot(BrickdProcess& b, const std::string& name, int* err);
+
 }  // namespace hafs::testing

@@ -97,16 +97,9 @@ class Session {
 class BrickLocksTest : public ::testing::Test {
  protected:
   Gfid NewFile(const std::string& name) {
-    proto::CreateRequest req;
-    Gfid g = Gfid::Random();
-    req.set_parent(G(Gfid::Root()));
-    req.set_name(name);
-    req.set_gfid(G(g));
-    req.set_mode(0644);
-    proto::EntryReply rep;
-    ClientContext ctx;
-    EXPECT_TRUE(brick_.stub().Create(&ctx, req, &rep).ok());
-    EXPECT_EQ(rep.err(), 0);
+    int err;
+    Gfid g = CreateInRoot(brick_, name, &err);
+    EXPECT_EQ(err, 0);
     return g;
   }
   BrickdProcess brick_;

@@ -104,18 +104,9 @@ bool ClosedByPeer(int fd) {
 }
 
 Gfid MakeFile(BrickdProcess& b, const std::string& name, const std::string& data) {
-  Gfid g = Gfid::Random();
-  {
-    proto::CreateRequest req;
-    req.set_parent(G(Gfid::Root()));
-    req.set_name(name);
-    req.set_gfid(G(g));
-    req.set_mode(0644);
-    proto::EntryReply rep;
-    ClientContext ctx;
-    EXPECT_TRUE(b.stub().Create(&ctx, req, &rep).ok());
-    EXPECT_EQ(rep.err(), 0);
-  }
+  int err;
+  Gfid g = CreateInRoot(b, name, &err);
+  EXPECT_EQ(err, 0);
   proto::WriteRequest req;
   req.set_gfid(G(g));
   req.set_data(data);
