@@ -141,52 +141,51 @@ int ReadChannelClient::Connect(std::chrono::milliseconds timeout) {
 std::unique_ptr<ReadChannelClient::Call> ReadChannelClient::Send(const proto::ReadRequest& req,
                                                                  std::chrono::milliseconds connect_timeout) {
   if (req.gfid().size() != 16) return nullptr;  // gRPC's handler names the error
-  auto call = std::make_unique<Call>();
-  call->owner = this;
-  call->size = req.size();
-  bool fresh = false;
-  {
-    std::lock_guard lk(mu_);
-    if (!enabled_) return nullptr;
-    call->generation = generation_;
-    call->tag = next_tag_++;
-    if (!idle_.empty()) {
-      call->fd = idle_.back();
-      idle_.pop_back();
-      busy_.insert(call->fd);
-    }
-  }
-  if (call->fd < 0) {
-    int fd = Connect(connect_timeout);
-    if (fd < 0) {
-      Disable(fmt::format("cannot connect: {}", std::strerror(errno)));
-      return nullptr;
-    }
-    std::lock_guard lk(mu_);
-    if (!enabled_ || generation_ != call->generation) {  // aborted meanwhile
-      ::close(fd);
-      return nullptr;
-    }
-    call->fd = fd;
-    busy_.insert(fd);
-    fresh = true;
-  }
   read_wire::Request r;
   r.size = req.size();
   r.offset = req.offset();
   std::memcpy(r.gfid, req.gfid().data(), 16);
-  r.tag = call->tag;
-  uint8_t frame[read_wire::kRequestSize];
-  read_wire::Encode(r, frame);
-  ssize_t n = ::send(call->fd, frame, sizeof frame, MSG_NOSIGNAL);
-  if (n != static_cast<ssize_t>(sizeof frame)) {
-    // An idle connection the brick closed (it restarted, or ended it): one new try.
+  // An idle connection the brick closed (it restarted, or ended it) fails the send: the read
+  // is tried once more, on a new connection.
+  for (int attempt = 0; attempt < 2; attempt++) {
+    auto call = std::make_unique<Call>();
+    call->owner = this;
+    call->size = req.size();
+    {
+      std::lock_guard lk(mu_);
+      if (!enabled_) return nullptr;
+      call->generation = generation_;
+      call->tag = next_tag_++;
+      if (attempt == 0 && !idle_.empty()) {
+        call->fd = idle_.back();
+        idle_.pop_back();
+        busy_.insert(call->fd);
+      }
+    }
+    bool fresh = call->fd < 0;
+    if (fresh) {
+      int fd = Connect(connect_timeout);
+      if (fd < 0) {
+        Disable(fmt::format("cannot connect: {}", std::strerror(errno)));
+        return nullptr;
+      }
+      std::lock_guard lk(mu_);
+      if (!enabled_ || generation_ != call->generation) {  // aborted meanwhile
+        ::close(fd);
+        return nullptr;
+      }
+      call->fd = fd;
+      busy_.insert(fd);
+    }
+    r.tag = call->tag;
+    uint8_t frame[read_wire::kRequestSize];
+    read_wire::Encode(r, frame);
+    if (::send(call->fd, frame, sizeof frame, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof frame)) return call;
     Done(call->fd, call->generation, false);
     call->fd = -1;
     if (fresh) return nullptr;
-    return Send(req, connect_timeout);
   }
-  return call;
+  return nullptr;
 }
 
 ReadChannelClient::Outcome ReadChannelClient::Receive(std::unique_ptr<Call> call) {

@@ -164,10 +164,45 @@ Result<Rep> ReplicateLayer::ReadFromHealthy(const Gfid& gfid,
 
 // ---- transactions ----
 
+namespace {
+std::vector<std::pair<size_t, int>> Each(const std::vector<size_t>& who, int delta) {
+  std::vector<std::pair<size_t, int>> out;
+  for (size_t j : who) out.emplace_back(j, delta);
+  return out;
+}
+std::vector<std::pair<size_t, int>> Negated(std::vector<std::pair<size_t, int>> d) {
+  for (auto& [j, v] : d) v = -v;
+  return d;
+}
+bool Has(const std::vector<size_t>& set, size_t i) { return std::find(set.begin(), set.end(), i) != set.end(); }
+}  // namespace
+
+ReplicateLayer::Deltas ReplicateLayer::PreOp(Kind kind, const std::vector<size_t>& asked) const {
+  Deltas out;
+  for (size_t j = 0; j < n(); ++j) out.emplace_back(j, kind != Kind::kEntry && !Has(asked, j) ? 2 : 1);
+  return out;
+}
+
+void ReplicateLayer::PreOpMissed(const Gfid& target, Kind kind, const std::vector<size_t>& asked,
+                                 const std::vector<size_t>& part) {
+  if (kind == Kind::kEntry) return;
+  std::vector<size_t> missed;
+  for (size_t j : asked)
+    if (!Has(part, j)) missed.push_back(j);
+  if (missed.empty()) return;
+  // Not checked: a brick that does not take it is one of `part` that fails anyway.
+  FanOut<proto::XattropReply>(n(), part, [&](size_t i) {
+    proto::XattropRequest x;
+    x.set_gfid(target.Bytes());
+    for (size_t j : missed) (*x.mutable_deltas())[CounterName(kind, j)] = 1;
+    return children_[i]->Xattrop(x);
+  });
+}
+
 template <typename Rep>
 Result<Rep> ReplicateLayer::Conclude(const std::string& what, const std::vector<size_t>& part,
                                      std::vector<std::optional<Result<Rep>>>& res,
-                                     const std::vector<Gfid>& counter_gfids, Kind kind,
+                                     const std::vector<Gfid>& counter_gfids, Kind kind, const Deltas& pre_op,
                                      const std::function<void(const std::vector<size_t>&)>& unlock) {
   std::vector<size_t> good = Succeeded(part, res), failed;
   for (size_t i : part)
@@ -175,15 +210,18 @@ Result<Rep> ReplicateLayer::Conclude(const std::string& what, const std::vector<
   // Where the operation failed, its tail did not run: that brick keeps its pre-op (+1 for
   // everyone, itself included), which marks it as behind — unless every brick failed the
   // same way, in which case nothing diverged and the pre-op is taken back everywhere.
-  auto add = [&](const std::vector<size_t>& on, const std::vector<size_t>& counters, int delta) {
+  auto add_deltas = [&](const std::vector<size_t>& on, const Deltas& deltas) {
     for (const Gfid& g : counter_gfids) {
       FanOut<proto::XattropReply>(n(), on, [&](size_t i) {
         proto::XattropRequest x;
         x.set_gfid(g.Bytes());
-        for (size_t j : counters) (*x.mutable_deltas())[CounterName(kind, j)] = delta;
+        for (auto [j, d] : deltas) (*x.mutable_deltas())[CounterName(kind, j)] = d;
         return children_[i]->Xattrop(x);
       });
     }
+  };
+  auto add = [&](const std::vector<size_t>& on, const std::vector<size_t>& counters, int delta) {
+    add_deltas(on, Each(counters, delta));
   };
   bool same_failure = good.empty() && SameError(part, res);
   if (same_failure) add(part, part, -1);
@@ -200,11 +238,9 @@ Result<Rep> ReplicateLayer::Conclude(const std::string& what, const std::vector<
     std::vector<size_t> refusing;
     for (size_t i : failed)
       if (!stands && res[i] && !AnswerLost(res[i]->err())) refusing.push_back(i);
-    std::vector<size_t> all(n()), outside;
-    for (size_t j = 0; j < n(); ++j) {
-      all[j] = j;
-      if (std::find(part.begin(), part.end(), j) == part.end()) outside.push_back(j);
-    }
+    std::vector<size_t> outside;
+    for (size_t j = 0; j < n(); ++j)
+      if (!Has(part, j)) outside.push_back(j);
     if (stands) {
       add(good, failed, 1);
     } else {
@@ -215,7 +251,7 @@ Result<Rep> ReplicateLayer::Conclude(const std::string& what, const std::vector<
       }
     }
     if (!refusing.empty()) {
-      add(refusing, all, -1);
+      add_deltas(refusing, Negated(pre_op));
       std::vector<bool> readable(n(), false);  // reads go to the bricks that said no to it
       for (size_t i : refusing) readable[i] = true;
       for (const Gfid& g : counter_gfids) RememberHealth(g, readable);
@@ -280,6 +316,7 @@ Result<Rep> ReplicateLayer::InodeTxn(const Gfid& gfid, Kind kind, const TxnCall<
     return Status(EROFS, fmt::format("write refused: {} of {} bricks up, quorum not met", up.size(), n()));
   uint64_t owner = lock_owner_ ^ NewOwner();
   const char* domain = kind == Kind::kData ? "data" : "metadata";
+  const Deltas pre_op = PreOp(kind, up);
   // Unlocks; with take_back_preop, the pre-op's −1s ride on the unlock (one round trip).
   auto release = [&](const std::vector<size_t>& who, bool take_back_preop) {
     FanOut<proto::ErrReply>(n(), who, [&](size_t i) {
@@ -291,14 +328,15 @@ Result<Rep> ReplicateLayer::InodeTxn(const Gfid& gfid, Kind kind, const TxnCall<
       if (take_back_preop) {
         auto* post = r.add_post_op();
         post->set_gfid(gfid.Bytes());
-        for (size_t j = 0; j < n(); ++j) (*post->mutable_deltas())[CounterName(kind, j)] = -1;
+        for (auto [j, d] : pre_op) (*post->mutable_deltas())[CounterName(kind, j)] = -d;
       }
       return children_[i]->Inodelk(r, options_.lock_wait);
     });
   };
   auto unlock = [&](const std::vector<size_t>& who) { release(who, false); };
   auto undo = [&](const std::vector<size_t>& who) { release(who, true); };
-  // Lock and pre-op in one round trip: +1 pending for every brick, on every brick.
+  // Lock and pre-op in one round trip: +1 pending for every brick (+2 for a brick that is
+  // down), on every brick.
   auto l = LockInOrder(
       up,
       [&](size_t i, bool blocking) {
@@ -310,7 +348,7 @@ Result<Rep> ReplicateLayer::InodeTxn(const Gfid& gfid, Kind kind, const TxnCall<
         r.set_blocking(blocking);
         auto* pre = r.add_pre_op();
         pre->set_gfid(gfid.Bytes());
-        for (size_t j = 0; j < n(); ++j) (*pre->mutable_deltas())[CounterName(kind, j)] = 1;
+        for (auto [j, d] : pre_op) (*pre->mutable_deltas())[CounterName(kind, j)] = d;
         return children_[i]->Inodelk(r, options_.lock_wait);
       },
       undo, /*wait=*/true);
@@ -323,6 +361,7 @@ Result<Rep> ReplicateLayer::InodeTxn(const Gfid& gfid, Kind kind, const TxnCall<
     if (err == ESTALE) return Status(ESTALE, kMovedAway);
     return Status(EROFS, fmt::format("write refused: locked {} of {} bricks", part.size(), n()));
   }
+  PreOpMissed(gfid, kind, up, part);
   // The operation carries its post-op (−1 for every participant) and the unlock.
   proto::TxnTail tail;
   tail.set_owner(owner);
@@ -333,7 +372,7 @@ Result<Rep> ReplicateLayer::InodeTxn(const Gfid& gfid, Kind kind, const TxnCall<
   lk->set_gfid(gfid.Bytes());
   lk->set_domain(domain);
   auto res = FanOut<Rep>(n(), part, [&](size_t i) { return call(children_[i], tail); });
-  return Conclude<Rep>("change of " + gfid.ToString(), part, res, {gfid}, kind, unlock);
+  return Conclude<Rep>("change of " + gfid.ToString(), part, res, {gfid}, kind, PreOp(kind, part), unlock);
 }
 
 // ---- eager locking ----
@@ -361,14 +400,6 @@ void ReplicateLayer::FillEagerLock(Req& r, Kind kind, const Gfid& target, uint64
   for (auto [j, d] : deltas) (*op->mutable_deltas())[CounterName(kind, j)] = d;
 }
 
-namespace {
-std::vector<std::pair<size_t, int>> Each(const std::vector<size_t>& who, int delta) {
-  std::vector<std::pair<size_t, int>> out;
-  for (size_t j : who) out.emplace_back(j, delta);
-  return out;
-}
-}  // namespace
-
 Future<proto::ErrReply> ReplicateLayer::EagerLockCall(Kind kind, const Gfid& target, size_t i, uint64_t owner,
                                                       proto::LockType type, bool blocking, const Deltas& deltas) {
   if (kind == Kind::kEntry) {
@@ -390,16 +421,16 @@ Status ReplicateLayer::AcquireEager(Kind kind, const Gfid& target, Eager& e) {
   e.sessions.assign(n(), std::string());
   e.bad.assign(n(), false);
   e.refused.assign(n(), false);
-  std::vector<size_t> all(n());
-  for (size_t j = 0; j < n(); ++j) all[j] = j;
-  auto lock = [&](size_t i, bool blocking) {  // +1 pending for every brick, on every brick
+  const Deltas pre_op = PreOp(kind, up);
+  auto lock = [&](size_t i, bool blocking) {  // the pre-op, on every brick
     e.sessions[i] = children_[i]->client().session_id();
-    return EagerLockCall(kind, target, i, e.owner, proto::WRITE, blocking, Each(all, 1));
+    return EagerLockCall(kind, target, i, e.owner, proto::WRITE, blocking, pre_op);
   };
   // Takes the pre-op back and unlocks, in one round trip.
   auto undo = [&](const std::vector<size_t>& who) {
-    FanOut<proto::ErrReply>(n(), who,
-                            [&](size_t i) { return EagerLockCall(kind, target, i, e.owner, proto::UNLOCK, false, Each(all, -1)); });
+    FanOut<proto::ErrReply>(n(), who, [&](size_t i) {
+      return EagerLockCall(kind, target, i, e.owner, proto::UNLOCK, false, Negated(pre_op));
+    });
   };
   auto refuse = [&](const std::vector<size_t>& locked, int err) {
     undo(locked);
@@ -412,6 +443,7 @@ Status ReplicateLayer::AcquireEager(Kind kind, const Gfid& target, Eager& e) {
     return refuse(l.got, LockRefusal(up, l.res));
   }
   e.part = l.got;
+  PreOpMissed(target, kind, up, e.part);
   return Status::Ok();
 }
 
@@ -875,7 +907,7 @@ Result<Rep> ReplicateLayer::EntryTxn(const std::vector<std::pair<Gfid, std::stri
     u->set_name(e.second);
   }
   auto res = FanOut<Rep>(n(), part, [&](size_t i) { return call(children_[i], tail); });
-  return Conclude<Rep>("entry change", part, res, parents, Kind::kEntry,
+  return Conclude<Rep>("entry change", part, res, parents, Kind::kEntry, PreOp(Kind::kEntry, part),
                        [&](const std::vector<size_t>& who) { unlock_first(entries.size(), who); });
 }
 

@@ -150,11 +150,25 @@ class ReplicateLayer final : public Layer {
   Result<Rep> InodeTxn(const Gfid& gfid, Kind kind, const TxnCall<Rep>& call);
   template <typename Rep>
   Result<Rep> EntryTxn(const std::vector<std::pair<Gfid, std::string>>& entries, const TxnCall<Rep>& call);
-  // After the operation: settles counters and locks where the tail did not run.
+  // Counter deltas by child.
+  using Deltas = std::vector<std::pair<size_t, int>>;
+  // After the operation: settles counters and locks where the tail did not run. `pre_op`:
+  // the deltas the pre-op added on every brick of `part` (a brick that failed the change
+  // with an answer takes exactly them back).
   template <typename Rep>
   Result<Rep> Conclude(const std::string& what, const std::vector<size_t>& part,
                        std::vector<std::optional<Result<Rep>>>& res, const std::vector<Gfid>& counter_gfids,
-                       Kind kind, const std::function<void(const std::vector<size_t>&)>& unlock);
+                       Kind kind, const Deltas& pre_op,
+                       const std::function<void(const std::vector<size_t>&)>& unlock);
+  // The pre-op of a change of `kind` on the bricks `asked`: +1 for every brick, and for data
+  // and metadata 1 more for each brick not asked (down). Should the client die before the
+  // post-op, the bricks that took it then count more for the absent brick than for themselves,
+  // so they know it is behind; with +1 it would be a sane brick nobody accuses, and heal's
+  // source over their acknowledged writes. (Entries have the conservative merge instead.)
+  Deltas PreOp(Kind kind, const std::vector<size_t>& asked) const;
+  // A lock asked of `asked` was got on `part` only: the bricks of `part` add what makes their
+  // pre-op PreOp(kind, part) (one more round trip, then only).
+  void PreOpMissed(const Gfid& target, Kind kind, const std::vector<size_t>& asked, const std::vector<size_t>& part);
 
   // ---- eager locking (replicate_layer.cc) ----
   struct Eager {
@@ -190,7 +204,6 @@ class ReplicateLayer final : public Layer {
   std::vector<size_t> Settled(const Eager& e) const;
   // Counter deltas (by child) of the post-op that rides on brick i's unlock when e is released
   // (none unless i is in `settled`).
-  using Deltas = std::vector<std::pair<size_t, int>>;
   Deltas PostOpOn(const Eager& e, size_t i, const std::vector<size_t>& settled) const;
   // Marks e (under eager_mu_) for release at once: contention, lost quorum.
   void WantReleaseNow(Kind kind, const Gfid& target, Eager& e);

@@ -124,6 +124,26 @@ TEST(Changelog, ClientDiedUnderEagerLockMakesEveryBrickAFool) {
   EXPECT_FALSE(AllFools(c, {false, true, false}, kNames));
 }
 
+// A client died under an eager data lock it took while brick 2 was down. Bricks 0 and 1 hold
+// the pre-op; brick 2, back, has none. With a pre-op of +1 for everyone, brick 2 looked sane
+// and accused by nobody, and was the source over 0 and 1's acknowledged writes. The pre-op
+// counts 2 for a brick that is down (ReplicateLayer::PreOp): 0 and 1 know it is behind, and
+// they are the candidates (AllFools: the biggest, then newest, of them is the source).
+TEST(Changelog, ABrickDownAtThePreOpIsBehindWhenTheClientDies) {
+  std::map<std::string, int64_t> held = {{"pending.data.0", 1}, {"pending.data.1", 1}, {"pending.data.2", 2}};
+  bool split;
+  EXPECT_EQ(Judge({held, held, {}}, kAll, &split), std::vector<bool>({false, false, true}));
+  EXPECT_FALSE(split);
+  EXPECT_TRUE(AllFools({held, held, {}}, {true, true, false}, kNames));
+  // What +1 for brick 2 gave: brick 2 the only source.
+  std::map<std::string, int64_t> even = {{"pending.data.0", 1}, {"pending.data.1", 1}, {"pending.data.2", 1}};
+  EXPECT_EQ(Judge({even, even, {}}, kAll, &split), std::vector<bool>({true, true, false}));
+  // After the post-op (the client did not die), brick 2 stays behind and 0 and 1 are clean.
+  std::map<std::string, int64_t> settled = {{"pending.data.2", 2}};
+  EXPECT_EQ(Judge({settled, settled, {}}, kAll, &split), std::vector<bool>({false, false, true}));
+  EXPECT_FALSE(split);
+}
+
 TEST(Changelog, EagerPostOpAccusesOnlyTheBrickThatFailed) {
   // Brick 1 failed a write under the eager lock: bricks 0 and 2 sent the post-op for each
   // other only, so they keep accusing 1; brick 1 got no post-op and keeps its own +1.
