@@ -96,8 +96,26 @@ void MdCache::ClearLocked() {
   Changed();
 }
 
+void MdCache::SweepExpiredLocked(int64_t now) {
+  if (now - last_sweep_ < timeout_ms_.load() / 8) return;
+  last_sweep_ = now;
+  ++stats_.sweeps;
+  std::erase_if(attrs_, [&](const auto& kv) { return !Fresh(kv.second.t, now); });
+  std::erase_if(entries_, [&](const auto& kv) { return !Fresh(kv.second.t, now); });
+  for (auto it = dirs_.begin(); it != dirs_.end();) {
+    if (!Fresh(it->second.t, now) && !it->second.fill.active) {
+      dir_items_ -= it->second.names.size() + it->second.page_items;
+      it = dirs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void MdCache::CapCheck() {
-  size_t n = attrs_.size() + entries_.size() + dirs_.size() + dir_items_;
+  if (ItemsLocked() <= options_.max_items) return;
+  SweepExpiredLocked(Now());
+  size_t n = ItemsLocked();
   if (n > options_.max_items) {
     HAFS_LOG_DEBUG("md-cache: {} items, over the cap of {}: cleared", n, options_.max_items);
     ClearLocked();
@@ -270,20 +288,37 @@ Future<proto::ReaddirReply> MdCache::Readdir(proto::ReaddirRequest req) {
       d.fill.max_entries = max_entries;
     }
     if (!d.fill.active || d.fill.next_cookie != cookie || d.fill.max_entries != max_entries) return r;
+    // No room for the page's entries and attributes: expired items go first.
+    if (ItemsLocked() + 2 * static_cast<size_t>(r->entries_size()) > options_.max_items) SweepExpiredLocked(now);
     for (const auto& e : r->entries()) {
       d.fill.names.insert(e.name());
       d.fill.next_cookie = e.next_cookie();
       Gfid g = G(e.gfid());
       if (g.IsNull() || e.attr().mode() == 0 || G(e.attr().gfid()) != g || !Cacheable(e.name())) continue;
       // A listing bigger than the cache keeps what fits, rather than clearing everything.
-      if (attrs_.size() + entries_.size() + dirs_.size() + dir_items_ + 2 > options_.max_items) continue;
+      if (ItemsLocked() + 2 > options_.max_items) continue;
       PutAttr(e.attr(), now);
       entries_[EntryKey{dir, e.name()}] = EntryEnt{g, now};
     }
     d.fill.pages[cookie] = *r;
-    if ((r->eof() || r->entries().empty()) && 2 * d.fill.names.size() > options_.max_items / 4) {
+    const bool last = r->eof() || r->entries().empty();
+    // Room for the listing's names and pages (2 per entry) in place of what the directory
+    // holds now; expired items are made room for first. A listing that still does not fit is
+    // not kept (served by the bricks), rather than clearing what is cached: one `find` over a
+    // tree bigger than the cap used to empty the cache every time it filled up.
+    auto fits = [&] {
+      return ItemsLocked() - (d.names.size() + d.page_items) + 2 * d.fill.names.size() <= options_.max_items;
+    };
+    bool keep = last && 2 * d.fill.names.size() <= options_.max_items / 4;
+    if (keep && !fits()) {
+      SweepExpiredLocked(now);
+      keep = fits();
+    }
+    if (last && !keep) {
+      ++stats_.listings_not_kept;
       d.fill = Fill();  // too big to keep its names and listing: served by the bricks
-    } else if (r->eof() || r->entries().empty()) {
+      if (!d.complete && !d.listed) dirs_.erase(dir);  // it holds nothing: not an item either
+    } else if (last) {
       dir_items_ -= d.names.size() + d.page_items;
       d.names = std::move(d.fill.names);
       d.pages = std::move(d.fill.pages);

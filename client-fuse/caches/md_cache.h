@@ -28,6 +28,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -52,6 +53,8 @@ class MdCache : public ForwardingLayer {
     uint64_t listing_hits = 0;   // readdirplus pages served
     uint64_t misses = 0;
     uint64_t drops_all = 0;      // "drop everything" (session events, overflow, cap)
+    uint64_t sweeps = 0;         // expired items dropped because the cap was reached
+    uint64_t listings_not_kept = 0;  // complete listings for which the cap had no room
     uint64_t xattr_hits = 0;     // security.capability known absent
   };
 
@@ -135,7 +138,14 @@ class MdCache : public ForwardingLayer {
   void Changed() { ++epoch_; }
   // An own setxattr/removexattr of g, before it is sent and when it is answered (takes mu_).
   void XattrChanged(const Gfid& g);
+  size_t ItemsLocked() const { return attrs_.size() + entries_.size() + dirs_.size() + dir_items_; }
+  // Over the cap: expired items go first (nothing else removes them); only if that is not
+  // enough, everything.
   void CapCheck();
+  // Drops every item past the timeout (a directory being read page by page stays). At most
+  // once per eighth of the timeout: a full cache of fresh items is not walked for every page.
+  void SweepExpiredLocked(int64_t now);
+  int64_t last_sweep_ = std::numeric_limits<int64_t>::min() / 2;
   void ClearLocked();
 
   // The shared tail of Mkdir/Create/Mknod/Symlink/Link.

@@ -523,6 +523,44 @@ TEST_F(MdCacheTest, MemoryIsBounded) {
   EXPECT_EQ(fs.calls["readdir"], 2);
 }
 
+// A tree listed directory after directory (find) whose listings together pass the cap: the
+// listings that fit stay cached and served, the rest are not kept, and nothing is cleared
+// (the cache used to empty itself each time a find filled it). Once the kept ones expire, a
+// new listing takes their room.
+TEST_F(MdCacheTest, ListingsPastTheCapAreNotKeptAndClearNothing) {
+  std::vector<Gfid> dirs;
+  for (int j = 0; j < 8; ++j) {
+    dirs.push_back(fs.Add(Gfid::Root(), "d" + std::to_string(j), S_IFDIR | 0755));
+    for (int i = 0; i < 60; ++i) fs.Add(dirs.back(), "f" + std::to_string(i), S_IFREG | 0644);
+  }
+  for (const Gfid& d : dirs) {
+    auto r = Readdirplus(d);
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->entries_size(), 60);
+    ASSERT_LE(cache.items(), 1000u);
+  }
+  EXPECT_EQ(cache.stats().drops_all, 0u) << "listing a tree emptied the cache";
+  EXPECT_GE(cache.stats().listings_not_kept, 1u);
+  EXPECT_EQ(fs.calls["readdir"], 8);
+  auto again = Readdirplus(dirs[0]);  // the first listings are still served
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->entries_size(), 60);
+  EXPECT_EQ(fs.calls["readdir"], 8);
+  EXPECT_TRUE(Lookup(dirs[0], "f7").ok());
+  EXPECT_EQ(fs.calls["lookup"], 0);
+  ASSERT_TRUE(Readdirplus(dirs[7]).ok());  // not kept: asked below again
+  EXPECT_EQ(fs.calls["readdir"], 9);
+
+  now += 61000;  // everything expired: the next listing sweeps it out and is kept
+  ASSERT_TRUE(Readdirplus(dirs[7]).ok());
+  EXPECT_EQ(fs.calls["readdir"], 10);
+  ASSERT_TRUE(Readdirplus(dirs[7]).ok());
+  EXPECT_EQ(fs.calls["readdir"], 10);
+  EXPECT_GE(cache.stats().sweeps, 1u);
+  EXPECT_EQ(cache.stats().drops_all, 0u);
+  EXPECT_LE(cache.items(), 1000u);
+}
+
 TEST_F(MdCacheTest, AbsentCapabilityIsKeptUntilAnXattrChange) {
   Gfid f = fs.Add(Gfid::Root(), "f", S_IFREG | 0644);
   auto cap = [&] {
