@@ -755,26 +755,42 @@ void FuseBridge::AttachSession(fuse_session* se) {
   se_ = se;
 }
 
+std::pair<std::unique_lock<std::mutex>, std::unique_lock<std::mutex>> FuseBridge::LockBoth(Shard& gs, Shard& is) {
+  std::unique_lock a(gs.mu, std::defer_lock), b(is.mu, std::defer_lock);
+  if (&gs == &is) {
+    a.lock();
+  } else {
+    std::lock(a, b);  // deadlock-free whatever order other threads take them in
+  }
+  return {std::move(a), std::move(b)};
+}
+
 fuse_ino_t FuseBridge::NodeFor(const Gfid& gfid, bool count_lookup) {
   if (gfid.IsRoot()) return FUSE_ROOT_ID;
-  // Lock order: gfid shard, then ino shard (never the other way round).
   Shard& gs = ShardOfGfid(gfid);
-  std::lock_guard lk(gs.mu);
-  auto it = gs.by_gfid.find(gfid);
-  fuse_ino_t ino;
-  if (it != gs.by_gfid.end()) {
-    ino = it->second;
-  } else {
-    ino = next_ino_.fetch_add(1);
-    gs.by_gfid[gfid] = ino;
+  for (;;) {
+    // The ino (known, or a new one reserved for the gfid), then both shards at once; a Forget
+    // between the two may have taken the mapping away: then again.
+    fuse_ino_t ino;
+    {
+      std::lock_guard lk(gs.mu);
+      auto it = gs.by_gfid.find(gfid);
+      if (it != gs.by_gfid.end()) {
+        ino = it->second;
+      } else {
+        ino = next_ino_.fetch_add(1);
+        gs.by_gfid[gfid] = ino;
+      }
+    }
+    Shard& is = ShardOfIno(ino);
+    auto locks = LockBoth(gs, is);
+    auto it = gs.by_gfid.find(gfid);
+    if (it == gs.by_gfid.end() || it->second != ino) continue;
+    auto& node = is.by_ino[ino];
+    node.gfid = gfid;
+    if (count_lookup) node.nlookup++;
+    return ino;
   }
-  Shard& is = ShardOfIno(ino);
-  std::unique_lock il(is.mu, std::defer_lock);
-  if (&is != &gs) il.lock();
-  auto& node = is.by_ino[ino];
-  node.gfid = gfid;
-  if (count_lookup) node.nlookup++;
-  return ino;
 }
 
 bool FuseBridge::GfidFor(fuse_ino_t ino, Gfid* out) const {
@@ -806,10 +822,8 @@ void FuseBridge::Forget(fuse_ino_t ino, uint64_t nlookup) {
   }
   {
     Shard& gs = ShardOfGfid(gfid);
-    std::lock_guard lk(gs.mu);
     Shard& is = ShardOfIno(ino);
-    std::unique_lock il(is.mu, std::defer_lock);
-    if (&is != &gs) il.lock();
+    auto locks = LockBoth(gs, is);
     auto it = is.by_ino.find(ino);
     if (it == is.by_ino.end() || it->second.nlookup > nlookup) {
       if (it != is.by_ino.end()) it->second.nlookup -= nlookup;

@@ -109,6 +109,10 @@ class FuseBridge {
     std::unordered_map<Gfid, fuse_ino_t, GfidHash> by_gfid;
   };
   Shard& ShardOfGfid(const Gfid& g) { return shards_[g.Hash() % shards_.size()]; }
+  // Locks a gfid's shard and an ino's shard (one lock when they are the same) without
+  // deadlocking: the shards serve both roles, so "gfid shard first" let two threads each
+  // hold the shard the other wanted (a parallel `ls` of many directories hung hafs-fuse).
+  static std::pair<std::unique_lock<std::mutex>, std::unique_lock<std::mutex>> LockBoth(Shard& gs, Shard& is);
   const Shard& ShardOfIno(fuse_ino_t ino) const { return shards_[ino % shards_.size()]; }
   Shard& ShardOfIno(fuse_ino_t ino) { return shards_[ino % shards_.size()]; }
   void NotifyLoop();
