@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 #include <vector>
 
@@ -58,6 +59,9 @@ TEST(FuseBridge, TheInodeTableDoesNotDeadlockUnderManyThreads) {
     std::fprintf(stderr, "FAIL: %d of %d threads still inside the inode table after 20 s: deadlock\n",
                  kThreads - finished.load(), kThreads);
     std::fflush(stderr);
+    brick.Kill();  // no destructor runs after _Exit: the brick and its directory go now
+    std::error_code ec;
+    std::filesystem::remove_all(brick.dir(), ec);
     std::_Exit(1);
   }
   for (auto& th : threads) th.join();
