@@ -189,14 +189,20 @@ void ReplicateLayer::PreOpMissed(const Gfid& target, Kind kind, const std::vecto
   std::vector<size_t> missed;
   for (size_t j : asked)
     if (!Has(part, j)) missed.push_back(j);
-  if (missed.empty()) return;
   // Not checked: a brick that does not take it is one of `part` that fails anyway.
-  FanOut<proto::XattropReply>(n(), part, [&](size_t i) {
-    proto::XattropRequest x;
-    x.set_gfid(target.Bytes());
-    for (size_t j : missed) (*x.mutable_deltas())[CounterName(kind, j)] = 1;
-    return children_[i]->Xattrop(x);
-  });
+  if (!missed.empty()) AddCounters(part, {target}, kind, Each(missed, 1));
+}
+
+void ReplicateLayer::AddCounters(const std::vector<size_t>& on, const std::vector<Gfid>& gfids, Kind kind,
+                                 const Deltas& deltas) {
+  for (const Gfid& g : gfids) {
+    FanOut<proto::XattropReply>(n(), on, [&](size_t i) {
+      proto::XattropRequest x;
+      x.set_gfid(g.Bytes());
+      for (auto [j, d] : deltas) (*x.mutable_deltas())[CounterName(kind, j)] = d;
+      return children_[i]->Xattrop(x);
+    });
+  }
 }
 
 template <typename Rep>
@@ -210,18 +216,8 @@ Result<Rep> ReplicateLayer::Conclude(const std::string& what, const std::vector<
   // Where the operation failed, its tail did not run: that brick keeps its pre-op (+1 for
   // everyone, itself included), which marks it as behind — unless every brick failed the
   // same way, in which case nothing diverged and the pre-op is taken back everywhere.
-  auto add_deltas = [&](const std::vector<size_t>& on, const Deltas& deltas) {
-    for (const Gfid& g : counter_gfids) {
-      FanOut<proto::XattropReply>(n(), on, [&](size_t i) {
-        proto::XattropRequest x;
-        x.set_gfid(g.Bytes());
-        for (auto [j, d] : deltas) (*x.mutable_deltas())[CounterName(kind, j)] = d;
-        return children_[i]->Xattrop(x);
-      });
-    }
-  };
   auto add = [&](const std::vector<size_t>& on, const std::vector<size_t>& counters, int delta) {
-    add_deltas(on, Each(counters, delta));
+    AddCounters(on, counter_gfids, kind, Each(counters, delta));
   };
   bool same_failure = good.empty() && SameError(part, res);
   if (same_failure) add(part, part, -1);
@@ -251,7 +247,7 @@ Result<Rep> ReplicateLayer::Conclude(const std::string& what, const std::vector<
       }
     }
     if (!refusing.empty()) {
-      add_deltas(refusing, Negated(pre_op));
+      AddCounters(refusing, counter_gfids, kind, Negated(pre_op));
       std::vector<bool> readable(n(), false);  // reads go to the bricks that said no to it
       for (size_t i : refusing) readable[i] = true;
       for (const Gfid& g : counter_gfids) RememberHealth(g, readable);
@@ -1321,7 +1317,9 @@ Future<proto::EntryReply> ReplicateLayer::Create(proto::CreateRequest req) {
       dl->set_domain("data");
       dl->set_type(proto::WRITE);
       dl->set_owner(owner);
-      auto* pre = dl->add_pre_op();  // +1 pending for every brick, on every brick
+      // +1 pending for every brick, on every brick: a brick that is down has no such file, and
+      // entry heal makes it there accused by itself and the source, never a source.
+      auto* pre = dl->add_pre_op();
       pre->set_gfid(gfid.Bytes());
       for (size_t j = 0; j < n(); ++j) (*pre->mutable_deltas())[CounterName(Kind::kData, j)] = 1;
     }

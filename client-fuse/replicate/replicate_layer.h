@@ -169,6 +169,9 @@ class ReplicateLayer final : public Layer {
   // A lock asked of `asked` was got on `part` only: the bricks of `part` add what makes their
   // pre-op PreOp(kind, part) (one more round trip, then only).
   void PreOpMissed(const Gfid& target, Kind kind, const std::vector<size_t>& asked, const std::vector<size_t>& part);
+  // `deltas` added to the counters of `kind` of every gfid in `gfids`, on the bricks `on`
+  // (one xattrop each, in parallel per gfid).
+  void AddCounters(const std::vector<size_t>& on, const std::vector<Gfid>& gfids, Kind kind, const Deltas& deltas);
 
   // ---- eager locking (replicate_layer.cc) ----
   struct Eager {
