@@ -32,7 +32,8 @@ int main(int argc, char** argv) {
   // Write payloads (up to --max-io-kib) are allocated and freed per call. glibc would give
   // each its own mmap, or return freed heap to the kernel, and a fresh page fault and zeroed
   // page per 4 KiB follow (~500 faults per MiB written): keep them in the heap instead.
-  // MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ in the environment still win.
+  // MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ in the environment still win. Only
+  // glibc's malloc reads these: the normal build links jemalloc (docs/client.md, "The allocator").
   if (!std::getenv("MALLOC_MMAP_THRESHOLD_")) mallopt(M_MMAP_THRESHOLD, 32 << 20);
   if (!std::getenv("MALLOC_TRIM_THRESHOLD_")) mallopt(M_TRIM_THRESHOLD, 64 << 20);
   CLI::App app{"hafs-brickd: serves one hafs brick over gRPC"};

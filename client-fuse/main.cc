@@ -144,7 +144,9 @@ int Run(const MountOptions& mo, Parent& parent) {
 int main(int argc, char** argv) {
   // 1 MiB write buffers (write-behind copies, gRPC messages) come and go all the time: keep
   // them in the heap instead of an mmap + page faults + munmap each (-35 % client CPU per
-  // MiB written, measured; see docs/client.md, "Write-behind").
+  // MiB written, measured; see docs/client.md, "Write-behind"). Only glibc's malloc reads
+  // these; the normal build links jemalloc, which keeps freed extents for reuse by itself
+  // (docs/client.md, "The allocator").
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 128 << 20);
   // gRPC's poll engine, not epoll1: with epoll1 one thread at a time polls every socket, most

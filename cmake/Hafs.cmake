@@ -24,11 +24,15 @@ function(hafs_library name)
   endif()
 endfunction()
 
-# hafs_binary(NAME SOURCES ... DEPS ... [NO_INSTALL]): a daemon or tool, installed to bin/ (or sbin/ with SBIN).
+# hafs_binary(NAME SOURCES ... DEPS ... [NO_INSTALL] [SBIN] [JEMALLOC]): a daemon or tool, installed
+# to bin/ (or sbin/ with SBIN); JEMALLOC links jemalloc as its malloc (option HAFS_JEMALLOC).
 function(hafs_binary name)
-  cmake_parse_arguments(A "NO_INSTALL;SBIN" "" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(A "NO_INSTALL;SBIN;JEMALLOC" "" "SOURCES;DEPS" ${ARGN})
   add_executable(${name} ${A_SOURCES})
   target_link_libraries(${name} PRIVATE ${A_DEPS})
+  if(A_JEMALLOC AND HAFS_JEMALLOC AND NOT HAFS_SANITIZE)
+    target_link_libraries(${name} PRIVATE PkgConfig::JEMALLOC)
+  endif()
   hafs_project_target(${name})
   if(NOT A_NO_INSTALL)
     if(A_SBIN)
