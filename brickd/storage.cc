@@ -3,11 +3,14 @@
 #include "brickd/storage.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 
 #include "brickd/names.h"
@@ -58,8 +61,12 @@ static Status WriteFileDurably(int dirfd, const char* name, const std::string& c
 }
 
 Status Storage::Init(const Options& options) {
-  root_ = options.root;
-  while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
+  // Absolute: paths built on it (ObjectPath) must not depend on a thread's working directory,
+  // which EntryPath moves.
+  char* real = ::realpath(options.root.c_str(), nullptr);
+  if (!real) return Status::FromErrno(errno, fmt::format("brick directory {}", options.root));
+  root_ = real;
+  ::free(real);
   max_cached_fds_ = options.max_cached_fds;
   direct_write_min_ = options.direct_write_min;
   readdir_threads_ = std::clamp<size_t>(options.readdir_threads, 1, 64);
@@ -262,9 +269,44 @@ Result<Inode> Storage::StatObject(const Gfid& gfid) {
   return in;
 }
 
+namespace {
+
+// This thread's working directory as it was when it first needed an EntryPath, from then on
+// its own (unshare(CLONE_FS)); fd -1 if either step failed.
+struct OwnWorkingDirectory {
+  int home = -1;
+  OwnWorkingDirectory() {
+    home = ::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (home >= 0 && ::unshare(CLONE_FS) != 0) {
+      ::close(home);
+      home = -1;
+    }
+  }
+  ~OwnWorkingDirectory() {
+    if (home >= 0) ::close(home);
+  }
+};
+
+}  // namespace
+
+EntryPath::EntryPath(int dirfd, const std::string& name) {
+  thread_local const OwnWorkingDirectory own;
+  if (own.home >= 0 && ::fchdir(dirfd) == 0) {
+    home_ = own.home;
+    path_ = name.c_str();
+  } else {
+    proc_ = ProcPath(dirfd, name);
+    path_ = proc_.c_str();
+  }
+}
+
+EntryPath::~EntryPath() {
+  if (home_ >= 0 && ::fchdir(home_) != 0) HAFS_LOG_WARN("cannot return to the thread's working directory: {}", std::strerror(errno));
+}
+
 Result<Gfid> Storage::GfidOfEntry(int dirfd, const std::string& name) const {
   std::string raw(Gfid::kSize, '\0');
-  std::string path = ProcPath(dirfd, name);
+  EntryPath path(dirfd, name);
   ssize_t n = ::lgetxattr(path.c_str(), kGfidXattr, raw.data(), raw.size());
   if (n < 0) return Status(errno == ERANGE ? EIO : errno, "gfid xattr");
   auto g = Gfid::FromBytes(std::string_view(raw.data(), n));
@@ -273,7 +315,7 @@ Result<Gfid> Storage::GfidOfEntry(int dirfd, const std::string& name) const {
 }
 
 Status Storage::SetGfidOfEntry(int dirfd, const std::string& name, const Gfid& gfid) const {
-  std::string path = ProcPath(dirfd, name);
+  EntryPath path(dirfd, name);
   std::string raw = gfid.Bytes();
   if (::lsetxattr(path.c_str(), kGfidXattr, raw.data(), raw.size(), 0) != 0)
     return Status::FromErrno(errno, "setting gfid xattr");

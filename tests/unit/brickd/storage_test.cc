@@ -7,7 +7,10 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <filesystem>
 #include <fstream>
+#include <thread>
 #include <map>
 #include <optional>
 #include <set>
@@ -366,6 +369,47 @@ TEST_F(StorageTest, AdoptsEntriesCreatedBehindItsBack) {
   auto d = store_->Lookup(root_, "manualdir", Gfid());
   ASSERT_TRUE(d.ok());
   EXPECT_TRUE(store_->Create(d->inode.gfid, "x", Gfid::Random(), 0644, true, {}).ok());
+}
+
+// Entry xattrs (the gfid) are read by name after fchdir into the entry's directory, on
+// threads with a working directory of their own (EntryPath): every thread must still reach the
+// entry of the directory it asked about, come back to the working directory it had, and
+// path-based calls must work (the brick was opened by a relative path here).
+TEST_F(StorageTest, EntryXattrsAreReadInTheirOwnDirectoryFromAnyThread) {
+  std::filesystem::path where = dir_.path();
+  std::filesystem::path cwd = std::filesystem::current_path();
+  std::filesystem::current_path(where.parent_path());
+  store_.reset();
+  auto opened = Storage::Open(Storage::Options{where.filename().string(), kVol, 0});
+  std::filesystem::current_path(cwd);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  store_ = std::move(opened).value();
+
+  Gfid a = MakeDir(root_, "a"), b = MakeDir(root_, "b");
+  Gfid af = MakeFile(a, "f"), bf = MakeFile(b, "f");
+  Gfid as = Gfid::Random();
+  ASSERT_TRUE(store_->Symlink(a, "s", as, "f", {}).ok());
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      struct stat before {}, after {};
+      if (::stat(".", &before) != 0) wrong++;
+      for (int i = 0; i < 300; ++i) {
+        auto la = store_->Lookup(a, "f", Gfid());
+        auto lb = store_->Lookup(b, "f", Gfid());
+        auto ls = store_->Lookup(a, "s", Gfid());  // the link itself, never its target
+        if (!la.ok() || la->inode.gfid != af || !lb.ok() || lb->inode.gfid != bf || !ls.ok() || ls->inode.gfid != as)
+          wrong++;
+      }
+      if (::stat(".", &after) != 0 || after.st_ino != before.st_ino || after.st_dev != before.st_dev) wrong++;
+      if (!store_->Setxattr(t % 2 ? af : bf, "user.k", "v", 0).ok()) wrong++;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(*store_->Getxattr(af, "user.k"), "v");
+  EXPECT_EQ(*store_->Getxattr(bf, "user.k"), "v");
 }
 
 TEST_F(StorageTest, SetattrTruncateFallocateXattrs) {
