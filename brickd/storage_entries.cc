@@ -337,32 +337,12 @@ Result<RenameResult> Storage::Rename(const Gfid& old_parent, const std::string& 
 
 namespace {
 
-// Runs fn(i) for every i in [0, n) on up to `workers` threads, this one included (fewer if
-// threads cannot be created).
-template <typename Fn>
-void ParallelFor(size_t n, size_t workers, const Fn& fn) {
-  std::atomic<size_t> next{0};
-  auto run = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < n;) fn(i);
-  };
-  std::vector<std::thread> helpers;
-  for (size_t w = 1; w < std::min(workers, n); ++w) {
-    try {
-      helpers.emplace_back(run);
-    } catch (const std::system_error&) {
-      break;
-    }
-  }
-  run();
-  for (auto& t : helpers) t.join();
-}
-
 // A readdir page's per-entry look-ups (the gfid xattr and, for readdirplus, the attributes)
 // read each entry's inode: in a cold directory one disk read per inode, one after the other
 // if done in order. From this many entries on they are done by several threads at once, so
-// the disk gets them together (docs/brickd.md, "Cold directory listings"). Smaller pages stay
-// on this thread: starting threads would cost more than a warm page's look-ups. How many:
-// Options::readdir_threads.
+// the disk gets them together (docs/brickd.md, "Cold directory listings"), by this thread and
+// the LookupPool's. Smaller pages stay on this thread: handing them out would cost more than a
+// warm page's look-ups. How many: Options::readdir_threads.
 constexpr size_t kParallelLookupsFrom = 128;
 
 }  // namespace
@@ -412,7 +392,7 @@ Result<DirListing> Storage::Readdir(const Gfid& gfid, uint64_t cookie, size_t ma
       bool stat_ok = false;
     };
     std::vector<Probe> probe(batch.size());
-    ParallelFor(batch.size(), batch.size() >= kParallelLookupsFrom ? readdir_threads_ : 1, [&](size_t i) {
+    lookups_->ParallelFor(batch.size(), batch.size() >= kParallelLookupsFrom ? readdir_threads_ - 1 : 0, [&](size_t i) {
       DirListing::Entry& e = batch[i];
       if (auto eg = GfidOfEntry(pfd, e.name); eg.ok()) {
         e.gfid = *eg;
