@@ -70,7 +70,7 @@ Status Storage::Init(const Options& options) {
   max_cached_fds_ = options.max_cached_fds;
   direct_write_min_ = options.direct_write_min;
   readdir_threads_ = std::clamp<size_t>(options.readdir_threads, 1, 64);
-  lookups_ = std::make_unique<LookupPool>(readdir_threads_ - 1);
+  lookups_ = std::make_unique<WorkPool>(readdir_threads_ - 1, "readdir-lookup");
   if (options.volume_id.empty()) return Status(EINVAL, "a volume id is required");
   root_fd_ = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root_fd_ < 0) return Status::FromErrno(errno, fmt::format("brick directory {}", root_));

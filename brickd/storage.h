@@ -31,7 +31,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "brickd/lookup_pool.h"
+#include "common/work_pool.h"
 #include "brickd/metadata_store.h"
 #include "brickd/migration_gate.h"
 #include "common/gfid.h"
@@ -219,7 +219,7 @@ class Storage {
 
   size_t direct_write_min_ = 0;
   size_t readdir_threads_ = 1;
-  std::unique_ptr<LookupPool> lookups_;  // readdir_threads_ - 1 helpers
+  std::unique_ptr<WorkPool> lookups_;  // readdir_threads_ - 1 helpers
   std::atomic<bool> direct_failed_{false};  // the brick's file system refused O_DIRECT once
 
   std::atomic<uint64_t> bytes_read_{0}, bytes_written_{0}, bytes_written_direct_{0};

@@ -341,7 +341,7 @@ namespace {
 // read each entry's inode: in a cold directory one disk read per inode, one after the other
 // if done in order. From this many entries on they are done by several threads at once, so
 // the disk gets them together (docs/brickd.md, "Cold directory listings"), by this thread and
-// the LookupPool's. Smaller pages stay on this thread: handing them out would cost more than a
+// the WorkPool's. Smaller pages stay on this thread: handing them out would cost more than a
 // warm page's look-ups. How many: Options::readdir_threads.
 constexpr size_t kParallelLookupsFrom = 128;
 

@@ -10,15 +10,24 @@
 #include <fmt/format.h>
 
 #include "client-fuse/layer.h"
+#include "common/work_pool.h"
 
 namespace hafs::client {
 
-// Results indexed by child; std::nullopt for children not in `who`.
+// Results indexed by child; std::nullopt for children not in `who`. Every child's call is
+// started before any is waited for, so children whose calls go out at once (bricks) work in
+// parallel. Children whose calls run only when waited for (Layer::LazyCalls: replicate) would
+// run one after another; give those a `pool`, whose free threads and the caller wait at once.
 template <typename Rep, typename Start>
-std::vector<std::optional<Result<Rep>>> FanOut(size_t n, const std::vector<size_t>& who, Start start) {
+std::vector<std::optional<Result<Rep>>> FanOut(size_t n, const std::vector<size_t>& who, Start start,
+                                               WorkPool* pool = nullptr) {
   std::vector<std::optional<Future<Rep>>> futures(n);
   for (size_t i : who) futures[i].emplace(start(i));
   std::vector<std::optional<Result<Rep>>> out(n);
+  if (pool && who.size() > 1) {
+    pool->ParallelFor(who.size(), who.size() - 1, [&](size_t k) { out[who[k]].emplace(futures[who[k]]->get()); });
+    return out;
+  }
   for (size_t i : who) out[i].emplace(futures[i]->get());
   return out;
 }

@@ -81,6 +81,10 @@ class Layer {
   HAFS_LAYER_OPS(HAFS_LAYER_PURE)
   // Keeps an unlinked file's data alive while it is open.
   virtual Future<std::shared_ptr<FileRef>> Open(Gfid gfid) = 0;
+  // True if a call's work starts only when its future is waited for (Deferred), so that a
+  // layer above several of these must wait for them on several threads to have them work at
+  // once (FanOut's pool). A brick's call goes out at once: false.
+  virtual bool LazyCalls() const { return false; }
 };
 
 }  // namespace hafs::client

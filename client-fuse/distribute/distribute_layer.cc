@@ -2,7 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <thread>
+#include <unordered_set>
 
 #include "client-fuse/fan_out.h"
 #include "common/log.h"
@@ -51,6 +54,19 @@ DistributeLayer::DistributeLayer(std::vector<Layer*> subvolumes) {
   std::vector<Subvolume> s;
   for (size_t i = 0; i < subvolumes.size(); ++i) s.push_back({subvolumes[i], std::to_string(i), true});
   SetSubvolumes(std::move(s));
+}
+
+WorkPool* DistributeLayer::Pool(const Topology& t) {
+  static const bool on = [] {  // HAFS_FANOUT_POOL=0: one subvolume after another, as before
+    const char* v = std::getenv("HAFS_FANOUT_POOL");
+    return !(v && std::string_view(v) == "0");
+  }();
+  if (!on || t.n() < 2 || std::none_of(t.s.begin(), t.s.end(), [](const Subvolume& v) { return v.layer->LazyCalls(); }))
+    return nullptr;
+  // Enough for a few FUSE threads' fan-outs at once; a caller that finds them busy waits for
+  // the rest itself (slower, never stuck).
+  std::call_once(pool_once_, [&] { pool_ = std::make_unique<WorkPool>(8, "fan-out"); });
+  return pool_.get();
 }
 
 void DistributeLayer::SetSubvolumes(std::vector<Subvolume> subvolumes) {
@@ -149,7 +165,7 @@ Result<int> DistributeLayer::Locate(const Topology& t, const Gfid& gfid, const s
     proto::GfidRequest r;
     r.set_gfid(gfid.Bytes());
     return t.s[i].layer->Getattr(r);
-  });
+  }, Pool(t));
   // A copy still being made by rebalance is used only when nothing else has the gfid.
   int fallback = -1;
   for (size_t i = 0; i < t.n(); ++i) {
@@ -216,7 +232,7 @@ Result<std::pair<size_t, proto::EntryReply>> DistributeLayer::FindEntry(const To
   if (!r.ok() && (r.err() != ENOENT || t.n() == 1)) return r.status();
   // Renamed across subvolumes, placed by an older layout or being migrated: ask everyone.
   auto others = AllBut(t.n(), hashed);
-  auto res = FanOut<proto::EntryReply>(t.n(), others, [&](size_t i) { return t.s[i].layer->Lookup(req); });
+  auto res = FanOut<proto::EntryReply>(t.n(), others, [&](size_t i) { return t.s[i].layer->Lookup(req); }, Pool(t));
   for (size_t i : others)
     if (res[i]->ok() && !Migrating(res[i]->value().attr())) return std::make_pair(i, std::move(res[i]->value()));
   if (r.ok()) return std::make_pair(hashed, std::move(r).value());
@@ -268,7 +284,7 @@ HAFS_BY_GFID_READ(Access, AccessRequest, ErrReply)
     return Deferred([this, t, req = std::move(req)]() -> Result<proto::Rep> {                      \
       return OnFile<proto::Rep>(*t, GfidOf(req.gfid()), [&](int where) -> Result<proto::Rep> {     \
         if (where != kAll) return t->s[where].layer->Method(req).get();                            \
-        auto res = FanOut<proto::Rep>(t->n(), All(t->n()), [&](size_t i) { return t->s[i].layer->Method(req); }); \
+        auto res = FanOut<proto::Rep>(t->n(), All(t->n()), [&](size_t i) { return t->s[i].layer->Method(req); }, Pool(*t)); \
         return std::move(*res[0]);                                                                 \
       });                                                                                          \
     });                                                                                            \
@@ -361,7 +377,7 @@ Future<proto::EntryReply> DistributeLayer::Mkdir(proto::MkdirRequest req) {
     }
     if (!r.ok()) return r;
     auto others = AllBut(n, first);
-    auto res = FanOut<proto::EntryReply>(n, others, [&](size_t i) { return t->s[i].layer->Mkdir(req); });
+    auto res = FanOut<proto::EntryReply>(n, others, [&](size_t i) { return t->s[i].layer->Mkdir(req); }, Pool(*t));
     std::vector<std::string> have;
     std::vector<size_t> unset;  // subvolumes whose copy does not hold the planned layout
     for (size_t i = 0; i < n; ++i) {
@@ -381,7 +397,7 @@ Future<proto::EntryReply> DistributeLayer::Mkdir(proto::MkdirRequest req) {
     x.set_name("hafs.layout");
     x.set_value(layout.Encode());
     if (x.value() != planned) unset = All(n);
-    auto xs = FanOut<proto::ErrReply>(n, unset, [&](size_t i) { return t->s[i].layer->Setxattr(x); });
+    auto xs = FanOut<proto::ErrReply>(n, unset, [&](size_t i) { return t->s[i].layer->Setxattr(x); }, Pool(*t));
     for (size_t i : unset)
       if (!xs[i]->ok()) HAFS_LOG_WARN("layout of {} on subvolume {}: {}", req.name(), i, xs[i]->status().ToString());
     {
@@ -402,7 +418,7 @@ Future<proto::EntryReply> DistributeLayer::Rmdir(proto::NameRequest req) {
     size_t n = t->n();
     size_t hashed = (static_cast<uint64_t>(NameHash(req.name())) * n) >> 32;
     auto others = AllBut(n, hashed);
-    auto res = FanOut<proto::EntryReply>(n, others, [&](size_t i) { return t->s[i].layer->Rmdir(req); });
+    auto res = FanOut<proto::EntryReply>(n, others, [&](size_t i) { return t->s[i].layer->Rmdir(req); }, Pool(*t));
     for (size_t i : others) {
       if (!res[i]->ok() && res[i]->err() != ENOENT) {
         // Put back what was removed so the directory stays whole.
@@ -470,7 +486,7 @@ Future<proto::RenameReply> DistributeLayer::Rename(proto::RenameRequest req) {
       }
       if (!r.ok()) return r;
       auto others = AllBut(n, first);
-      auto res = FanOut<proto::RenameReply>(n, others, [&](size_t i) { return t->s[i].layer->Rename(req); });
+      auto res = FanOut<proto::RenameReply>(n, others, [&](size_t i) { return t->s[i].layer->Rename(req); }, Pool(*t));
       for (size_t i : others)
         if (!res[i]->ok()) HAFS_LOG_WARN("rename of directory on subvolume {}: {}", i, res[i]->status().ToString());
       return r;
@@ -495,37 +511,54 @@ Future<proto::ReaddirReply> DistributeLayer::Readdir(proto::ReaddirRequest req) 
   auto t = topo();
   if (t->n() == 1) return t->s[0].layer->Readdir(std::move(req));
   return Deferred([this, t, req = std::move(req)]() -> Result<proto::ReaddirReply> {
-    proto::ReaddirReply out;
-    std::set<std::string> seen;
+    // Every subvolume's listing is read page by page, and the next pages of all subvolumes
+    // still being read go out together: the subvolumes list in parallel, so a directory costs
+    // its slowest subvolume's pages, not the sum of all of them (a cold listing is the bricks'
+    // disk and inode work). The merge below keeps subvolume order.
+    size_t n = t->n();
+    std::vector<std::vector<proto::DirEntry>> lists(n);
+    std::vector<uint64_t> cookies(n, 0);
+    std::vector<size_t> reading = All(n);
     bool any = false;
     Status first_error;
-    for (size_t i = 0; i < t->n(); ++i) {
-      uint64_t cookie = 0;
-      for (int page = 0; page < 1000000; ++page) {
+    for (int page = 0; page < 1000000 && !reading.empty(); ++page) {
+      auto res = FanOut<proto::ReaddirReply>(n, reading, [&](size_t i) {
         proto::ReaddirRequest r = req;
-        r.set_cookie(cookie);
+        r.set_cookie(cookies[i]);
         r.set_max_entries(1024);
-        auto rep = t->s[i].layer->Readdir(r).get();
+        return t->s[i].layer->Readdir(std::move(r));
+      }, Pool(*t));
+      std::vector<size_t> more;
+      for (size_t i : reading) {
+        auto& rep = *res[i];
         if (!rep.ok()) {
           // A subvolume added after this directory was made may not have it yet.
           if (first_error.ok()) first_error = rep.status();
           if (rep.err() != ENOENT) HAFS_LOG_WARN("readdir on subvolume {}: {}", i, rep.status().ToString());
-          break;
+          continue;
         }
         any = true;
         for (auto& e : *rep->mutable_entries()) {
-          cookie = e.next_cookie();
-          if (std::string_view(e.name()).starts_with(kMigrationTempPrefix)) continue;
-          // Directories appear on every subvolume, a migrating file briefly on two: list once.
-          if (!seen.insert(e.name()).second) continue;
-          Gfid g = GfidOf(e.gfid());
-          if (!g.IsNull() && e.type() == 4 /* DT_DIR */) Remember(*t, g, kAll);
-          *out.add_entries() = std::move(e);
+          cookies[i] = e.next_cookie();
+          lists[i].push_back(std::move(e));
         }
-        if (rep->eof() || rep->entries().empty()) break;
+        if (!rep->eof() && !rep->entries().empty()) more.push_back(i);
       }
+      reading = std::move(more);
     }
     if (!any) return first_error;
+    proto::ReaddirReply out;
+    std::unordered_set<std::string> seen;
+    for (auto& list : lists) {
+      for (auto& e : list) {
+        if (std::string_view(e.name()).starts_with(kMigrationTempPrefix)) continue;
+        // Directories appear on every subvolume, a migrating file briefly on two: list once.
+        if (!seen.insert(e.name()).second) continue;
+        Gfid g = GfidOf(e.gfid());
+        if (!g.IsNull() && e.type() == 4 /* DT_DIR */) Remember(*t, g, kAll);
+        *out.add_entries() = std::move(e);
+      }
+    }
     for (int k = 0; k < out.entries_size(); ++k) out.mutable_entries(k)->set_next_cookie(k + 1);
     out.set_eof(true);
     return out;
@@ -535,9 +568,9 @@ Future<proto::ReaddirReply> DistributeLayer::Readdir(proto::ReaddirRequest req) 
 Future<proto::StatfsReply> DistributeLayer::Statfs(proto::GfidRequest req) {
   auto t = topo();
   if (t->n() == 1) return t->s[0].layer->Statfs(std::move(req));
-  return Deferred([t, req = std::move(req)]() -> Result<proto::StatfsReply> {
+  return Deferred([this, t, req = std::move(req)]() -> Result<proto::StatfsReply> {
     size_t n = t->n();
-    auto res = FanOut<proto::StatfsReply>(n, All(n), [&](size_t i) { return t->s[i].layer->Statfs(req); });
+    auto res = FanOut<proto::StatfsReply>(n, All(n), [&](size_t i) { return t->s[i].layer->Statfs(req); }, Pool(*t));
     proto::StatfsReply sum;
     bool any = false;
     for (size_t i = 0; i < n; ++i) {

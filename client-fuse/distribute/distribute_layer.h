@@ -24,6 +24,7 @@
 
 #include "client-fuse/distribute/layout.h"
 #include "client-fuse/layer.h"
+#include "common/work_pool.h"
 
 namespace hafs::client {
 
@@ -83,6 +84,12 @@ class DistributeLayer final : public Layer {
   template <typename Rep, typename Call>
   Result<Rep> Placed(const Topology& t, const Gfid& parent, const std::string& name, Call call);
 
+  // The threads that wait for several subvolumes at once when they are replica sets (their
+  // calls run on the waiting thread: Layer::LazyCalls); nullptr when they are bricks.
+  WorkPool* Pool(const Topology& t);
+
+  std::once_flag pool_once_;
+  std::unique_ptr<WorkPool> pool_;
   mutable std::mutex mu_;
   Topo topo_;
   struct Where {

@@ -68,6 +68,7 @@ class ReplicateLayer final : public Layer {
 
   HAFS_LAYER_OPS(HAFS_LAYER_OVERRIDE)
   Future<std::shared_ptr<FileRef>> Open(Gfid gfid) override;
+  bool LazyCalls() const override { return true; }  // every call is Deferred
 
   // Heals one gfid (a file's data+metadata, or a directory's entries and metadata) if its
   // counters say a brick is behind. OK if nothing was to do; EIO on split-brain.

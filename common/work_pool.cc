@@ -1,23 +1,23 @@
-#include "brickd/lookup_pool.h"
+#include "common/work_pool.h"
 
 #include <algorithm>
 #include <system_error>
 
 #include "common/thread_name.h"
 
-namespace hafs::brick {
+namespace hafs {
 
-LookupPool::LookupPool(size_t threads) {
+WorkPool::WorkPool(size_t threads, std::string thread_name) {
   for (size_t t = 0; t < threads; ++t) {
     try {
-      threads_.emplace_back([this] { Work(); });
+      threads_.emplace_back([this, thread_name] { Work(thread_name); });
     } catch (const std::system_error&) {
       break;  // fewer helpers; the callers still do all the work
     }
   }
 }
 
-LookupPool::~LookupPool() {
+WorkPool::~WorkPool() {
   {
     std::lock_guard lk(mu_);
     stop_ = true;
@@ -26,12 +26,12 @@ LookupPool::~LookupPool() {
   for (auto& t : threads_) t.join();
 }
 
-void LookupPool::Run(Job& job) {
+void WorkPool::Run(Job& job) {
   for (size_t i; (i = job.next.fetch_add(1)) < job.n;) (*job.fn)(i);
 }
 
-void LookupPool::Work() {
-  NameThisThread("readdir-lookup");
+void WorkPool::Work(const std::string& name) {
+  NameThisThread(name);
   std::unique_lock lk(mu_);
   for (;;) {
     work_cv_.wait(lk, [&] { return stop_ || !jobs_.empty(); });
@@ -46,7 +46,7 @@ void LookupPool::Work() {
   }
 }
 
-void LookupPool::ParallelFor(size_t n, size_t helpers, const std::function<void(size_t)>& fn) {
+void WorkPool::ParallelFor(size_t n, size_t helpers, const std::function<void(size_t)>& fn) {
   Job job;
   job.fn = &fn;
   job.n = n;
@@ -64,4 +64,4 @@ void LookupPool::ParallelFor(size_t n, size_t helpers, const std::function<void(
   done_cv_.wait(lk, [&] { return job.running == 0; });
 }
 
-}  // namespace hafs::brick
+}  // namespace hafs

@@ -1,5 +1,5 @@
-// LookupPool: readdir's look-up helpers, shared by every caller.
-#include "brickd/lookup_pool.h"
+// WorkPool: helper threads shared by every caller of ParallelFor.
+#include "common/work_pool.h"
 
 #include <gtest/gtest.h>
 
@@ -8,13 +8,13 @@
 #include <thread>
 #include <vector>
 
-namespace hafs::brick {
+namespace hafs {
 namespace {
 
 // Several callers at once, pages of every size: each index runs exactly once per call, every
 // call returns only when its work is done, and the work is spread over more than one thread.
-TEST(LookupPool, EveryIndexRunsOnceAndCallsReturnWhenDone) {
-  LookupPool pool(7);
+TEST(WorkPool, EveryIndexRunsOnceAndCallsReturnWhenDone) {
+  WorkPool pool(7, "test-pool");
   std::atomic<int> wrong{0};
   std::mutex seen_mu;
   std::set<std::thread::id> seen;
@@ -39,9 +39,9 @@ TEST(LookupPool, EveryIndexRunsOnceAndCallsReturnWhenDone) {
   EXPECT_GT(seen.size(), 4u);  // the callers and at least one helper
 }
 
-TEST(LookupPool, NoHelpersRunsEverythingOnTheCaller) {
+TEST(WorkPool, NoHelpersRunsEverythingOnTheCaller) {
   for (size_t threads : {0, 3}) {
-    LookupPool pool(threads);
+    WorkPool pool(threads, "test-pool");
     std::set<std::thread::id> seen;
     pool.ParallelFor(500, 0, [&](size_t) { seen.insert(std::this_thread::get_id()); });
     EXPECT_EQ(seen, std::set<std::thread::id>{std::this_thread::get_id()}) << threads;
@@ -52,4 +52,4 @@ TEST(LookupPool, NoHelpersRunsEverythingOnTheCaller) {
 }
 
 }  // namespace
-}  // namespace hafs::brick
+}  // namespace hafs
