@@ -288,12 +288,24 @@ struct OwnWorkingDirectory {
   }
 };
 
+// This thread's own working directory (-1 if it could not have one), and the directory an
+// InDirectory keeps it in (-1: none).
+int OwnHome() {
+  thread_local const OwnWorkingDirectory own;
+  return own.home;
+}
+thread_local int entered_dirfd = -1;
+
 }  // namespace
 
 EntryPath::EntryPath(int dirfd, const std::string& name) {
-  thread_local const OwnWorkingDirectory own;
-  if (own.home >= 0 && ::fchdir(dirfd) == 0) {
-    home_ = own.home;
+  if (entered_dirfd >= 0 && entered_dirfd == dirfd) {
+    path_ = name.c_str();
+    return;
+  }
+  int home = OwnHome();
+  if (home >= 0 && ::fchdir(dirfd) == 0) {
+    back_ = entered_dirfd >= 0 ? entered_dirfd : home;
     path_ = name.c_str();
   } else {
     proc_ = ProcPath(dirfd, name);
@@ -302,7 +314,20 @@ EntryPath::EntryPath(int dirfd, const std::string& name) {
 }
 
 EntryPath::~EntryPath() {
-  if (home_ >= 0 && ::fchdir(home_) != 0) HAFS_LOG_WARN("cannot return to the thread's working directory: {}", std::strerror(errno));
+  if (back_ >= 0 && ::fchdir(back_) != 0) HAFS_LOG_WARN("cannot return to the thread's working directory: {}", std::strerror(errno));
+}
+
+InDirectory::InDirectory(int dirfd) {
+  int home = OwnHome();
+  if (entered_dirfd >= 0 || home < 0 || ::fchdir(dirfd) != 0) return;  // EntryPaths do their own
+  home_ = home;
+  entered_dirfd = dirfd;
+}
+
+InDirectory::~InDirectory() {
+  if (home_ < 0) return;
+  entered_dirfd = -1;
+  if (::fchdir(home_) != 0) HAFS_LOG_WARN("cannot return to the thread's working directory: {}", std::strerror(errno));
 }
 
 Result<Gfid> Storage::GfidOfEntry(int dirfd, const std::string& name) const {

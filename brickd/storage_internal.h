@@ -37,7 +37,22 @@ class EntryPath {
  private:
   std::string proc_;
   const char* path_;
-  int home_ = -1;  // where to fchdir back to; -1: nothing to undo
+  int back_ = -1;  // where to fchdir back to; -1: nothing to undo
+};
+
+// Keeps the calling thread in directory `dirfd` while it lives: EntryPaths of that directory
+// made meanwhile on this thread take the bare name without their two fchdirs (a readdir page
+// enters once per chunk of entries, not twice per entry). Not nested; an EntryPath of another
+// directory meanwhile comes back here.
+class InDirectory {
+ public:
+  explicit InDirectory(int dirfd);
+  ~InDirectory();
+  InDirectory(const InDirectory&) = delete;
+  InDirectory& operator=(const InDirectory&) = delete;
+
+ private:
+  int home_ = -1;  // the thread's own working directory; -1: not entered
 };
 
 class FdCloser {

@@ -1,5 +1,6 @@
 // Storage, in-process, on a real directory (needs root for trusted.* xattrs, as bricks do).
 #include "brickd/storage.h"
+#include "brickd/storage_internal.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -410,6 +411,59 @@ TEST_F(StorageTest, EntryXattrsAreReadInTheirOwnDirectoryFromAnyThread) {
   EXPECT_EQ(wrong.load(), 0);
   EXPECT_EQ(*store_->Getxattr(af, "user.k"), "v");
   EXPECT_EQ(*store_->Getxattr(bf, "user.k"), "v");
+}
+
+// A readdir page's threads enter the directory once per chunk of entries (InDirectory); an
+// entry of another directory read meanwhile comes back to it, and the scope leaves the thread
+// where it was. Pages of 300 entries (threads at work) list each entry with its own gfid.
+TEST_F(StorageTest, ReaddirEntersEachDirectoryOncePerChunkAndComesBack) {
+  Gfid a = MakeDir(root_, "a"), b = MakeDir(root_, "b");
+  std::map<std::string, Gfid> want_a, want_b;
+  for (int i = 0; i < 300; ++i) {
+    std::string n = "f" + std::to_string(i);
+    want_a[n] = MakeFile(a, n);
+    want_b[n] = MakeFile(b, n);
+  }
+  auto gfid_at = [](const char* path) {
+    std::string raw(Gfid::kSize, '\0');
+    ssize_t n = ::lgetxattr(path, kGfidXattr, raw.data(), raw.size());
+    return n == static_cast<ssize_t>(Gfid::kSize) ? Gfid::FromBytes(raw).value_or(Gfid()) : Gfid();
+  };
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&] {
+      struct stat before {}, after {};
+      if (::stat(".", &before) != 0) wrong++;
+      int fa = ::open((dir_.path() + "/a").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      int fb = ::open((dir_.path() + "/b").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      {
+        InDirectory in(fa);
+        std::string f = "f7";
+        for (int i = 0; i < 50; ++i) {
+          if (gfid_at(EntryPath(fa, f).c_str()) != want_a[f]) wrong++;
+          if (gfid_at(EntryPath(fb, f).c_str()) != want_b[f]) wrong++;  // and back into a
+          if (gfid_at(f.c_str()) != want_a[f]) wrong++;                   // still in a
+        }
+      }
+      ::close(fa);
+      ::close(fb);
+      for (int round = 0; round < 5; ++round) {
+        for (auto [d, want] : {std::pair{a, &want_a}, std::pair{b, &want_b}}) {
+          auto page = store_->Readdir(d, 0, 1000, round % 2 == 0);
+          if (!page.ok() || page->entries.size() != 300) {
+            wrong++;
+            continue;
+          }
+          for (const auto& e : page->entries)
+            if (want->at(e.name) != e.gfid) wrong++;
+        }
+      }
+      if (::stat(".", &after) != 0 || after.st_ino != before.st_ino || after.st_dev != before.st_dev) wrong++;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 TEST_F(StorageTest, SetattrTruncateFallocateXattrs) {
