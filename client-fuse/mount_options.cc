@@ -64,6 +64,8 @@ Status MountOptions::Parse(const std::string& s) {
     else if (key == "read-ahead-window" && ParseBytes(val, &read_ahead_window)) continue;
     else if (key == "no-open" && (val.empty() || val == "on" || val == "1")) no_open = 1;
     else if (key == "no-open" && (val == "off" || val == "0")) no_open = 0;
+    else if (key == "flush-behind" && (val.empty() || val == "on" || val == "1")) flush_behind = true;
+    else if (key == "flush-behind" && (val == "off" || val == "0")) flush_behind = false;
     else if (key == "log-level" && !val.empty()) log_level = val == "WARNING" ? "warn" : val;
     else if (key == "log-file" && !val.empty()) log_file = val;
     else if (key == "backup-volfile-servers" && !val.empty()) {

@@ -35,6 +35,9 @@ struct MountOptions {
   // no-open[=on|off] (docs/client.md, "Serving files: no-open"): -1 = default, on for ro mounts.
   int no_open = -1;
   bool NoOpen() const { return no_open == 1 || (no_open < 0 && read_only); }
+  // flush-behind[=on|off] (docs/client.md, "Write-behind"): close(2) returns without waiting
+  // for the file's pending writes, as GlusterFS's performance.flush-behind. Off by default.
+  bool flush_behind = false;
 
   // Parses a comma-separated -o string into this object.
   Status Parse(const std::string& comma_separated);

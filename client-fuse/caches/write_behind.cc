@@ -221,6 +221,12 @@ Status WriteBehindLayer::Flush(const Gfid& gfid) {
   return Status::Ok();
 }
 
+Status WriteBehindLayer::FlushBehind(const Gfid& gfid) {
+  std::lock_guard lk(mu_);
+  if (int e = TakeError(gfid)) return LatchedStatus(e);
+  return Status::Ok();
+}
+
 // ---- writes ----
 
 Future<proto::WriteReply> WriteBehindLayer::Write(proto::WriteRequest req) {

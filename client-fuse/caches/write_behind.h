@@ -70,6 +70,8 @@ class WriteBehindLayer final : public ForwardingLayer {
   // close(2) (FUSE flush): waits for the file's pending writes; returns the latched error of
   // a failed background write (and clears it) or OK.
   Status Flush(const Gfid& gfid);
+  // close(2) with flush-behind: the latched error (cleared) or OK, without waiting.
+  Status FlushBehind(const Gfid& gfid);
   // Waits for the file's pending writes, leaving a latched error for the next write, fsync or
   // close (release, and operations that only observe the file).
   void Wait(const Gfid& gfid);

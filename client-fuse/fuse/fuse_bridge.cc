@@ -422,6 +422,11 @@ void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     return (void)fuse_reply_err(req, 0);
   }
   Status wb;
+  if (h && writable && b->options().flush_behind && b->graph().write_behind()) {
+    // Flush-behind: the writes go on after close returns; Release waits for them.
+    wb = b->graph().write_behind()->FlushBehind(g);
+    return (void)fuse_reply_err(req, wb.ok() ? 0 : wb.err());
+  }
   if (writable && b->graph().write_behind()) wb = b->graph().write_behind()->Flush(g);
   for (ReplicateLayer* set : b->graph().replica_sets()) set->CloseEager(g);
   fuse_reply_err(req, wb.ok() ? 0 : wb.err());
@@ -432,7 +437,12 @@ void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   auto* h = reinterpret_cast<FileHandle*>(fi->fh);
   // Writes issued after close (mmap) finish before the last close returns; a read-only
   // handle has none.
-  if (h && h->writable && B(req)->graph().write_behind()) B(req)->graph().write_behind()->Wait(h->gfid);
+  if (h && h->writable && B(req)->graph().write_behind()) {
+    B(req)->graph().write_behind()->Wait(h->gfid);
+    // Under flush-behind the close did not let the eager lock go: now its writes are done.
+    if (B(req)->options().flush_behind)
+      for (ReplicateLayer* set : B(req)->graph().replica_sets()) set->CloseEager(h->gfid);
+  }
   if (h) B(req)->NoteRelease(h->gfid);
   delete h;
   fuse_reply_err(req, 0);

@@ -51,6 +51,10 @@ class FuseBridge {
     // FLUSH answered ENOSYS once: close() sends nothing either. Only where close has nothing
     // to report (read-only mounts: no write-behind error, no eager lock to let go).
     bool no_flush = false;
+    // Flush-behind (mount option, docs/client.md "Write-behind"): close answers at once with
+    // an error already latched (or 0) and leaves the file's pending writes in flight; the
+    // release waits for them and lets the eager lock go.
+    bool flush_behind = false;
   };
   // Requests the kernel sent, by kind (debug counters; getxattr "trusted.hafs.fuse-stats"
   // on the mount's root answers them as text, one "name count" a line).

@@ -12,7 +12,10 @@
 # (e) the window option is taken (write-behind-window-size=1MB on the second mount) and a bad
 #     value is refused;
 # (f) bricks that run out of room (16 MiB tmpfs): write(2) or close(2) report ENOSPC, never
-#     a silent success.
+#     a silent success;
+# (g) flush-behind (mount option): 200 files written and closed reach every brick and the
+#     other mount within 5 s, read-your-writes after close; without quorum a write's failure
+#     is reported by the next fsync at the latest.
 source "$(dirname "$0")/lib.sh"
 
 for n in 0 1 2; do start_brick $n; done
@@ -157,6 +160,96 @@ print("    single write + close: error reported", "at close" if wrote else "at w
 PY
 restart_brick 1; restart_brick 2
 within 15 sh -c "echo back > '$A/after'" || fail "writes did not come back"
+
+log "(g) flush-behind: close returns at once; the writes still reach every brick and the other mount"
+F=$WORK/mntF
+mount_vol "$F" "log-file=$WORK/fuse-F.log,flush-behind"
+timeout 60 python3 - "$F" "$B" "$WORK" <<'PY' || fail "flush-behind"
+import os, sys, time
+f, b, work = sys.argv[1:4]
+os.makedirs(f + "/fb")
+want = {}
+for i in range(200):
+    want[i] = os.urandom(4096 + i)
+    with open(f"{f}/fb/p{i}", "wb") as h:
+        h.write(want[i])
+def on_every_brick():
+    for i, d in want.items():
+        for n in range(3):
+            try:
+                if open(f"{work}/b{n}/fb/p{i}", "rb").read() != d:
+                    return False
+            except OSError:
+                return False
+    return True
+t0 = time.monotonic()
+while not on_every_brick():
+    assert time.monotonic() - t0 < 5, "flush-behind: the writes did not reach every brick within 5 s"
+    time.sleep(0.05)
+for i in (0, 99, 199):
+    assert open(f"{b}/fb/p{i}", "rb").read() == want[i], f"the second mount reads another p{i}"
+data = os.urandom(100000)   # read-your-writes straight after close
+with open(f + "/fb/ryw", "wb") as h:
+    h.write(data)
+assert open(f + "/fb/ryw", "rb").read() == data, "read after close on the same mount"
+print(f"    200 files on every brick {time.monotonic() - t0:.2f} s after the last close")
+PY
+# Both mounts must be back on all three bricks after (d) (reconnects back off up to 2 s).
+on_all_three() {
+  echo "$2" > "$1/probe" || return 1
+  for n in 0 1 2; do [ "$(cat "$WORK/b$n/probe" 2>/dev/null)" = "$2" ] || return 1; done
+}
+within 20 on_all_three "$A" a || fail "mount A does not reach all three bricks"
+within 20 on_all_three "$F" f || fail "mount F does not reach all three bricks"
+# With a brick hung (SIGSTOP), a write waits for it until the ping timeout declares it down:
+# a normal close waits with it, a flush-behind close does not (files opened and written
+# before the stop, so that the write itself need not ask a brick anything).
+timeout 30 python3 - "$F" "$A" "${BRICK_PID[0]}" <<'PY' || { kill -CONT "${BRICK_PID[0]}"; fail "flush-behind close waited for a hung brick"; }
+import os, signal, sys, time
+fb = os.open(sys.argv[1] + "/fb/p1", os.O_WRONLY)
+df = os.open(sys.argv[2] + "/raw.bin", os.O_WRONLY)
+for fd in (fb, df):  # the kernel's security.capability probe before a write is answered now
+    os.pwrite(fd, b"w" * 4096, 8192)
+    os.fsync(fd)
+os.kill(int(sys.argv[3]), signal.SIGSTOP)
+try:
+    os.pwrite(fb, b"h" * 4096, 0)
+    os.pwrite(df, b"h" * 4096, 0)
+    t = time.monotonic(); os.close(fb); behind = time.monotonic() - t
+    t = time.monotonic(); os.close(df); normal = time.monotonic() - t
+finally:
+    os.kill(int(sys.argv[3]), signal.SIGCONT)
+print(f"    close with a brick hung: flush-behind {behind:.3f} s, default {normal:.3f} s")
+assert behind < 0.5, behind
+assert normal > 1.0, normal   # the control: the default close does wait
+PY
+sleep 3   # brick 0 reconnected
+kill_brick 1; kill_brick 2
+sleep 2.5   # ping-timeout
+timeout 60 python3 - "$F" <<'PY' || fail "flush-behind hid a failed write"
+import errno, os, sys
+path = sys.argv[1] + "/fb/p7"
+errs = []
+def call(name, fn):
+    try:
+        return fn()
+    except OSError as e:
+        errs.append((name, e.errno))
+fd = call("open", lambda: os.open(path, os.O_WRONLY))
+if fd is not None:
+    call("write", lambda: os.pwrite(fd, b"q" * 4096, 0))
+    call("close", lambda: os.close(fd))   # may answer before the write failed
+fd = call("open", lambda: os.open(path, os.O_WRONLY))
+if fd is not None:
+    call("write", lambda: os.pwrite(fd, b"r" * 4096, 0))
+    call("fsync", lambda: os.fsync(fd))   # waits: a failure is reported here at the latest
+    call("close", lambda: os.close(fd))
+print(f"    without quorum: {errs}")
+assert any(e == errno.EROFS for _, e in errs), f"no EROFS: {errs}"
+assert all(e in (errno.EROFS, errno.EIO) for _, e in errs), errs
+PY
+restart_brick 1; restart_brick 2
+within 15 sh -c "echo back > '$F/after-fb'" || fail "writes did not come back on the flush-behind mount"
 
 log "(e) a bad window size is refused"
 mkdir -p "$WORK/mntC"

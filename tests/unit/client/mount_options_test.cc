@@ -80,6 +80,20 @@ TEST(MountOptions, NoOpen) {
   EXPECT_FALSE(MountOptions().Parse("no-open=yes").ok());
 }
 
+TEST(MountOptions, FlushBehind) {
+  EXPECT_FALSE(MountOptions().flush_behind);  // close waits for the writes by default
+  for (const char* on : {"flush-behind", "flush-behind=on", "flush-behind=1"}) {
+    MountOptions m;
+    ASSERT_TRUE(m.Parse(on).ok()) << on;
+    EXPECT_TRUE(m.flush_behind) << on;
+  }
+  MountOptions off;
+  ASSERT_TRUE(off.Parse("flush-behind,flush-behind=off").ok());
+  EXPECT_FALSE(off.flush_behind);
+  EXPECT_FALSE(MountOptions().Parse("flush-behind=sometimes").ok());
+  EXPECT_EQ(MountOptions().FuseOptionString("v").find("flush"), std::string::npos);
+}
+
 TEST(MountOptions, DefaultLogFileNamesTheMountpoint) {
   MountOptions m;
   m.mountpoint = "/var/www/html";
