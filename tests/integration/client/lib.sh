@@ -59,6 +59,30 @@ start_brick() {
   BRICK_PORT[$n]=${line##*:}
 }
 
+# expect_statfs_sum MOUNT K: the mount's size is the sum of K subvolumes' (bricks on one disk).
+expect_statfs_sum() {
+  local total one
+  total=$(df -k --output=size "$1" | tail -1)
+  one=$(df -k --output=size "$WORK/b0" | tail -1)
+  [ "$total" -ge $(( one * $2 - $2 )) ] || fail "statfs is not the sum of $2 subvolumes ($total vs $2 x $one)"
+}
+
+# cold_walks DIR D F ROUNDS: makes D directories of F empty files in DIR, then lists the tree
+# ROUNDS times, the kernel's caches dropped before each `find`: every entry must be listed.
+cold_walks() {
+  local dir=$1 d=$2 f=$3 rounds=$4
+  python3 -c "
+import os, sys
+for j in range($d):
+    os.makedirs('$dir/d%d' % j)
+    for i in range($f): open('$dir/d%d/f%d' % (j, i), 'w').close()
+"
+  for k in $(seq "$rounds"); do
+    sync; echo 3 > /proc/sys/vm/drop_caches
+    [ "$(find "$dir" | wc -l)" = $(( 1 + d + d * f )) ] || fail "cold find #$k did not list the whole tree"
+  done
+}
+
 kill_brick() { kill -9 "${BRICK_PID[$1]}" 2>/dev/null || true; wait "${BRICK_PID[$1]}" 2>/dev/null || true; }
 restart_brick() { start_brick "$1" "${BRICK_PORT[$1]}"; }
 

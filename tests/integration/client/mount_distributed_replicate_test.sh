@@ -23,20 +23,9 @@ chmod 750 "$M/www"
 for n in 0 1 2 3 4 5; do
   [ "$(stat -c %a "$WORK/b$n/www")" = 750 ] || fail "chmod of the directory missed brick $n"
 done
-total=$(df -k --output=size "$M" | tail -1)
-one=$(df -k --output=size "$WORK/b0" | tail -1)
-[ "$total" -ge $((one * 2 - 2)) ] || fail "statfs is not the sum of the two sets ($total vs 2 x $one)"
+expect_statfs_sum "$M" 2
 # Cold walks: listings merged from both sets, with the kernel's caches dropped each time.
-python3 -c "
-import os
-for j in range(20):
-    os.makedirs('$M/tree/d%d' % j)
-    for i in range(40): open('$M/tree/d%d/f%d' % (j, i), 'w').close()
-"
-for k in 1 2 3; do
-  sync; echo 3 > /proc/sys/vm/drop_caches
-  [ "$(find "$M/tree" | wc -l)" = 821 ] || fail "cold find #$k did not list the whole tree"
-done
+cold_walks "$M/tree" 20 40 3
 
 # One brick of each set down: reads, listings, new files and directories go on.
 kill_brick 0; kill_brick 3
