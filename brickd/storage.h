@@ -31,11 +31,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "common/work_pool.h"
 #include "brickd/metadata_store.h"
 #include "brickd/migration_gate.h"
 #include "common/gfid.h"
 #include "common/status.h"
+#include "common/work_pool.h"
 
 namespace hafs::brick {
 

@@ -25,7 +25,6 @@ class WorkPool {
   ~WorkPool();
   WorkPool(const WorkPool&) = delete;
   WorkPool& operator=(const WorkPool&) = delete;
-  size_t threads() const { return threads_.size(); }
 
   // Runs fn(i) for every i in [0, n) on the calling thread and up to `helpers` of the pool's
   // threads (fewer if they are busy with other callers' loops); returns when every call has

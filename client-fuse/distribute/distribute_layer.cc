@@ -61,8 +61,7 @@ WorkPool* DistributeLayer::Pool(const Topology& t) {
     const char* v = std::getenv("HAFS_FANOUT_POOL");
     return !(v && std::string_view(v) == "0");
   }();
-  if (!on || t.n() < 2 || std::none_of(t.s.begin(), t.s.end(), [](const Subvolume& v) { return v.layer->LazyCalls(); }))
-    return nullptr;
+  if (!on || t.n() < 2 || !t.lazy) return nullptr;
   // Enough for a few FUSE threads' fan-outs at once; a caller that finds them busy waits for
   // the rest itself (slower, never stuck).
   std::call_once(pool_once_, [&] { pool_ = std::make_unique<WorkPool>(8, "fan-out"); });
@@ -72,6 +71,7 @@ WorkPool* DistributeLayer::Pool(const Topology& t) {
 void DistributeLayer::SetSubvolumes(std::vector<Subvolume> subvolumes) {
   auto t = std::make_shared<Topology>();
   t->s = std::move(subvolumes);
+  t->lazy = std::any_of(t->s.begin(), t->s.end(), [](const Subvolume& v) { return v.layer->LazyCalls(); });
   std::lock_guard lk(mu_);
   t->gen = topo_ ? topo_->gen + 1 : 1;
   topo_ = std::move(t);

@@ -60,6 +60,7 @@ class DistributeLayer final : public Layer {
   struct Topology {
     std::vector<Subvolume> s;
     uint64_t gen = 0;
+    bool lazy = false;  // a subvolume's calls run only when waited for (Layer::LazyCalls)
     size_t n() const { return s.size(); }
     int IndexOf(const std::string& id) const;
     std::vector<std::string> ActiveIds() const;
