@@ -56,6 +56,7 @@ Result<std::unique_ptr<BrickServer>> BrickServer::Start(const BrickServerOptions
     ReadChannel::Options ro;
     ro.host = o.listen.substr(0, colon);
     ro.port = o.read_port;
+    ro.max_frame = o.max_io + (1 << 20);  // as gRPC's message limit below
     BrickService* service = b->service_.get();
     const AuthGate* gate = &b->auth_;
     auto channel = ReadChannel::Start(
@@ -63,7 +64,10 @@ Result<std::unique_ptr<BrickServer>> BrickServer::Start(const BrickServerOptions
         [service](std::string_view gfid, uint64_t offset, uint32_t size, std::string* data, bool* eof) {
           return service->ReadFromChannel(gfid, offset, size, data, eof);
         },
-        [gate](const std::string& peer) { return gate->Check(peer, {}).ok(); });
+        [gate](const std::string& peer) { return gate->Check(peer, {}).ok(); },
+        [service](uint32_t method, const ReadChannel::Caller& caller, std::string_view payload, std::string* out) {
+          return service->ServeChannelCall(method, caller, payload, out);
+        });
     if (!channel.ok()) return channel.status();
     b->read_channel_ = std::move(channel).value();
     b->read_port_ = b->read_channel_->port();

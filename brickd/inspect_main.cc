@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
                 r.sessions(), static_cast<unsigned long long>(r.locks_held()),
                 static_cast<unsigned long long>(r.heal_pending()));
     std::printf("read-channel reads %llu\n", static_cast<unsigned long long>(r.reads_by_channel()));
+    std::printf("read-channel calls %llu\n", static_cast<unsigned long long>(r.calls_by_channel()));
   } else if (what == "heal-index") {
     proto::HealIndexRequest q;
     q.set_limit(10000);

@@ -10,7 +10,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
+#include "common/call_wire.h"
 #include "common/log.h"
 #include "common/read_wire.h"
 #include "common/thread_name.h"
@@ -18,20 +20,55 @@
 namespace hafs::brick {
 namespace {
 
-bool ReadFull(int fd, uint8_t* p, size_t n) {
-  while (n > 0) {
-    ssize_t k = ::recv(fd, p, n, 0);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) return false;
-    p += k;
-    n -= static_cast<size_t>(k);
+// A connection's incoming bytes: a frame is taken whole from here, and a request that came in
+// one segment costs one recv.
+class FrameReader {
+ public:
+  explicit FrameReader(int fd) : fd_(fd) {}
+  // Makes `n` bytes from the current position available; false if the connection ended.
+  bool Need(size_t n) {
+    if (end_ - begin_ >= n) return true;
+    if (begin_ > 0) {
+      std::memmove(buf_.get(), buf_.get() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    if (n > cap_) Grow(n);
+    while (end_ < n) {
+      ssize_t k = ::recv(fd_, buf_.get() + end_, cap_ - end_, 0);
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) return false;
+      end_ += static_cast<size_t>(k);
+    }
+    return true;
   }
-  return true;
-}
+  const uint8_t* data() const { return buf_.get() + begin_; }
+  void Consume(size_t n) {
+    begin_ += n;
+    // A buffer grown for one large write is not kept.
+    if (begin_ == end_ && cap_ > kKeep) {
+      buf_.reset(new uint8_t[kKeep]);
+      cap_ = kKeep;
+      begin_ = end_ = 0;
+    }
+  }
 
-// Writes the header and the data (no copy of the data into one buffer).
-bool WriteReply(int fd, const uint8_t* header, const std::string& data) {
-  iovec iov[2] = {{const_cast<uint8_t*>(header), read_wire::kReplyHeaderSize},
+ private:
+  static constexpr size_t kKeep = (1u << 20) + 4096;
+  void Grow(size_t n) {
+    std::unique_ptr<uint8_t[]> b(new uint8_t[n]);
+    std::memcpy(b.get(), buf_.get(), end_);
+    buf_ = std::move(b);
+    cap_ = n;
+  }
+  int fd_;
+  std::unique_ptr<uint8_t[]> buf_{new uint8_t[64 * 1024]};
+  size_t cap_ = 64 * 1024, begin_ = 0, end_ = 0;
+};
+
+// Writes a header and its payload (no copy of the payload into one buffer).
+bool WriteReply(int fd, const uint8_t* header, size_t header_size, const std::string& data) {
+  iovec iov[2] = {{const_cast<uint8_t*>(header), header_size},
                   {const_cast<char*>(data.data()), data.size()}};
   int n_iov = data.empty() ? 1 : 2;
   int first = 0;
@@ -67,11 +104,13 @@ std::string PeerName(const sockaddr_storage& ss) {
 
 }  // namespace
 
-Result<std::unique_ptr<ReadChannel>> ReadChannel::Start(const Options& o, ReadFn read, AuthFn auth) {
+Result<std::unique_ptr<ReadChannel>> ReadChannel::Start(const Options& o, ReadFn read, AuthFn auth, CallFn call) {
   std::unique_ptr<ReadChannel> ch(new ReadChannel());
   ch->read_ = std::move(read);
   ch->auth_ = std::move(auth);
+  ch->call_ = std::move(call);
   ch->max_connections_ = o.max_connections;
+  ch->max_frame_ = o.max_frame;
   std::string host = o.host;
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   addrinfo hints{};
@@ -159,6 +198,15 @@ void ReadChannel::AcceptLoop() {
     std::lock_guard lk(mu_);
     if (conns_.size() >= max_connections_) {
       HAFS_LOG_WARN("read channel: {} connections already; closing one from {}", conns_.size(), PeerName(ss));
+      // Told so, the client sends its call over gRPC (a read client reads a malformed reply
+      // and does the same); the request was not carried out.
+      call_wire::Header h;
+      h.magic = call_wire::kCallReplyMagic;
+      h.method_or_code = 14;  // UNAVAILABLE
+      h.flags = call_wire::kNotServed;
+      uint8_t header[call_wire::kHeaderSize];
+      call_wire::Encode(h, header);
+      (void)::send(fd, header, sizeof header, MSG_NOSIGNAL | MSG_DONTWAIT);
       ::close(fd);
       continue;
     }
@@ -180,31 +228,71 @@ void ReadChannel::AcceptLoop() {
 
 void ReadChannel::Serve(Conn* c) {
   NameThisThread("read-conn");
-  uint8_t frame[read_wire::kRequestSize];
+  FrameReader in(c->fd);
   uint8_t header[read_wire::kReplyHeaderSize];
+  static_assert(read_wire::kReplyHeaderSize == call_wire::kHeaderSize);
   std::string data;
-  while (!stopping_ && ReadFull(c->fd, frame, sizeof frame)) {
-    read_wire::Request req;
-    if (!read_wire::Decode(frame, &req)) {
-      HAFS_LOG_WARN("read channel: {} sent a frame that is not a read request; closing its connection", c->peer);
+  Caller caller;
+  caller.peer = c->peer;
+  // Both kinds of frame start with a magic, and neither is shorter than a call header.
+  static_assert(read_wire::kRequestSize >= call_wire::kHeaderSize);
+  while (!stopping_ && in.Need(call_wire::kHeaderSize)) {
+    uint32_t magic = read_wire::detail::Get32(in.data());
+    if (magic == call_wire::kCallMagic && call_) {
+      call_wire::Header req = call_wire::Decode(in.data());
+      if (req.length > max_frame_) {
+        HAFS_LOG_WARN("read channel: {} sent a call frame of {} bytes (limit {}); closing its connection", c->peer,
+                      req.length, max_frame_);
+        break;
+      }
+      if (!in.Need(call_wire::kHeaderSize + req.length)) break;
+      std::string_view payload(reinterpret_cast<const char*>(in.data()) + call_wire::kHeaderSize, req.length);
+      if (req.method_or_code == call_wire::kHello) {
+        bool ok = call_wire::ParseHello(payload, &caller.session, &caller.key);
+        in.Consume(call_wire::kHeaderSize + req.length);
+        if (!ok) {
+          HAFS_LOG_WARN("read channel: {} sent a malformed hello; closing its connection", c->peer);
+          break;
+        }
+        continue;
+      }
+      data.clear();
+      int code = call_(req.method_or_code, caller, payload, &data);
+      in.Consume(call_wire::kHeaderSize + req.length);
+      call_wire::Header rep;
+      rep.magic = call_wire::kCallReplyMagic;
+      rep.tag = req.tag;
+      bool refused = code == kNotServed;
+      rep.method_or_code = static_cast<uint32_t>(refused ? 7 /* PERMISSION_DENIED */ : code);
+      rep.flags = refused ? call_wire::kNotServed : 0;
+      rep.length = static_cast<uint32_t>(data.size());
+      call_wire::Encode(rep, header);
+      if (!WriteReply(c->fd, header, sizeof header, data) || refused) break;
+    } else if (magic == read_wire::kRequestMagic) {
+      if (!in.Need(read_wire::kRequestSize)) break;
+      read_wire::Request req;
+      read_wire::Decode(in.data(), &req);
+      in.Consume(read_wire::kRequestSize);
+      read_wire::ReplyHeader rep;
+      rep.tag = req.tag;
+      bool allowed = auth_(c->peer);
+      bool eof = false;
+      data.clear();
+      if (!allowed) {
+        rep.err = EACCES;
+      } else {
+        rep.err = read_(std::string_view(reinterpret_cast<const char*>(req.gfid), 16), req.offset, req.size, &data, &eof);
+      }
+      if (rep.err != 0) data.clear();
+      rep.length = static_cast<uint32_t>(data.size());
+      rep.flags = (eof ? read_wire::kEof : 0) | (allowed ? 0 : read_wire::kRefused);
+      read_wire::Encode(rep, header);
+      if (!WriteReply(c->fd, header, sizeof header, data) || !allowed) break;
+    } else {
+      HAFS_LOG_WARN("read channel: {} sent a frame that is neither a read nor a call; closing its connection", c->peer);
       break;
     }
-    read_wire::ReplyHeader rep;
-    rep.tag = req.tag;
-    bool allowed = auth_(c->peer);
-    bool eof = false;
-    data.clear();
-    if (!allowed) {
-      rep.err = EACCES;
-    } else {
-      rep.err = read_(std::string_view(reinterpret_cast<const char*>(req.gfid), 16), req.offset, req.size, &data, &eof);
-    }
-    if (rep.err != 0) data.clear();
-    rep.length = static_cast<uint32_t>(data.size());
-    rep.flags = (eof ? read_wire::kEof : 0) | (allowed ? 0 : read_wire::kRefused);
-    read_wire::Encode(rep, header);
-    if (!WriteReply(c->fd, header, data) || !allowed) break;
-    // A 1 MiB buffer is kept for the next read; a bigger one (max_io) is not.
+    // A 1 MiB buffer is kept for the next request; a bigger one (max_io) is not.
     if (data.capacity() > (1u << 20)) std::string().swap(data);
   }
   ::shutdown(c->fd, SHUT_RDWR);

@@ -1,10 +1,11 @@
-// ReadChannel: a brick's second listening port, serving reads and nothing else in the fixed
-// binary frames of common/read_wire.h (docs/brickd.md "The read channel"). Clients learn
-// the port from the session's welcome and fall back to gRPC's Read when it is absent.
+// ReadChannel: a brick's second listening port, serving reads in the fixed binary frames of
+// common/read_wire.h and every other unary call in the call frames of common/call_wire.h
+// (docs/brickd.md "The read channel", "Calls over the channel"). Clients learn the port from
+// the session's welcome and fall back to gRPC when it is absent.
 //
 // One thread accepts; each connection gets a thread of its own that answers its requests
-// one after the other (a client sends one read per connection at a time and keeps a pool).
-// Every request is checked against auth.allow/auth.reject, as every gRPC call is.
+// one after the other (a client sends one request per connection at a time and keeps a
+// pool). Every request is checked against auth.allow/auth.reject, as every gRPC call is.
 //
 // Thread-safety: Start() and the destructor from one thread; the callbacks are called from
 // the connection threads concurrently.
@@ -30,14 +31,28 @@ class ReadChannel {
   // Whether the caller at `peer` (gRPC's peer syntax: "ipv4:1.2.3.4:5678", "ipv6:[::1]:5678")
   // is served.
   using AuthFn = std::function<bool(const std::string& peer)>;
+  // Who sent a call: the connection's peer and what its hello said.
+  struct Caller {
+    std::string peer;
+    std::string session;  // the client's session id ("" before a hello)
+    std::string key;      // the presented internal key
+  };
+  // Serves one call (common/call_wire.h): `payload` is the serialised request; returns a gRPC
+  // status code and sets `out` to the serialised reply (code 0) or the error's text.
+  // kNotServed: the caller is refused, nothing was done.
+  using CallFn = std::function<int(uint32_t method, const Caller& caller, std::string_view payload, std::string* out)>;
+  static constexpr int kNotServed = -1;
 
   struct Options {
     std::string host = "127.0.0.1";  // as in --listen (brackets around IPv6 allowed)
     int port = 0;                    // 0: pick a free one
-    size_t max_connections = 512;    // more are closed at once (the client falls back to gRPC)
+    size_t max_connections = 1024;   // more are told kNotServed and closed (the client uses gRPC)
+    size_t max_frame = 5u << 20;     // a larger call frame ends its connection (as gRPC's limit)
   };
 
-  static Result<std::unique_ptr<ReadChannel>> Start(const Options& options, ReadFn read, AuthFn auth);
+  // `call` may be empty: call frames then end their connection (reads only).
+  static Result<std::unique_ptr<ReadChannel>> Start(const Options& options, ReadFn read, AuthFn auth,
+                                                    CallFn call = nullptr);
   // Closes the listener and every connection, and waits for their threads.
   ~ReadChannel();
   ReadChannel(const ReadChannel&) = delete;
@@ -59,7 +74,9 @@ class ReadChannel {
 
   ReadFn read_;
   AuthFn auth_;
+  CallFn call_;
   size_t max_connections_ = 0;
+  size_t max_frame_ = 0;
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};

@@ -61,9 +61,10 @@ grpc::Status ParseGfid(const std::string& raw, Gfid* out, std::string_view field
   return grpc::Status::OK;
 }
 
-std::string OriginSession(ServerContext* ctx) {
-  auto it = ctx->client_metadata().find(kSessionHeader);
-  if (it == ctx->client_metadata().end()) return "";
+std::string OriginSession(const CallContext& ctx) {
+  if (ctx.channel) return ctx.channel->session;
+  auto it = ctx.grpc->client_metadata().find(kSessionHeader);
+  if (it == ctx.grpc->client_metadata().end()) return "";
   return std::string(it->second.data(), it->second.size());
 }
 
@@ -85,9 +86,9 @@ class OpTimer {
 };
 
 // Every handler starts by checking the caller against auth.allow/auth.reject (auth.h).
-#define AUTHORIZE(ctx)                                                  \
-  if (options_.auth) {                                                  \
-    if (auto _auth = options_.auth->Check(ctx); !_auth.ok()) return _auth; \
+#define AUTHORIZE(ctx)                                               \
+  if (options_.auth) {                                               \
+    if (auto _auth = Authorize(ctx); !_auth.ok()) return _auth;      \
   }
 
 #define PARSE_GFID(var, raw)                                          \
@@ -114,6 +115,45 @@ void ReplyEntry(OpTimer& timer, Reply* reply, const Result<EntryResult>& r) {
 }
 
 }  // namespace
+
+grpc::Status BrickService::Authorize(ServerContext* ctx) const { return options_.auth->Check(ctx); }
+
+grpc::Status BrickService::Authorize(const CallContext& ctx) const {
+  if (ctx.grpc) return options_.auth->Check(ctx.grpc);
+  return options_.auth->Check(ctx.channel->peer, ctx.channel->key);
+}
+
+int BrickService::ServeChannelCall(uint32_t method, const ReadChannel::Caller& caller, std::string_view payload,
+                                   std::string* out) {
+  CallContext ctx{nullptr, &caller};
+  if (options_.auth && !Authorize(ctx).ok()) return ReadChannel::kNotServed;
+  calls_by_channel_.fetch_add(1, std::memory_order_relaxed);
+  auto serve = [&](auto handler, auto* req, auto* rep) -> int {
+    if (!req->ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+      *out = "unparsable request";
+      return static_cast<int>(StatusCode::INVALID_ARGUMENT);
+    }
+    grpc::Status st = (this->*handler)(ctx, req, rep);
+    if (!st.ok()) {
+      *out = st.error_message();
+      return static_cast<int>(st.error_code());
+    }
+    rep->SerializeToString(out);
+    return 0;
+  };
+  switch (static_cast<call_wire::Method>(method)) {
+#define HAFS_CHANNEL_CASE(n, Name, Req, Rep)                     \
+  case call_wire::Method::k##Name: {                             \
+    proto::Req req;                                              \
+    proto::Rep rep;                                              \
+    return serve(&BrickService::Handle##Name, &req, &rep);       \
+  }
+    HAFS_CHANNEL_CALLS(HAFS_CHANNEL_CASE)
+#undef HAFS_CHANNEL_CASE
+  }
+  *out = fmt::format("unknown method {}", method);
+  return static_cast<int>(StatusCode::UNIMPLEMENTED);
+}
 
 BrickService::BrickService(Storage& storage, LockTable& locks, SessionRegistry& sessions, OpStats& stats,
                            Options options)
@@ -167,7 +207,7 @@ std::chrono::milliseconds BrickService::LockTimeout(uint32_t asked_ms) const {
   return std::min(asked, options_.lock_timeout_cap);
 }
 
-grpc::Status BrickService::Lookup(ServerContext* ctx, const proto::EntryRequest* req, proto::EntryReply* rep) {
+grpc::Status BrickService::HandleLookup(const CallContext& ctx, const proto::EntryRequest* req, proto::EntryReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kLookup);
   PARSE_GFID(parent, req->parent());
@@ -194,7 +234,7 @@ grpc::Status BrickService::Lookup(ServerContext* ctx, const proto::EntryRequest*
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Getattr(ServerContext* ctx, const proto::GfidRequest* req, proto::AttrReply* rep) {
+grpc::Status BrickService::HandleGetattr(const CallContext& ctx, const proto::GfidRequest* req, proto::AttrReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kGetattr);
   PARSE_GFID(gfid, req->gfid());
@@ -207,7 +247,7 @@ grpc::Status BrickService::Getattr(ServerContext* ctx, const proto::GfidRequest*
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Setattr(ServerContext* ctx, const proto::SetattrRequest* req, proto::AttrReply* rep) {
+grpc::Status BrickService::HandleSetattr(const CallContext& ctx, const proto::SetattrRequest* req, proto::AttrReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kSetattr);
   PARSE_GFID(gfid, req->gfid());
@@ -240,7 +280,7 @@ grpc::Status BrickService::Setattr(ServerContext* ctx, const proto::SetattrReque
 
 // Mkdir, Create, Mknod and Symlink differ only in the storage call that makes the entry.
 template <typename Req, typename Make>
-grpc::Status BrickService::NewEntry(ServerContext* ctx, Op op, const Req* req, proto::EntryReply* rep, Make make) {
+grpc::Status BrickService::NewEntry(const CallContext& ctx, Op op, const Req* req, proto::EntryReply* rep, Make make) {
   OpTimer timer(stats_, op);
   PARSE_GFID(parent, req->parent());
   PARSE_GFID(gfid, req->gfid());
@@ -251,7 +291,7 @@ grpc::Status BrickService::NewEntry(ServerContext* ctx, Op op, const Req* req, p
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Mkdir(ServerContext* ctx, const proto::MkdirRequest* req, proto::EntryReply* rep) {
+grpc::Status BrickService::HandleMkdir(const CallContext& ctx, const proto::MkdirRequest* req, proto::EntryReply* rep) {
   AUTHORIZE(ctx);
   auto st = NewEntry(ctx, Op::kMkdir, req, rep, [&](const Gfid& parent, const Gfid& gfid) {
     return storage_.Mkdir(parent, req->name(), gfid, req->mode(), ToCreds(req->caller()));
@@ -271,7 +311,7 @@ grpc::Status BrickService::Mkdir(ServerContext* ctx, const proto::MkdirRequest* 
   return st;
 }
 
-grpc::Status BrickService::Create(ServerContext* ctx, const proto::CreateRequest* req, proto::EntryReply* rep) {
+grpc::Status BrickService::HandleCreate(const CallContext& ctx, const proto::CreateRequest* req, proto::EntryReply* rep) {
   AUTHORIZE(ctx);
   auto st = NewEntry(ctx, Op::kCreate, req, rep, [&](const Gfid& parent, const Gfid& gfid) {
     return storage_.Create(parent, req->name(), gfid, req->mode(), req->exclusive(), ToCreds(req->caller()));
@@ -303,21 +343,21 @@ int BrickService::CreateLock(const proto::InodelkRequest& l, const std::string& 
   return err;
 }
 
-grpc::Status BrickService::Mknod(ServerContext* ctx, const proto::MknodRequest* req, proto::EntryReply* rep) {
+grpc::Status BrickService::HandleMknod(const CallContext& ctx, const proto::MknodRequest* req, proto::EntryReply* rep) {
   AUTHORIZE(ctx);
   return NewEntry(ctx, Op::kMknod, req, rep, [&](const Gfid& parent, const Gfid& gfid) {
     return storage_.Mknod(parent, req->name(), gfid, req->mode(), req->rdev(), ToCreds(req->caller()));
   });
 }
 
-grpc::Status BrickService::Symlink(ServerContext* ctx, const proto::SymlinkRequest* req, proto::EntryReply* rep) {
+grpc::Status BrickService::HandleSymlink(const CallContext& ctx, const proto::SymlinkRequest* req, proto::EntryReply* rep) {
   AUTHORIZE(ctx);
   return NewEntry(ctx, Op::kSymlink, req, rep, [&](const Gfid& parent, const Gfid& gfid) {
     return storage_.Symlink(parent, req->name(), gfid, req->target(), ToCreds(req->caller()));
   });
 }
 
-grpc::Status BrickService::Readlink(ServerContext* ctx, const proto::GfidRequest* req, proto::ReadlinkReply* rep) {
+grpc::Status BrickService::HandleReadlink(const CallContext& ctx, const proto::GfidRequest* req, proto::ReadlinkReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kReadlink);
   PARSE_GFID(gfid, req->gfid());
@@ -327,7 +367,7 @@ grpc::Status BrickService::Readlink(ServerContext* ctx, const proto::GfidRequest
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Link(ServerContext* ctx, const proto::LinkRequest* req, proto::EntryReply* rep) {
+grpc::Status BrickService::HandleLink(const CallContext& ctx, const proto::LinkRequest* req, proto::EntryReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kLink);
   PARSE_GFID(gfid, req->gfid());
@@ -342,7 +382,7 @@ grpc::Status BrickService::Link(ServerContext* ctx, const proto::LinkRequest* re
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Unlink(ServerContext* ctx, const proto::NameRequest* req, proto::EntryReply* rep) {
+grpc::Status BrickService::HandleUnlink(const CallContext& ctx, const proto::NameRequest* req, proto::EntryReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kUnlink);
   PARSE_GFID(parent, req->parent());
@@ -353,7 +393,7 @@ grpc::Status BrickService::Unlink(ServerContext* ctx, const proto::NameRequest* 
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Rmdir(ServerContext* ctx, const proto::NameRequest* req, proto::EntryReply* rep) {
+grpc::Status BrickService::HandleRmdir(const CallContext& ctx, const proto::NameRequest* req, proto::EntryReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kRmdir);
   PARSE_GFID(parent, req->parent());
@@ -364,7 +404,7 @@ grpc::Status BrickService::Rmdir(ServerContext* ctx, const proto::NameRequest* r
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Rename(ServerContext* ctx, const proto::RenameRequest* req, proto::RenameReply* rep) {
+grpc::Status BrickService::HandleRename(const CallContext& ctx, const proto::RenameRequest* req, proto::RenameReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kRename);
   PARSE_GFID(old_parent, req->old_parent());
@@ -382,7 +422,7 @@ grpc::Status BrickService::Rename(ServerContext* ctx, const proto::RenameRequest
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Opendir(ServerContext* ctx, const proto::GfidRequest* req, proto::AttrReply* rep) {
+grpc::Status BrickService::HandleOpendir(const CallContext& ctx, const proto::GfidRequest* req, proto::AttrReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kOpendir);
   PARSE_GFID(gfid, req->gfid());
@@ -393,7 +433,7 @@ grpc::Status BrickService::Opendir(ServerContext* ctx, const proto::GfidRequest*
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Readdir(ServerContext* ctx, const proto::ReaddirRequest* req, proto::ReaddirReply* rep) {
+grpc::Status BrickService::HandleReaddir(const CallContext& ctx, const proto::ReaddirRequest* req, proto::ReaddirReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kReaddir);
   PARSE_GFID(gfid, req->gfid());
@@ -413,7 +453,7 @@ grpc::Status BrickService::Readdir(ServerContext* ctx, const proto::ReaddirReque
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Open(ServerContext* ctx, const proto::OpenRequest* req, proto::OpenReply* rep) {
+grpc::Status BrickService::HandleOpen(const CallContext& ctx, const proto::OpenRequest* req, proto::OpenReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kOpen);
   PARSE_GFID(gfid, req->gfid());
@@ -429,14 +469,14 @@ grpc::Status BrickService::Open(ServerContext* ctx, const proto::OpenRequest* re
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Release(ServerContext* ctx, const proto::ReleaseRequest* req, proto::ErrReply* rep) {
+grpc::Status BrickService::HandleRelease(const CallContext& ctx, const proto::ReleaseRequest* req, proto::ErrReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kRelease);
   SetErr(timer, rep, sessions_.ReleaseOpen(req->session_id(), req->handle()));
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Read(ServerContext* ctx, const proto::ReadRequest* req, proto::ReadReply* rep) {
+grpc::Status BrickService::HandleRead(const CallContext& ctx, const proto::ReadRequest* req, proto::ReadReply* rep) {
   AUTHORIZE(ctx);
   return ServeRead(req, rep);
 }
@@ -473,7 +513,7 @@ grpc::Status BrickService::ServeRead(const proto::ReadRequest* req, proto::ReadR
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Write(ServerContext* ctx, const proto::WriteRequest* req, proto::WriteReply* rep) {
+grpc::Status BrickService::HandleWrite(const CallContext& ctx, const proto::WriteRequest* req, proto::WriteReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kWrite);
   PARSE_GFID(gfid, req->gfid());
@@ -494,7 +534,7 @@ grpc::Status BrickService::Write(ServerContext* ctx, const proto::WriteRequest* 
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Truncate(ServerContext* ctx, const proto::TruncateRequest* req, proto::AttrReply* rep) {
+grpc::Status BrickService::HandleTruncate(const CallContext& ctx, const proto::TruncateRequest* req, proto::AttrReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kTruncate);
   PARSE_GFID(gfid, req->gfid());
@@ -507,7 +547,7 @@ grpc::Status BrickService::Truncate(ServerContext* ctx, const proto::TruncateReq
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Fallocate(ServerContext* ctx, const proto::FallocateRequest* req, proto::AttrReply* rep) {
+grpc::Status BrickService::HandleFallocate(const CallContext& ctx, const proto::FallocateRequest* req, proto::AttrReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kFallocate);
   PARSE_GFID(gfid, req->gfid());
@@ -521,7 +561,7 @@ grpc::Status BrickService::Fallocate(ServerContext* ctx, const proto::FallocateR
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Fsync(ServerContext* ctx, const proto::FsyncRequest* req, proto::ErrReply* rep) {
+grpc::Status BrickService::HandleFsync(const CallContext& ctx, const proto::FsyncRequest* req, proto::ErrReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kFsync);
   PARSE_GFID(gfid, req->gfid());
@@ -529,7 +569,7 @@ grpc::Status BrickService::Fsync(ServerContext* ctx, const proto::FsyncRequest* 
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Statfs(ServerContext* ctx, const proto::GfidRequest*, proto::StatfsReply* rep) {
+grpc::Status BrickService::HandleStatfs(const CallContext& ctx, const proto::GfidRequest*, proto::StatfsReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kStatfs);
   auto r = storage_.Statfs();
@@ -547,7 +587,7 @@ grpc::Status BrickService::Statfs(ServerContext* ctx, const proto::GfidRequest*,
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Setxattr(ServerContext* ctx, const proto::SetxattrRequest* req, proto::ErrReply* rep) {
+grpc::Status BrickService::HandleSetxattr(const CallContext& ctx, const proto::SetxattrRequest* req, proto::ErrReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kSetxattr);
   PARSE_GFID(gfid, req->gfid());
@@ -558,7 +598,7 @@ grpc::Status BrickService::Setxattr(ServerContext* ctx, const proto::SetxattrReq
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Getxattr(ServerContext* ctx, const proto::GetxattrRequest* req, proto::XattrReply* rep) {
+grpc::Status BrickService::HandleGetxattr(const CallContext& ctx, const proto::GetxattrRequest* req, proto::XattrReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kGetxattr);
   PARSE_GFID(gfid, req->gfid());
@@ -568,7 +608,7 @@ grpc::Status BrickService::Getxattr(ServerContext* ctx, const proto::GetxattrReq
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Listxattr(ServerContext* ctx, const proto::GfidRequest* req, proto::ListxattrReply* rep) {
+grpc::Status BrickService::HandleListxattr(const CallContext& ctx, const proto::GfidRequest* req, proto::ListxattrReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kListxattr);
   PARSE_GFID(gfid, req->gfid());
@@ -579,7 +619,7 @@ grpc::Status BrickService::Listxattr(ServerContext* ctx, const proto::GfidReques
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Removexattr(ServerContext* ctx, const proto::RemovexattrRequest* req, proto::ErrReply* rep) {
+grpc::Status BrickService::HandleRemovexattr(const CallContext& ctx, const proto::RemovexattrRequest* req, proto::ErrReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kRemovexattr);
   PARSE_GFID(gfid, req->gfid());
@@ -590,7 +630,7 @@ grpc::Status BrickService::Removexattr(ServerContext* ctx, const proto::Removexa
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Access(ServerContext* ctx, const proto::AccessRequest* req, proto::ErrReply* rep) {
+grpc::Status BrickService::HandleAccess(const CallContext& ctx, const proto::AccessRequest* req, proto::ErrReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kAccess);
   PARSE_GFID(gfid, req->gfid());
@@ -614,7 +654,7 @@ int BrickService::ReleaseLock(const Gfid& gfid, const proto::InodelkRequest& l, 
                         std::chrono::milliseconds(0));
 }
 
-grpc::Status BrickService::Inodelk(ServerContext* ctx, const proto::InodelkRequest* req, proto::ErrReply* rep) {
+grpc::Status BrickService::HandleInodelk(const CallContext& ctx, const proto::InodelkRequest* req, proto::ErrReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kInodelk);
   PARSE_GFID(gfid, req->gfid());
@@ -644,7 +684,7 @@ grpc::Status BrickService::Inodelk(ServerContext* ctx, const proto::InodelkReque
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::ReleaseLocks(ServerContext* ctx, const proto::ReleaseLocksRequest* req,
+grpc::Status BrickService::HandleReleaseLocks(const CallContext& ctx, const proto::ReleaseLocksRequest* req,
                                         proto::ReleaseLocksReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kReleaseLocks);
@@ -663,7 +703,7 @@ grpc::Status BrickService::ReleaseLocks(ServerContext* ctx, const proto::Release
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Entrylk(ServerContext* ctx, const proto::EntrylkRequest* req, proto::ErrReply* rep) {
+grpc::Status BrickService::HandleEntrylk(const CallContext& ctx, const proto::EntrylkRequest* req, proto::ErrReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kEntrylk);
   PARSE_GFID(parent, req->parent());
@@ -696,7 +736,7 @@ grpc::Status BrickService::Entrylk(ServerContext* ctx, const proto::EntrylkReque
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::Xattrop(ServerContext* ctx, const proto::XattropRequest* req, proto::XattropReply* rep) {
+grpc::Status BrickService::HandleXattrop(const CallContext& ctx, const proto::XattropRequest* req, proto::XattropReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kXattrop);
   PARSE_GFID(gfid, req->gfid());
@@ -717,7 +757,7 @@ grpc::Status BrickService::Xattrop(ServerContext* ctx, const proto::XattropReque
   return grpc::Status::OK;
 }
 
-grpc::Status BrickService::HealIndex(ServerContext* ctx, const proto::HealIndexRequest* req, proto::HealIndexReply* rep) {
+grpc::Status BrickService::HandleHealIndex(const CallContext& ctx, const proto::HealIndexRequest* req, proto::HealIndexReply* rep) {
   AUTHORIZE(ctx);
   OpTimer timer(stats_, Op::kHealIndex);
   Gfid start;
@@ -763,7 +803,10 @@ grpc::Status BrickService::Session(ServerContext* ctx,
   welcome.mutable_welcome()->set_brick_id(options_.brick_id);
   welcome.mutable_welcome()->set_lease_ms(
       static_cast<uint32_t>(sessions_.LeaseFor(std::chrono::milliseconds(first.hello().lease_ms())).count()));
-  if (options_.read_port) welcome.mutable_welcome()->set_read_port(static_cast<uint32_t>(options_.read_port->load()));
+  if (options_.read_port && options_.read_port->load() > 0) {
+    welcome.mutable_welcome()->set_read_port(static_cast<uint32_t>(options_.read_port->load()));
+    welcome.mutable_welcome()->set_channel_calls(true);
+  }
   stream->Write(welcome);
 
   // One writer thread per session drains the outbox (acks and invalidations), so a slow
@@ -829,6 +872,7 @@ grpc::Status BrickService::Stats(ServerContext* ctx, const proto::PingRequest*, 
   }
   rep->set_bytes_read(storage_.bytes_read());
   rep->set_reads_by_channel(reads_by_channel_.load(std::memory_order_relaxed));
+  rep->set_calls_by_channel(calls_by_channel_.load(std::memory_order_relaxed));
   rep->set_bytes_written(storage_.bytes_written());
   rep->set_bytes_written_direct(storage_.bytes_written_direct());
   rep->set_sessions(static_cast<uint32_t>(sessions_.Count()));

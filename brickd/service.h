@@ -15,11 +15,19 @@
 #include "brickd/auth.h"
 #include "brickd/lock_table.h"
 #include "brickd/op_stats.h"
+#include "brickd/read_channel.h"
 #include "brickd/sessions.h"
 #include "brickd/storage.h"
+#include "common/call_wire.h"
 #include "proto/brick.grpc.pb.h"
 
 namespace hafs::brick {
+
+// Who sent a call: a gRPC call's context, or a call frame's connection (exactly one is set).
+struct CallContext {
+  grpc::ServerContext* grpc = nullptr;
+  const ReadChannel::Caller* channel = nullptr;
+};
 
 class BrickService final : public proto::Brick::Service {
  public:
@@ -32,39 +40,15 @@ class BrickService final : public proto::Brick::Service {
   };
   BrickService(Storage& storage, LockTable& locks, SessionRegistry& sessions, OpStats& stats, Options options);
 
-  grpc::Status Lookup(grpc::ServerContext*, const proto::EntryRequest*, proto::EntryReply*) override;
-  grpc::Status Getattr(grpc::ServerContext*, const proto::GfidRequest*, proto::AttrReply*) override;
-  grpc::Status Setattr(grpc::ServerContext*, const proto::SetattrRequest*, proto::AttrReply*) override;
-  grpc::Status Mkdir(grpc::ServerContext*, const proto::MkdirRequest*, proto::EntryReply*) override;
-  grpc::Status Create(grpc::ServerContext*, const proto::CreateRequest*, proto::EntryReply*) override;
-  grpc::Status Mknod(grpc::ServerContext*, const proto::MknodRequest*, proto::EntryReply*) override;
-  grpc::Status Symlink(grpc::ServerContext*, const proto::SymlinkRequest*, proto::EntryReply*) override;
-  grpc::Status Readlink(grpc::ServerContext*, const proto::GfidRequest*, proto::ReadlinkReply*) override;
-  grpc::Status Link(grpc::ServerContext*, const proto::LinkRequest*, proto::EntryReply*) override;
-  grpc::Status Unlink(grpc::ServerContext*, const proto::NameRequest*, proto::EntryReply*) override;
-  grpc::Status Rmdir(grpc::ServerContext*, const proto::NameRequest*, proto::EntryReply*) override;
-  grpc::Status Rename(grpc::ServerContext*, const proto::RenameRequest*, proto::RenameReply*) override;
-  grpc::Status Opendir(grpc::ServerContext*, const proto::GfidRequest*, proto::AttrReply*) override;
-  grpc::Status Readdir(grpc::ServerContext*, const proto::ReaddirRequest*, proto::ReaddirReply*) override;
-  grpc::Status Open(grpc::ServerContext*, const proto::OpenRequest*, proto::OpenReply*) override;
-  grpc::Status Release(grpc::ServerContext*, const proto::ReleaseRequest*, proto::ErrReply*) override;
-  grpc::Status Read(grpc::ServerContext*, const proto::ReadRequest*, proto::ReadReply*) override;
-  grpc::Status Write(grpc::ServerContext*, const proto::WriteRequest*, proto::WriteReply*) override;
-  grpc::Status Truncate(grpc::ServerContext*, const proto::TruncateRequest*, proto::AttrReply*) override;
-  grpc::Status Fallocate(grpc::ServerContext*, const proto::FallocateRequest*, proto::AttrReply*) override;
-  grpc::Status Fsync(grpc::ServerContext*, const proto::FsyncRequest*, proto::ErrReply*) override;
-  grpc::Status Statfs(grpc::ServerContext*, const proto::GfidRequest*, proto::StatfsReply*) override;
-  grpc::Status Setxattr(grpc::ServerContext*, const proto::SetxattrRequest*, proto::ErrReply*) override;
-  grpc::Status Getxattr(grpc::ServerContext*, const proto::GetxattrRequest*, proto::XattrReply*) override;
-  grpc::Status Listxattr(grpc::ServerContext*, const proto::GfidRequest*, proto::ListxattrReply*) override;
-  grpc::Status Removexattr(grpc::ServerContext*, const proto::RemovexattrRequest*, proto::ErrReply*) override;
-  grpc::Status Access(grpc::ServerContext*, const proto::AccessRequest*, proto::ErrReply*) override;
-  grpc::Status Inodelk(grpc::ServerContext*, const proto::InodelkRequest*, proto::ErrReply*) override;
-  grpc::Status Entrylk(grpc::ServerContext*, const proto::EntrylkRequest*, proto::ErrReply*) override;
-  grpc::Status ReleaseLocks(grpc::ServerContext*, const proto::ReleaseLocksRequest*,
-                            proto::ReleaseLocksReply*) override;
-  grpc::Status Xattrop(grpc::ServerContext*, const proto::XattropRequest*, proto::XattropReply*) override;
-  grpc::Status HealIndex(grpc::ServerContext*, const proto::HealIndexRequest*, proto::HealIndexReply*) override;
+  // The unary calls both transports carry (common/call_wire.h): gRPC's overrides and the
+  // read channel's call frames (ServeChannelCall) reach the same Handle<Method>.
+#define HAFS_BRICK_HANDLER(n, Name, Req, Rep)                                                        \
+  grpc::Status Name(grpc::ServerContext* c, const proto::Req* q, proto::Rep* r) override {          \
+    return Handle##Name(CallContext{c, nullptr}, q, r);                                              \
+  }                                                                                                  \
+  grpc::Status Handle##Name(const CallContext& ctx, const proto::Req* req, proto::Rep* rep);
+  HAFS_CHANNEL_CALLS(HAFS_BRICK_HANDLER)
+#undef HAFS_BRICK_HANDLER
   grpc::Status Session(grpc::ServerContext*,
                        grpc::ServerReaderWriter<proto::SessionEvent, proto::SessionMessage>*) override;
   grpc::Status Ping(grpc::ServerContext*, const proto::PingRequest*, proto::PingReply*) override;
@@ -76,10 +60,15 @@ class BrickService final : public proto::Brick::Service {
   // A read that came over the read channel (brickd/read_channel.h): the gRPC handler's checks
   // and storage read, without the transport; a refused request is EINVAL. Returns 0 or an errno.
   int ReadFromChannel(std::string_view gfid, uint64_t offset, uint32_t size, std::string* data, bool* eof);
+  // A call frame (ReadChannel::CallFn): parses the request, runs its handler, serialises the
+  // reply; returns the gRPC status code, or ReadChannel::kNotServed for a refused caller.
+  int ServeChannelCall(uint32_t method, const ReadChannel::Caller& caller, std::string_view payload, std::string* out);
 
  private:
+  grpc::Status Authorize(grpc::ServerContext* ctx) const;
+  grpc::Status Authorize(const CallContext& ctx) const;
   template <typename Req, typename Make>
-  grpc::Status NewEntry(grpc::ServerContext* ctx, Op op, const Req* req, proto::EntryReply* rep, Make make);
+  grpc::Status NewEntry(const CallContext& ctx, Op op, const Req* req, proto::EntryReply* rep, Make make);
   std::chrono::milliseconds LockTimeout(uint32_t asked_ms) const;
   // Read's work, after the caller is authorized (both transports).
   grpc::Status ServeRead(const proto::ReadRequest* req, proto::ReadReply* rep);
@@ -101,6 +90,7 @@ class BrickService final : public proto::Brick::Service {
   Options options_;
   std::chrono::steady_clock::time_point started_;
   std::atomic<uint64_t> reads_by_channel_{0};
+  std::atomic<uint64_t> calls_by_channel_{0};
 };
 
 }  // namespace hafs::brick

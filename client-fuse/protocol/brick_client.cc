@@ -70,6 +70,20 @@ bool ReadChannelWanted() {
   }();
   return on;
 }
+
+bool CallChannelWanted() {
+  static const bool on = [] {
+    const char* env = std::getenv("HAFS_CALL_CHANNEL");
+    return !(env && std::string(env) == "0");
+  }();
+  return on;
+}
+
+std::string InternalKey() {
+  if (!g_have_key.load(std::memory_order_relaxed)) return "";
+  std::lock_guard lk(g_key_mu);
+  return g_internal_key;
+}
 }  // namespace
 
 std::unique_ptr<ReadChannelClient::Call> BrickClient::StartChannelRead(const proto::ReadRequest& req) {
@@ -85,6 +99,25 @@ std::optional<Result<proto::ReadReply>> BrickClient::FinishChannelRead(std::uniq
   if (!up_.load()) return Result<proto::ReadReply>(DownStatus());  // MarkDown cut it short
   HAFS_LOG_DEBUG("brick {}: {}; repeating the read over gRPC", options_.address.Name(), out.reply.status().message());
   return std::nullopt;
+}
+
+std::unique_ptr<ReadChannelClient::Call> BrickClient::StartChannelCall(uint32_t method,
+                                                                      std::initializer_list<std::string_view> payload) {
+  if (!up_.load()) return nullptr;
+  return read_channel_.SendCall(method, payload,
+                                std::min<std::chrono::milliseconds>(options_.ping_timeout, std::chrono::milliseconds(1000)));
+}
+
+std::optional<ReadChannelClient::CallOutcome> BrickClient::FinishChannelCall(std::unique_ptr<ReadChannelClient::Call> call,
+                                                                            std::chrono::milliseconds extra) {
+  auto out = read_channel_.ReceiveCall(std::move(call), extra);
+  if (!out.transport) return out;
+  if (out.not_served) {
+    if (out.code == 7) read_channel_.Disable(out.bytes);  // the address is refused: gRPC, with the key
+    return std::nullopt;                                  // not carried out: send it over gRPC
+  }
+  if (!up_.load()) out.bytes = DownStatus().message();  // MarkDown cut it short
+  return out;  // may or may not have been carried out: ENOTCONN, as a gRPC call cut off
 }
 
 bool BrickClient::inline_calls() {
@@ -316,7 +349,8 @@ void BrickClient::SessionLoop() {
         ctx.TryCancel();
       } else {
         read_channel_.Reset(address().host, ReadChannelWanted() ? static_cast<int>(ev.welcome().read_port()) : 0,
-                            std::max(options_.call_timeout, options_.ping_timeout));
+                            std::max(options_.call_timeout, options_.ping_timeout),
+                            CallChannelWanted() && ev.welcome().channel_calls(), session_id(), InternalKey());
         SetUp(true);
         backoff_ms = 100;
         while (stream->Read(&ev)) {

@@ -21,12 +21,14 @@
 #include <condition_variable>
 #include <functional>
 #include <future>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include <grpcpp/support/client_callback.h>
@@ -204,6 +206,26 @@ class BrickClient {
   // Its reply, under the rules of Call(). nullopt: the channel failed while the brick is up;
   // the caller repeats the read over gRPC.
   std::optional<Result<proto::ReadReply>> FinishChannelRead(std::unique_ptr<ReadChannelClient::Call> call);
+  // Whether unary calls go over the read channel now (the brick takes them there).
+  bool channel_calls() const { return read_channel_.calls(); }
+  // A unary call as a call frame on the read channel (common/call_wire.h): sent at once;
+  // nullptr if the brick takes no calls there now (down, an older brick, HAFS_CALL_CHANNEL=0,
+  // or it cannot be reached): send it over gRPC then.
+  std::unique_ptr<ReadChannelClient::Call> StartChannelCall(uint32_t method, std::initializer_list<std::string_view> payload);
+  // Its outcome. nullopt: the brick did not carry it out (it does not serve this address on
+  // the channel, or has no room for the connection): send it over gRPC. A `transport`
+  // outcome is a call cut off (ENOTCONN), as a gRPC call's.
+  std::optional<ReadChannelClient::CallOutcome> FinishChannelCall(std::unique_ptr<ReadChannelClient::Call> call,
+                                                                 std::chrono::milliseconds extra);
+  // A channel call's reply under the rules of Call().
+  template <typename Rep>
+  Result<Rep> ChannelOutcome(ReadChannelClient::CallOutcome&& out, const std::string& what) {
+    Rep rep;
+    grpc::Status st(static_cast<grpc::StatusCode>(out.code), out.code == 0 ? std::string() : std::move(out.bytes));
+    if (out.code == 0 && !rep.ParseFromString(out.bytes))
+      st = grpc::Status(grpc::StatusCode::INTERNAL, "unparsable reply");
+    return Outcome(st, std::move(rep), what);
+  }
   // The read channel's open connections (tests).
   size_t read_channel_connections() const { return read_channel_.connections(); }
 

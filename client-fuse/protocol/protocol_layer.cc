@@ -2,9 +2,12 @@
 
 #include <cstdlib>
 
+#include "common/call_wire.h"
+
 namespace hafs::client {
 
 using Async = proto::Brick::StubInterface::async_interface;
+using CallMethod = call_wire::Method;
 
 // One line per RPC: both flavours of the generated async stub, Send picks one (a write goes
 // out with its payload as a slice of its own: the WriteRequest overload of Send below).
@@ -12,7 +15,7 @@ using Async = proto::Brick::StubInterface::async_interface;
   Future<proto::Rep> ProtocolLayer::Method(proto::Req req) {                                          \
     FillSession(&req);                                                                                \
     return Send<proto::Rep>(                                                                          \
-        this, std::move(req),                                                                         \
+        this, CallMethod::k##Method, std::move(req),                                                  \
         [](Async* a, grpc::ClientContext* c, const proto::Req* q, proto::Rep* r,                       \
            std::function<void(grpc::Status)> done) { a->Method(c, q, r, std::move(done)); },            \
         [](proto::Brick::Stub* s, grpc::ClientContext* c, const proto::Req& q, grpc::CompletionQueue* cq) { \
@@ -65,17 +68,31 @@ Future<Rep> SendOverGrpc(ProtocolLayer* self, Req req, Start start, Prep prep, c
   return self->client().CallAsync<Req, Rep>(start, std::move(req), what, extra);
 }
 
+// A call goes out as a call frame on the brick's read channel when the brick takes them
+// (docs/brickd.md "Calls over the channel"): sent now, its reply taken by the future's get();
+// over gRPC when there is no channel for calls, or when the brick did not carry it out there.
 template <typename Rep, typename Req, typename Start, typename Prep>
-Future<Rep> Send(ProtocolLayer* self, Req req, Start start, Prep prep, const char* what,
+Future<Rep> Send(ProtocolLayer* self, call_wire::Method method, Req req, Start start, Prep prep, const char* what,
                  std::chrono::milliseconds extra = std::chrono::milliseconds(0)) {
-  return SendOverGrpc<Rep>(self, std::move(req), start, prep, what, extra);
+  std::unique_ptr<ReadChannelClient::Call> call;
+  if (self->client().channel_calls()) {
+    std::string bytes = req.SerializeAsString();
+    call = self->client().StartChannelCall(static_cast<uint32_t>(method), {bytes});
+  }
+  if (!call) return SendOverGrpc<Rep>(self, std::move(req), start, prep, what, extra);
+  return Deferred([self, call = std::move(call), req = std::move(req), start, prep, what, extra]() mutable -> Result<Rep> {
+    auto out = self->client().FinishChannelCall(std::move(call), extra);
+    if (!out) return SendOverGrpc<Rep>(self, std::move(req), start, prep, what, extra).get();
+    return self->client().ChannelOutcome<Rep>(std::move(*out), what);
+  });
 }
 
 // A read goes over the brick's read channel when it has one (docs/brickd.md "The read
 // channel"): sent now, its reply taken by the future's get(); over gRPC when there is no
 // channel, or when the channel failed while the brick is still up (a read can be repeated).
 template <typename Rep, typename Start, typename Prep>
-Future<Rep> Send(ProtocolLayer* self, proto::ReadRequest req, Start start, Prep prep, const char* what) {
+Future<Rep> Send(ProtocolLayer* self, call_wire::Method, proto::ReadRequest req, Start start, Prep prep,
+                 const char* what) {
   auto call = self->client().StartChannelRead(req);
   if (!call) return SendOverGrpc<Rep>(self, std::move(req), start, prep, what);
   return Deferred([self, call = std::move(call), req = std::move(req), start, prep, what]() mutable -> Result<Rep> {
@@ -86,9 +103,10 @@ Future<Rep> Send(ProtocolLayer* self, proto::ReadRequest req, Start start, Prep 
 
 // A write goes out with its payload as a slice of its own (no copy into a serialised message).
 template <typename Rep, typename Start, typename Prep>
-Future<Rep> Send(ProtocolLayer* self, proto::WriteRequest req, Start start, Prep prep, const char* what) {
+Future<Rep> Send(ProtocolLayer* self, call_wire::Method method, proto::WriteRequest req, Start start, Prep prep,
+                 const char* what) {
   if (!ProtocolLayer::shared_write()) {
-    return SendOverGrpc<Rep>(self, std::move(req), start, prep, what);
+    return Send<Rep, proto::WriteRequest>(self, method, std::move(req), start, prep, what);
   }
   auto data = std::make_shared<const std::string>(std::move(*req.mutable_data()));
   return self->WriteShared(std::move(req), std::move(data));
@@ -114,7 +132,23 @@ Future<proto::WriteReply> ProtocolLayer::WriteShared(proto::WriteRequest req, st
                   new std::shared_ptr<const std::string>(data)),
   };
   size_t n = data->empty() ? 1 : 2;
-  return client_->CallSerialized<proto::WriteReply>(kWriteMethod, grpc::ByteBuffer(slices, n), "Write");
+  std::unique_ptr<ReadChannelClient::Call> call;
+  if (client_->channel_calls())
+    call = client_->StartChannelCall(static_cast<uint32_t>(call_wire::Method::kWrite), {head, *data});
+  if (!call) return client_->CallSerialized<proto::WriteReply>(kWriteMethod, grpc::ByteBuffer(slices, n), "Write");
+  BrickClient* client = client_.get();
+  return Deferred([client, call = std::move(call), head = std::move(head), data]() mutable -> Result<proto::WriteReply> {
+    auto out = client->FinishChannelCall(std::move(call), std::chrono::milliseconds(0));
+    if (out) return client->ChannelOutcome<proto::WriteReply>(std::move(*out), "Write");
+    grpc::Slice slices[2] = {
+        grpc::Slice(head),
+        grpc::Slice(const_cast<char*>(data->data()), data->size(), DropPayload,
+                    new std::shared_ptr<const std::string>(data)),
+    };
+    return client->CallSerialized<proto::WriteReply>(kWriteMethod, grpc::ByteBuffer(slices, data->empty() ? 1 : 2),
+                                                      "Write")
+        .get();
+  });
 }
 
 HAFS_LAYER_OPS(HAFS_FORWARD)
@@ -125,7 +159,7 @@ Future<proto::ErrReply> ProtocolLayer::Inodelk(proto::InodelkRequest req, std::c
   req.set_session_id(client_->session_id());
   req.set_timeout_ms(static_cast<uint32_t>(wait.count()));
   return Send<proto::ErrReply>(
-      this, std::move(req),
+      this, call_wire::Method::kInodelk, std::move(req),
       [](Async* a, grpc::ClientContext* c, const proto::InodelkRequest* q, proto::ErrReply* r,
          std::function<void(grpc::Status)> done) { a->Inodelk(c, q, r, std::move(done)); },
       [](proto::Brick::Stub* s, grpc::ClientContext* c, const proto::InodelkRequest& q, grpc::CompletionQueue* cq) {
@@ -137,7 +171,7 @@ Future<proto::ErrReply> ProtocolLayer::Inodelk(proto::InodelkRequest req, std::c
 Future<proto::ReleaseLocksReply> ProtocolLayer::ReleaseLocks(proto::ReleaseLocksRequest req) {
   req.set_session_id(client_->session_id());
   return Send<proto::ReleaseLocksReply>(
-      this, std::move(req),
+      this, call_wire::Method::kReleaseLocks, std::move(req),
       [](Async* a, grpc::ClientContext* c, const proto::ReleaseLocksRequest* q, proto::ReleaseLocksReply* r,
          std::function<void(grpc::Status)> done) { a->ReleaseLocks(c, q, r, std::move(done)); },
       [](proto::Brick::Stub* s, grpc::ClientContext* c, const proto::ReleaseLocksRequest& q, grpc::CompletionQueue* cq) {
@@ -150,7 +184,7 @@ Future<proto::ErrReply> ProtocolLayer::Entrylk(proto::EntrylkRequest req, std::c
   req.set_session_id(client_->session_id());
   req.set_timeout_ms(static_cast<uint32_t>(wait.count()));
   return Send<proto::ErrReply>(
-      this, std::move(req),
+      this, call_wire::Method::kEntrylk, std::move(req),
       [](Async* a, grpc::ClientContext* c, const proto::EntrylkRequest* q, proto::ErrReply* r,
          std::function<void(grpc::Status)> done) { a->Entrylk(c, q, r, std::move(done)); },
       [](proto::Brick::Stub* s, grpc::ClientContext* c, const proto::EntrylkRequest& q, grpc::CompletionQueue* cq) {
@@ -191,7 +225,7 @@ Future<std::shared_ptr<FileRef>> ProtocolLayer::Open(Gfid gfid) {
   std::string session = client_->session_id();
   req.set_session_id(session);
   auto f = Send<proto::OpenReply>(
-      this, std::move(req),
+      this, call_wire::Method::kOpen, std::move(req),
       [](Async* a, grpc::ClientContext* c, const proto::OpenRequest* q, proto::OpenReply* r,
          std::function<void(grpc::Status)> done) { a->Open(c, q, r, std::move(done)); },
       [](proto::Brick::Stub* s, grpc::ClientContext* c, const proto::OpenRequest& q, grpc::CompletionQueue* cq) {

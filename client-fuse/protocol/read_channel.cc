@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/call_wire.h"
 #include "common/log.h"
 #include "common/read_wire.h"
 
@@ -27,10 +28,40 @@ timeval ToTimeval(std::chrono::milliseconds ms) {
   return tv;
 }
 
+// Sends every byte of `iov` (blocking, bounded by the socket's send timeout).
+bool SendAll(int fd, iovec* iov, int n_iov) {
+  int first = 0;
+  while (first < n_iov && iov[first].iov_len == 0) first++;
+  while (first < n_iov) {
+    msghdr msg{};
+    msg.msg_iov = iov + first;
+    msg.msg_iovlen = static_cast<size_t>(n_iov - first);
+    ssize_t k = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return false;
+    auto left = static_cast<size_t>(k);
+    while (first < n_iov && left >= iov[first].iov_len) left -= iov[first++].iov_len;
+    if (first < n_iov) {
+      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
+      iov[first].iov_len -= left;
+    }
+  }
+  return true;
+}
+
+// A reply frame larger than this is malformed (the brick's own limit is max_io + 1 MiB).
+constexpr uint32_t kMaxReply = 64u << 20;
+
 }  // namespace
 
 ReadChannelClient::Call::~Call() {
-  if (fd >= 0) owner->Done(fd, generation, false);  // its reply was never read
+  if (fd < 0) return;
+  if (is_call) {
+    CallOutcome ignored;
+    owner->ReceiveCallOn(this, std::chrono::milliseconds(0), &ignored);
+  } else {
+    owner->Done(fd, generation, false);  // its reply was never read
+  }
 }
 
 ReadChannelClient::~ReadChannelClient() {
@@ -39,7 +70,8 @@ ReadChannelClient::~ReadChannelClient() {
   idle_.clear();
 }
 
-void ReadChannelClient::Reset(const std::string& host, int port, std::chrono::milliseconds call_timeout) {
+void ReadChannelClient::Reset(const std::string& host, int port, std::chrono::milliseconds call_timeout, bool calls,
+                              const std::string& session, const std::string& key) {
   sockaddr_storage addr{};
   socklen_t len = 0;
   std::string why;
@@ -68,6 +100,18 @@ void ReadChannelClient::Reset(const std::string& host, int port, std::chrono::mi
   call_timeout_ = call_timeout;
   name_ = host + ":" + std::to_string(port);
   enabled_ = len > 0;
+  calls_ = calls && enabled_;
+  hello_.clear();
+  if (calls_) {
+    std::string payload = call_wire::HelloPayload(session, key);
+    call_wire::Header h;
+    h.magic = call_wire::kCallMagic;
+    h.method_or_code = call_wire::kHello;
+    h.length = static_cast<uint32_t>(payload.size());
+    hello_.resize(call_wire::kHeaderSize);
+    call_wire::Encode(h, reinterpret_cast<uint8_t*>(hello_.data()));
+    hello_ += payload;
+  }
   if (!why.empty()) HAFS_LOG_WARN("read channel {}: {}; reading over gRPC", name_, why);
 }
 
@@ -138,6 +182,53 @@ int ReadChannelClient::Connect(std::chrono::milliseconds timeout) {
   return fd;
 }
 
+bool ReadChannelClient::calls() const {
+  std::lock_guard lk(mu_);
+  return enabled_ && calls_;
+}
+
+bool ReadChannelClient::Take(Call* call, bool for_call, std::chrono::milliseconds connect_timeout, std::string* hello) {
+  hello->clear();
+  for (;;) {
+    int fd = -1;
+    {
+      std::lock_guard lk(mu_);
+      if (!enabled_ || (for_call && !calls_)) return false;
+      call->generation = generation_;
+      call->tag = next_tag_++;
+      if (!idle_.empty()) {
+        fd = idle_.back();
+        idle_.pop_back();
+        busy_.insert(fd);
+      } else if (calls_) {
+        *hello = hello_;  // a new connection to a brick that takes calls starts with a hello
+      }
+    }
+    if (fd < 0) break;
+    // Nothing arrives on an idle connection unasked: readable means the brick closed it (it
+    // restarted, or ended the connection); a change must not be sent into that.
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 0) == 0) {
+      call->fd = fd;
+      return true;
+    }
+    Done(fd, call->generation, false);
+  }
+  int fd = Connect(connect_timeout);
+  if (fd < 0) {
+    Disable(fmt::format("cannot connect: {}", std::strerror(errno)));
+    return false;
+  }
+  std::lock_guard lk(mu_);
+  if (!enabled_ || generation_ != call->generation) {  // aborted meanwhile
+    ::close(fd);
+    return false;
+  }
+  call->fd = fd;
+  busy_.insert(fd);
+  return true;
+}
+
 std::unique_ptr<ReadChannelClient::Call> ReadChannelClient::Send(const proto::ReadRequest& req,
                                                                  std::chrono::milliseconds connect_timeout) {
   if (req.gfid().size() != 16) return nullptr;  // gRPC's handler names the error
@@ -145,47 +236,114 @@ std::unique_ptr<ReadChannelClient::Call> ReadChannelClient::Send(const proto::Re
   r.size = req.size();
   r.offset = req.offset();
   std::memcpy(r.gfid, req.gfid().data(), 16);
-  // An idle connection the brick closed (it restarted, or ended it) fails the send: the read
-  // is tried once more, on a new connection.
-  for (int attempt = 0; attempt < 2; attempt++) {
-    auto call = std::make_unique<Call>();
-    call->owner = this;
-    call->size = req.size();
-    {
-      std::lock_guard lk(mu_);
-      if (!enabled_) return nullptr;
-      call->generation = generation_;
-      call->tag = next_tag_++;
-      if (attempt == 0 && !idle_.empty()) {
-        call->fd = idle_.back();
-        idle_.pop_back();
-        busy_.insert(call->fd);
-      }
-    }
-    bool fresh = call->fd < 0;
-    if (fresh) {
-      int fd = Connect(connect_timeout);
-      if (fd < 0) {
-        Disable(fmt::format("cannot connect: {}", std::strerror(errno)));
-        return nullptr;
-      }
-      std::lock_guard lk(mu_);
-      if (!enabled_ || generation_ != call->generation) {  // aborted meanwhile
-        ::close(fd);
-        return nullptr;
-      }
-      call->fd = fd;
-      busy_.insert(fd);
-    }
-    r.tag = call->tag;
-    uint8_t frame[read_wire::kRequestSize];
-    read_wire::Encode(r, frame);
-    if (::send(call->fd, frame, sizeof frame, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof frame)) return call;
+  auto call = std::make_unique<Call>();
+  call->owner = this;
+  call->size = req.size();
+  std::string hello;
+  if (!Take(call.get(), false, connect_timeout, &hello)) return nullptr;
+  r.tag = call->tag;
+  uint8_t frame[read_wire::kRequestSize];
+  read_wire::Encode(r, frame);
+  iovec iov[2] = {{hello.data(), hello.size()}, {frame, sizeof frame}};
+  if (SendAll(call->fd, iov, 2)) return call;
+  Done(call->fd, call->generation, false);
+  call->fd = -1;
+  return nullptr;
+}
+
+std::unique_ptr<ReadChannelClient::Call> ReadChannelClient::SendCall(uint32_t method,
+                                                                     std::initializer_list<std::string_view> payload,
+                                                                     std::chrono::milliseconds connect_timeout) {
+  constexpr size_t kMaxPieces = 4;
+  if (payload.size() > kMaxPieces) return nullptr;
+  auto call = std::make_unique<Call>();
+  call->owner = this;
+  std::string hello;
+  if (!Take(call.get(), true, connect_timeout, &hello)) return nullptr;
+  call_wire::Header h;
+  h.magic = call_wire::kCallMagic;
+  h.method_or_code = method;
+  h.tag = call->tag;
+  iovec iov[2 + kMaxPieces];
+  int n = 0;
+  iov[n++] = {hello.data(), hello.size()};
+  uint8_t header[call_wire::kHeaderSize];
+  iov[n++] = {header, sizeof header};
+  size_t length = 0;
+  for (std::string_view piece : payload) {
+    iov[n++] = {const_cast<char*>(piece.data()), piece.size()};
+    length += piece.size();
+  }
+  h.length = static_cast<uint32_t>(length);
+  call_wire::Encode(h, header);
+  if (SendAll(call->fd, iov, n)) {
+    call->is_call = true;
+    return call;
+  }
+  // Not sent whole: the brick takes no part of a frame, so the call was not carried out.
+  Done(call->fd, call->generation, false);
+  call->fd = -1;
+  return nullptr;
+}
+
+ReadChannelClient::CallOutcome ReadChannelClient::ReceiveCall(std::unique_ptr<Call> call,
+                                                              std::chrono::milliseconds extra) {
+  CallOutcome out;
+  ReceiveCallOn(call.get(), extra, &out);
+  return out;
+}
+
+void ReadChannelClient::ReceiveCallOn(Call* call, std::chrono::milliseconds extra, CallOutcome* out) {
+  std::chrono::milliseconds timeout;
+  {
+    std::lock_guard lk(mu_);
+    timeout = call_timeout_;
+  }
+  auto deadline = std::chrono::steady_clock::now() + timeout + extra;
+  auto fail = [&](std::string why) {
+    out->transport = true;
+    out->code = 14;  // UNAVAILABLE
+    out->bytes = "read channel: " + why;
     Done(call->fd, call->generation, false);
     call->fd = -1;
-    if (fresh) return nullptr;
+  };
+  // The header and a small reply in one recv (one request per connection: nothing follows).
+  uint8_t first[8192];
+  size_t got = 0;
+  call_wire::Header h;
+  bool parsed = false;
+  size_t need = call_wire::kHeaderSize;
+  while (got < need) {
+    ssize_t k;
+    if (!parsed) {
+      k = ::recv(call->fd, first + got, sizeof first - got, 0);
+    } else {
+      k = ::recv(call->fd, out->bytes.data() + (got - call_wire::kHeaderSize), need - got, 0);
+    }
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && std::chrono::steady_clock::now() < deadline) continue;
+    if (k <= 0) return fail(k == 0 ? "connection closed" : std::strerror(errno == EAGAIN ? ETIMEDOUT : errno));
+    got += static_cast<size_t>(k);
+    if (!parsed && got >= call_wire::kHeaderSize) {
+      parsed = true;
+      h = call_wire::Decode(first);
+      if (h.magic != call_wire::kCallReplyMagic || (h.tag != call->tag && !(h.flags & call_wire::kNotServed)) ||
+          h.length > kMaxReply)
+        return fail("malformed reply");
+      need = call_wire::kHeaderSize + h.length;
+      out->bytes.resize(h.length);
+      size_t have = std::min(got, need) - call_wire::kHeaderSize;
+      std::memcpy(out->bytes.data(), first + call_wire::kHeaderSize, have);
+      got = call_wire::kHeaderSize + have;
+    }
   }
-  return nullptr;
+  if (h.flags & call_wire::kNotServed) {
+    out->not_served = true;
+    return fail(fmt::format("not served ({})", out->bytes.empty() ? "no room" : out->bytes));
+  }
+  out->code = static_cast<int>(h.method_or_code);
+  Done(call->fd, call->generation, true);
+  call->fd = -1;
 }
 
 ReadChannelClient::Outcome ReadChannelClient::Receive(std::unique_ptr<Call> call) {

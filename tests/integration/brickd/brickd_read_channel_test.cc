@@ -1,6 +1,7 @@
-// The read channel of a real hafs-brickd (common/read_wire.h), spoken to with raw frames: it
-// serves what gRPC's Read serves, refuses bad requests with an errno and keeps serving, ends
-// a connection that sends garbage, applies auth.allow, and is absent when turned off.
+// The read channel of a real hafs-brickd (common/read_wire.h, common/call_wire.h), spoken to
+// with raw frames: it serves what gRPC's Read serves, and every other call as gRPC answers it;
+// refuses bad requests with an errno or a status and keeps serving, ends a connection that
+// sends garbage, applies auth.allow, and is absent when turned off.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -9,8 +10,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <string>
 
+#include "common/call_wire.h"
 #include "common/read_wire.h"
 #include "tests/support/brickd_process.h"
 
@@ -20,8 +23,8 @@ namespace {
 using grpc::ClientContext;
 using namespace std::chrono_literals;
 
-// The read port the brick's session welcome names (0: none).
-int ReadPort(BrickdProcess& b) {
+// The read port the brick's session welcome names (0: none); `calls`: whether it takes calls.
+int ReadPort(BrickdProcess& b, bool* calls = nullptr) {
   ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + 5s);
   auto stream = b.stub().Session(&ctx);
@@ -34,6 +37,7 @@ int ReadPort(BrickdProcess& b) {
   EXPECT_TRUE(ev.has_welcome());
   ctx.TryCancel();
   (void)stream->Finish();
+  if (calls) *calls = ev.welcome().channel_calls();
   return static_cast<int>(ev.welcome().read_port());
 }
 
@@ -117,11 +121,61 @@ Gfid MakeFile(BrickdProcess& b, const std::string& name, const std::string& data
   return g;
 }
 
-uint64_t ReadsByChannel(BrickdProcess& b) {
+proto::StatsReply StatsOf(BrickdProcess& b) {
   ClientContext ctx;
   proto::StatsReply rep;
   EXPECT_TRUE(b.stub().Stats(&ctx, proto::PingRequest(), &rep).ok());
-  return rep.reads_by_channel();
+  return rep;
+}
+uint64_t ReadsByChannel(BrickdProcess& b) { return StatsOf(b).reads_by_channel(); }
+
+struct CallAnswer {
+  bool ok = false;  // a whole reply came back
+  call_wire::Header header;
+  std::string payload;
+};
+
+// One call frame (method, raw payload) and its reply.
+CallAnswer RawCall(int fd, uint32_t method, const std::string& payload, uint64_t tag) {
+  call_wire::Header h;
+  h.magic = call_wire::kCallMagic;
+  h.method_or_code = method;
+  h.length = static_cast<uint32_t>(payload.size());
+  h.tag = tag;
+  std::string frame(call_wire::kHeaderSize, '\0');
+  call_wire::Encode(h, reinterpret_cast<uint8_t*>(frame.data()));
+  frame += payload;
+  CallAnswer a;
+  uint8_t hdr[call_wire::kHeaderSize];
+  if (!SendAll(fd, frame.data(), frame.size()) || !RecvAll(fd, hdr, sizeof hdr)) return a;
+  a.header = call_wire::Decode(hdr);
+  a.payload.resize(a.header.length);
+  a.ok = RecvAll(fd, a.payload.data(), a.payload.size());
+  return a;
+}
+
+template <typename Rep, typename Req>
+Rep Call(int fd, call_wire::Method m, const Req& req, uint64_t tag, int* code) {
+  auto a = RawCall(fd, static_cast<uint32_t>(m), req.SerializeAsString(), tag);
+  Rep rep;
+  *code = a.ok ? static_cast<int>(a.header.method_or_code) : -1;
+  EXPECT_EQ(a.header.tag, tag);
+  EXPECT_EQ(a.header.magic, call_wire::kCallReplyMagic);
+  if (a.ok && *code == 0) {
+    EXPECT_TRUE(rep.ParseFromString(a.payload));
+  }
+  return rep;
+}
+
+bool Hello(int fd, const std::string& session, const std::string& key = "") {
+  std::string payload = call_wire::HelloPayload(session, key);
+  call_wire::Header h;
+  h.magic = call_wire::kCallMagic;
+  h.method_or_code = call_wire::kHello;
+  h.length = static_cast<uint32_t>(payload.size());
+  std::string frame(call_wire::kHeaderSize, '\0');
+  call_wire::Encode(h, reinterpret_cast<uint8_t*>(frame.data()));
+  return SendAll(fd, (frame + payload).data(), frame.size() + payload.size());
 }
 
 std::string Pattern(size_t n) {
@@ -225,6 +279,158 @@ TEST(BrickReadChannelTest, ARefusedAddressIsToldSoAndDisconnected) {
   EXPECT_TRUE(r.header.flags & read_wire::kRefused);
   EXPECT_TRUE(r.data.empty());
   EXPECT_TRUE(ClosedByPeer(c.fd));
+}
+
+// Call frames reach the handlers gRPC reaches: a create, a write and a getattr made over the
+// channel are seen over gRPC (and the other way round), POSIX errors come back in the reply,
+// reads and calls share a connection, and every call is counted.
+TEST(BrickReadChannelTest, CallFramesAreAnsweredAsGrpcAnswersThem) {
+  BrickdProcess b;
+  bool calls = false;
+  int port = ReadPort(b, &calls);
+  ASSERT_GT(port, 0);
+  EXPECT_TRUE(calls);
+  Conn c(port);
+  ASSERT_GE(c.fd, 0);
+  ASSERT_TRUE(Hello(c.fd, "some-session"));
+  int code = -1;
+  Gfid g = Gfid::Random();
+  proto::CreateRequest cr;
+  cr.set_parent(G(Gfid::Root()));
+  cr.set_name("over-channel");
+  cr.set_gfid(G(g));
+  cr.set_mode(0100640);
+  auto made = Call<proto::EntryReply>(c.fd, call_wire::Method::kCreate, cr, 1, &code);
+  ASSERT_EQ(code, 0);
+  EXPECT_EQ(made.err(), 0);
+  EXPECT_EQ(made.attr().gfid(), G(g));
+  EXPECT_EQ(made.attr().mode(), 0100640u);
+  // The same name for another gfid, O_EXCL: EEXIST in the reply, as over gRPC.
+  cr.set_gfid(G(Gfid::Random()));
+  cr.set_exclusive(true);
+  auto again = Call<proto::EntryReply>(c.fd, call_wire::Method::kCreate, cr, 2, &code);
+  EXPECT_EQ(code, 0);
+  EXPECT_EQ(again.err(), EEXIST);
+
+  proto::WriteRequest w;
+  w.set_gfid(G(g));
+  w.set_data(Pattern(300000));  // larger than one segment
+  auto wrote = Call<proto::WriteReply>(c.fd, call_wire::Method::kWrite, w, 3, &code);
+  ASSERT_EQ(code, 0);
+  EXPECT_EQ(wrote.written(), 300000u);
+  // A read frame on the same connection, then a call again.
+  auto r = ReadOver(c.fd, g, 299990, 100, 4);
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.data, Pattern(300000).substr(299990));
+  proto::GfidRequest ga;
+  ga.set_gfid(G(g));
+  auto attr = Call<proto::AttrReply>(c.fd, call_wire::Method::kGetattr, ga, 5, &code);
+  ASSERT_EQ(code, 0);
+  EXPECT_EQ(attr.attr().size(), 300000u);
+  {  // gRPC sees what the channel made
+    ClientContext ctx;
+    proto::EntryRequest lr;
+    lr.set_parent(G(Gfid::Root()));
+    lr.set_name("over-channel");
+    proto::EntryReply lrep;
+    ASSERT_TRUE(b.stub().Lookup(&ctx, lr, &lrep).ok());
+    EXPECT_EQ(lrep.attr().gfid(), G(g));
+    EXPECT_EQ(lrep.attr().size(), 300000u);
+  }
+  // The channel sees what gRPC made.
+  Gfid h = MakeFile(b, "over-grpc", "abc");
+  proto::EntryRequest lr;
+  lr.set_parent(G(Gfid::Root()));
+  lr.set_name("over-grpc");
+  auto found = Call<proto::EntryReply>(c.fd, call_wire::Method::kLookup, lr, 6, &code);
+  ASSERT_EQ(code, 0);
+  EXPECT_EQ(found.attr().gfid(), G(h));
+  lr.set_name("nobody");
+  EXPECT_EQ((Call<proto::EntryReply>(c.fd, call_wire::Method::kLookup, lr, 7, &code).err()), ENOENT);
+  // A request the handler refuses: its gRPC status, and the connection goes on.
+  ga.set_gfid("short");
+  Call<proto::AttrReply>(c.fd, call_wire::Method::kGetattr, ga, 8, &code);
+  EXPECT_EQ(code, static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  auto st = StatsOf(b);
+  EXPECT_EQ(st.calls_by_channel(), 7u);  // the read is counted apart
+  EXPECT_EQ(st.reads_by_channel(), 1u);
+}
+
+// What cannot be served is answered and the connection goes on; garbage, an oversized frame
+// and a malformed hello end only their own connection.
+TEST(BrickReadChannelTest, BadCallFramesGetAStatusOrEndOnlyTheirConnection) {
+  BrickdProcess b("", {"--max-io-kib", "64"});
+  int port = ReadPort(b);
+  ASSERT_GT(port, 0);
+  Conn c(port);
+  ASSERT_GE(c.fd, 0);
+  auto a = RawCall(c.fd, 999, "", 1);  // no such method
+  ASSERT_TRUE(a.ok);
+  EXPECT_EQ(a.header.method_or_code, static_cast<uint32_t>(grpc::StatusCode::UNIMPLEMENTED));
+  a = RawCall(c.fd, static_cast<uint32_t>(call_wire::Method::kGetattr), std::string("\xff\xff\xff", 3), 2);
+  ASSERT_TRUE(a.ok);  // not a protobuf message
+  EXPECT_EQ(a.header.method_or_code, static_cast<uint32_t>(grpc::StatusCode::INVALID_ARGUMENT));
+  proto::GfidRequest root;
+  root.set_gfid(G(Gfid::Root()));
+  int code = -1;
+  auto attr = Call<proto::AttrReply>(c.fd, call_wire::Method::kGetattr, root, 3, &code);
+  EXPECT_EQ(code, 0);  // still served
+  EXPECT_TRUE(S_ISDIR(attr.attr().mode()));
+
+  // A frame over the limit (64 KiB + 1 MiB here) ends the connection without reading it.
+  call_wire::Header big;
+  big.magic = call_wire::kCallMagic;
+  big.method_or_code = static_cast<uint32_t>(call_wire::Method::kWrite);
+  big.length = 2u << 20;
+  uint8_t hdr[call_wire::kHeaderSize];
+  call_wire::Encode(big, hdr);
+  ASSERT_TRUE(SendAll(c.fd, hdr, sizeof hdr));
+  EXPECT_TRUE(ClosedByPeer(c.fd));
+
+  Conn d(port);  // a hello that names more bytes than it has
+  ASSERT_GE(d.fd, 0);
+  call_wire::Header hello;
+  hello.magic = call_wire::kCallMagic;
+  hello.length = 4;
+  call_wire::Encode(hello, hdr);
+  std::string bad(reinterpret_cast<char*>(hdr), sizeof hdr);
+  bad += std::string("\x10\0\0\0", 4);
+  ASSERT_TRUE(SendAll(d.fd, bad.data(), bad.size()));
+  EXPECT_TRUE(ClosedByPeer(d.fd));
+
+  Conn e(port);
+  ASSERT_GE(e.fd, 0);
+  Call<proto::AttrReply>(e.fd, call_wire::Method::kGetattr, root, 4, &code);
+  EXPECT_EQ(code, 0);
+}
+
+// A refused address's call is answered "not served" (the client then uses gRPC, where the
+// internal key applies) and not carried out.
+TEST(BrickReadChannelTest, ARefusedAddressCallIsNotServedNorCarriedOut) {
+  int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(probe, reinterpret_cast<sockaddr*>(&a), &len);
+  int port = ntohs(a.sin_port);
+  ::close(probe);
+
+  BrickdProcess b("", {"--auth-allow", "127.0.0.2", "--read-port", std::to_string(port)});
+  Conn c(port);
+  ASSERT_GE(c.fd, 0);
+  proto::MkdirRequest mk;
+  mk.set_parent(G(Gfid::Root()));
+  mk.set_name("refused");
+  mk.set_gfid(G(Gfid::Random()));
+  mk.set_mode(040755);
+  auto r = RawCall(c.fd, static_cast<uint32_t>(call_wire::Method::kMkdir), mk.SerializeAsString(), 5);
+  ASSERT_TRUE(r.ok);
+  EXPECT_TRUE(r.header.flags & call_wire::kNotServed);
+  EXPECT_EQ(r.header.method_or_code, static_cast<uint32_t>(grpc::StatusCode::PERMISSION_DENIED));
+  EXPECT_TRUE(ClosedByPeer(c.fd));
+  EXPECT_FALSE(std::filesystem::exists(b.dir() + "/refused"));
 }
 
 TEST(BrickReadChannelTest, TurnedOffThereIsNone) {

@@ -402,6 +402,115 @@ TEST(ProtocolLayer, ABrickWithoutAReadChannelIsReadOverGrpc) {
   EXPECT_EQ(p.client().read_channel_connections(), 0u);
 }
 
+uint64_t CallsByChannel(BrickClient& c) {
+  auto r = c.Call(&proto::Brick::Stub::Stats, proto::PingRequest(), "stats");  // gRPC: not counted
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? r->calls_by_channel() : 0;
+}
+
+// A few calls of every shape (entry, shared-payload write, attributes, xattrs, listing); the
+// number of calls made.
+int SomeCalls(ProtocolLayer& p, const std::string& name) {
+  Gfid g = Gfid::Random();
+  EXPECT_TRUE(p.Create(CreateReq(name, g)).get().ok());
+  auto excl = CreateReq(name, Gfid::Random());
+  excl.set_exclusive(true);
+  EXPECT_EQ(p.Create(excl).get().err(), EEXIST);
+  proto::WriteRequest w;
+  w.set_gfid(g.Bytes());
+  auto data = std::make_shared<const std::string>(RandomBytes(200000, 3));
+  auto wrote = p.WriteShared(w, data).get();
+  EXPECT_TRUE(wrote.ok()) << wrote.status().ToString();
+  EXPECT_EQ(ReadBack(p, g, 0, 200000), *data);
+  proto::SetxattrRequest sx;
+  sx.set_gfid(g.Bytes());
+  sx.set_name("user.k");
+  sx.set_value("v");
+  EXPECT_TRUE(p.Setxattr(sx).get().ok());
+  proto::GetxattrRequest gx;
+  gx.set_gfid(g.Bytes());
+  gx.set_name("user.k");
+  auto got = p.Getxattr(gx).get();
+  EXPECT_TRUE(got.ok() && got->value() == "v");
+  proto::GfidRequest ga;
+  ga.set_gfid(g.Bytes());
+  auto attr = p.Getattr(ga).get();
+  EXPECT_TRUE(attr.ok() && attr->attr().size() == 200000u);
+  auto listed = p.ListDirectory(Gfid::Root());  // one page
+  EXPECT_TRUE(listed.ok());
+  bool seen = false;
+  for (auto& e : listed.value()) seen |= e.name() == name;
+  EXPECT_TRUE(seen);
+  return 7;
+}
+
+// Calls other than reads go over the brick's read channel as call frames (docs/brickd.md
+// "Calls over the channel") and get the answers gRPC gives; a brick without a channel gets
+// them over gRPC.
+TEST(ProtocolLayer, CallsGoOverTheChannelAndABrickWithoutOneGetsThemOverGrpc) {
+  {
+    testing::BrickdProcess brick;
+    ProtocolLayer p(OptionsFor(brick));
+    p.client().Start();
+    ASSERT_TRUE(p.client().WaitUp(5s));
+    EXPECT_TRUE(p.client().channel_calls());
+    uint64_t before = CallsByChannel(p.client());
+    int n = SomeCalls(p, "f");
+    EXPECT_EQ(CallsByChannel(p.client()) - before, static_cast<uint64_t>(n));
+  }
+  testing::BrickdProcess brick("", {"--read-port", "-1"});
+  ProtocolLayer p(OptionsFor(brick));
+  p.client().Start();
+  ASSERT_TRUE(p.client().WaitUp(5s));
+  EXPECT_FALSE(p.client().channel_calls());
+  SomeCalls(p, "f");
+  EXPECT_EQ(CallsByChannel(p.client()), 0u);
+}
+
+// A blocking lock over the channel may wait past the call timeout by the wait it asked for
+// (as its gRPC deadline allows), and a hung brick cuts it short within the ping timeout.
+TEST(ProtocolLayer, AChannelLockWaitsItsWaitAndAHungBrickCutsItShort) {
+  testing::BrickdProcess brick;
+  auto o = OptionsFor(brick);
+  o.call_timeout = 1s;
+  o.ping_timeout = kPing;
+  ProtocolLayer holder(o), waiter(o);
+  holder.client().Start();
+  waiter.client().Start();
+  ASSERT_TRUE(holder.client().WaitUp(5s) && waiter.client().WaitUp(5s));
+  Gfid g = Gfid::Random();
+  ASSERT_TRUE(holder.Create(CreateReq("locked", g)).get().ok());
+  proto::InodelkRequest l;
+  l.set_gfid(g.Bytes());
+  l.set_domain("data");
+  l.set_type(proto::WRITE);
+  l.set_owner(1);
+  ASSERT_TRUE(holder.Inodelk(l, 1s).get().ok());
+  l.set_blocking(true);
+  auto start = Clock::now();
+  auto waiting = waiter.Inodelk(l, 6s);
+  std::this_thread::sleep_for(std::max(o.call_timeout, o.ping_timeout) + 500ms);  // past the call timeout
+  proto::InodelkRequest un = l;
+  un.set_type(proto::UNLOCK);
+  un.set_blocking(false);
+  ASSERT_TRUE(holder.Inodelk(un, 1s).get().ok());
+  auto got = waiting.get();
+  EXPECT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_GE(Clock::now() - start, std::max(o.call_timeout, o.ping_timeout) + 500ms);
+
+  // Held again by the waiter; the holder waits, and the brick hangs.
+  ASSERT_TRUE(holder.client().channel_calls());
+  auto blocked = holder.Inodelk(l, 10s);
+  std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(Stop(brick.pid()));
+  start = Clock::now();
+  auto cut = blocked.get();
+  auto took = Clock::now() - start;
+  ::kill(brick.pid(), SIGCONT);
+  EXPECT_EQ(cut.err(), ENOTCONN) << cut.status().ToString();
+  EXPECT_LE(took, kPing + 700ms) << "no call may wait longer than the ping timeout";
+}
+
 // Calls completed on the waiting thread (CallInline, the default; HAFS_INLINE_CALLS=0 for gRPC's
 // callback threads): a future dropped unwaited still makes its change; calls in flight to a
 // hung brick are cut short within the ping timeout, waited in any order.
