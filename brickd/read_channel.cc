@@ -15,6 +15,7 @@
 #include "common/call_wire.h"
 #include "common/log.h"
 #include "common/read_wire.h"
+#include "common/send_all.h"
 #include "common/thread_name.h"
 
 namespace hafs::brick {
@@ -70,23 +71,7 @@ class FrameReader {
 bool WriteReply(int fd, const uint8_t* header, size_t header_size, const std::string& data) {
   iovec iov[2] = {{const_cast<uint8_t*>(header), header_size},
                   {const_cast<char*>(data.data()), data.size()}};
-  int n_iov = data.empty() ? 1 : 2;
-  int first = 0;
-  while (first < n_iov) {
-    msghdr msg{};
-    msg.msg_iov = iov + first;
-    msg.msg_iovlen = static_cast<size_t>(n_iov - first);
-    ssize_t k = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) return false;
-    auto left = static_cast<size_t>(k);
-    while (first < n_iov && left >= iov[first].iov_len) left -= iov[first++].iov_len;
-    if (first < n_iov) {
-      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
-      iov[first].iov_len -= left;
-    }
-  }
-  return true;
+  return SendAll(fd, iov, 2);
 }
 
 // gRPC's spelling of a peer, so that the auth rules read it as they read a gRPC caller.

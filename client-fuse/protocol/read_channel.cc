@@ -14,6 +14,7 @@
 #include "common/call_wire.h"
 #include "common/log.h"
 #include "common/read_wire.h"
+#include "common/send_all.h"
 
 namespace hafs::client {
 namespace {
@@ -26,27 +27,6 @@ timeval ToTimeval(std::chrono::milliseconds ms) {
   tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
   tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
   return tv;
-}
-
-// Sends every byte of `iov` (blocking, bounded by the socket's send timeout).
-bool SendAll(int fd, iovec* iov, int n_iov) {
-  int first = 0;
-  while (first < n_iov && iov[first].iov_len == 0) first++;
-  while (first < n_iov) {
-    msghdr msg{};
-    msg.msg_iov = iov + first;
-    msg.msg_iovlen = static_cast<size_t>(n_iov - first);
-    ssize_t k = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) return false;
-    auto left = static_cast<size_t>(k);
-    while (first < n_iov && left >= iov[first].iov_len) left -= iov[first++].iov_len;
-    if (first < n_iov) {
-      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
-      iov[first].iov_len -= left;
-    }
-  }
-  return true;
 }
 
 // A reply frame larger than this is malformed (the brick's own limit is max_io + 1 MiB).

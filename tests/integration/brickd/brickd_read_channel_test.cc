@@ -56,6 +56,21 @@ int Connect(int port) {
   return fd;
 }
 
+// A loopback port nobody listens on now (0 if none could be had).
+int FreeLoopbackPort() {
+  int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  int port = 0;
+  if (::bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(probe, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  ::close(probe);
+  return port;
+}
+
 // A connection that closes itself.
 struct Conn {
   explicit Conn(int port) : fd(Connect(port)) {}
@@ -259,16 +274,8 @@ TEST(BrickReadChannelTest, BadRequestsGetAnErrnoAndGarbageEndsOnlyItsConnection)
 }
 
 TEST(BrickReadChannelTest, ARefusedAddressIsToldSoAndDisconnected) {
-  // A free port for the channel: the refused client cannot learn it from a welcome.
-  int probe = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  ::getsockname(probe, reinterpret_cast<sockaddr*>(&a), &len);
-  int port = ntohs(a.sin_port);
-  ::close(probe);
+  int port = FreeLoopbackPort();  // the refused client cannot learn it from a welcome
+  ASSERT_GT(port, 0);
 
   BrickdProcess b("", {"--auth-allow", "127.0.0.2", "--read-port", std::to_string(port)});
   Conn c(port);
@@ -407,15 +414,8 @@ TEST(BrickReadChannelTest, BadCallFramesGetAStatusOrEndOnlyTheirConnection) {
 // A refused address's call is answered "not served" (the client then uses gRPC, where the
 // internal key applies) and not carried out.
 TEST(BrickReadChannelTest, ARefusedAddressCallIsNotServedNorCarriedOut) {
-  int probe = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  ::getsockname(probe, reinterpret_cast<sockaddr*>(&a), &len);
-  int port = ntohs(a.sin_port);
-  ::close(probe);
+  int port = FreeLoopbackPort();
+  ASSERT_GT(port, 0);
 
   BrickdProcess b("", {"--auth-allow", "127.0.0.2", "--read-port", std::to_string(port)});
   Conn c(port);
