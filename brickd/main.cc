@@ -47,8 +47,8 @@ int main(int argc, char** argv) {
   app.add_option("--brick-id", o.brick_id, "index of the brick in the volume")->default_val(0);
   app.add_option("--listen", o.listen, "ADDR:PORT to serve on; port 0 picks a free port")->default_val("127.0.0.1:0");
   app.add_option("--read-port", o.read_port,
-                 "TCP port of the read channel on the --listen address (reads without gRPC); 0 picks a free "
-                 "port, -1: none (clients read over gRPC)")
+                 "TCP port of the read channel on the --listen address (reads and every other unary call "
+                 "without gRPC); 0 picks a free port, -1: none (clients use gRPC for everything)")
       ->default_val(0)->check(CLI::Range(-1, 65535));
   app.add_option("--max-io-kib", max_io_kib, "largest read or write per call, KiB")->default_val(4096)
       ->check(CLI::Range(64, 65536));
