@@ -92,6 +92,7 @@ int Run(const MountOptions& mo, Parent& parent) {
   bo.read_only = mo.read_only;
   bo.no_open = mo.NoOpen();
   bo.flush_behind = mo.flush_behind;
+  bo.readdir_prefetch = mo.readdir_prefetch;
   bo.quick_read_max = static_cast<uint32_t>(mo.quick_read_max);
   if (auto* cc = (*graph)->content_cache())
     cc->SetLimits(bo.quick_read_max, mo.cache_size,

@@ -1,5 +1,7 @@
 #include "client-fuse/mount_options.h"
 
+#include <algorithm>
+
 #include <sstream>
 
 namespace hafs::client {
@@ -66,6 +68,11 @@ Status MountOptions::Parse(const std::string& s) {
     else if (key == "no-open" && (val == "off" || val == "0")) no_open = 0;
     else if (key == "flush-behind" && (val.empty() || val == "on" || val == "1")) flush_behind = true;
     else if (key == "flush-behind" && (val == "off" || val == "0")) flush_behind = false;
+    else if (key == "readdir-prefetch" && (val.empty() || val == "on")) readdir_prefetch = 4;
+    else if (key == "readdir-prefetch" && val == "off") readdir_prefetch = 0;
+    else if (key == "readdir-prefetch" && !val.empty() && val.size() <= 2 &&
+             std::all_of(val.begin(), val.end(), [](char c) { return c >= '0' && c <= '9'; }) && std::stoi(val) <= 32)
+      readdir_prefetch = static_cast<size_t>(std::stoi(val));
     else if (key == "log-level" && !val.empty()) log_level = val == "WARNING" ? "warn" : val;
     else if (key == "log-file" && !val.empty()) log_file = val;
     else if (key == "backup-volfile-servers" && !val.empty()) {

@@ -38,6 +38,10 @@ struct MountOptions {
   // flush-behind[=on|off] (docs/client.md, "Write-behind"): close(2) returns without waiting
   // for the file's pending writes, as GlusterFS's performance.flush-behind. Off by default.
   bool flush_behind = false;
+  // readdir-prefetch[=N|on|off] (docs/client.md, "Readdir prefetch"): after a directory is
+  // listed, N threads read its subdirectories' listings ahead of a walk. 0 = off (default);
+  // the bare option or `on` means 4.
+  size_t readdir_prefetch = 0;
 
   // Parses a comma-separated -o string into this object.
   Status Parse(const std::string& comma_separated);

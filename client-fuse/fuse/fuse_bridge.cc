@@ -467,7 +467,8 @@ void Opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (fuse_reply_open(req, fi) != 0) delete reinterpret_cast<DirHandle*>(fi->fh);
 }
 
-Status LoadDir(FuseBridge* b, const Gfid& g, DirHandle* d) {
+// A directory's whole listing, page by page, from the top of the stack.
+Status ReadListing(Graph& graph, const Gfid& g, std::vector<proto::DirEntry>* out) {
   uint64_t cookie = 0;
   for (int page = 0; page < 1000000; ++page) {
     proto::ReaddirRequest r;
@@ -475,15 +476,29 @@ Status LoadDir(FuseBridge* b, const Gfid& g, DirHandle* d) {
     r.set_cookie(cookie);
     r.set_max_entries(1024);
     r.set_plus(true);
-    auto res = b->graph().top().Readdir(r).get();
+    auto res = graph.top().Readdir(r).get();
     if (!res.ok()) return res.status();
     for (auto& e : *res->mutable_entries()) {
       cookie = e.next_cookie();
-      d->entries.push_back(std::move(e));
+      out->push_back(std::move(e));
     }
     if (res->eof() || res->entries().empty()) break;
   }
+  return Status::Ok();
+}
+
+Status LoadDir(FuseBridge* b, const Gfid& g, DirHandle* d) {
+  DirPrefetcher* prefetch = b->dir_prefetch();
+  if (prefetch) prefetch->Claim(g);  // a prefetch of it in flight fills md-cache: wait, then read that
+  Status s = ReadListing(b->graph(), g, &d->entries);
+  if (!s.ok()) return s;
   d->loaded = true;
+  if (prefetch) {
+    std::vector<Gfid> subdirs;
+    for (const auto& e : d->entries)
+      if (S_ISDIR(e.attr().mode()) && e.gfid().size() == 16) subdirs.push_back(GfidOf(e.gfid()));
+    if (!subdirs.empty()) prefetch->Enqueue(subdirs);
+  }
   return Status::Ok();
 }
 
@@ -727,8 +742,14 @@ FuseBridge::FuseBridge(Graph& graph, Options options) : graph_(graph), options_(
   // close() has nothing to report on a read-only mount; on a read-write one it reports
   // write-behind's latched error and lets go of the eager lock, so FLUSH stays.
   options_.no_flush = options_.no_open && options_.read_only;
-  HAFS_LOG_INFO("fuse bridge: no-open {}, no-flush {}", options_.no_open ? "on" : "off",
-                options_.no_flush ? "on" : "off");
+  HAFS_LOG_INFO("fuse bridge: no-open {}, no-flush {}, readdir-prefetch {}", options_.no_open ? "on" : "off",
+                options_.no_flush ? "on" : "off", options_.readdir_prefetch);
+  if (options_.readdir_prefetch > 0) {
+    dir_prefetch_ = std::make_unique<DirPrefetcher>(options_.readdir_prefetch, /*max_queued=*/4096, [this](const Gfid& g) {
+      std::vector<proto::DirEntry> ignored;  // what matters is md-cache keeping it
+      (void)ReadListing(graph_, g, &ignored);
+    });
+  }
   graph_.OnInvalidate([this](const proto::Invalidate& inv) {
     if (auto g = Gfid::FromBytes(inv.gfid())) ParentDrop(*g);
     if (auto p = Gfid::FromBytes(inv.parent())) ParentDrop(*p);
@@ -742,6 +763,7 @@ FuseBridge::FuseBridge(Graph& graph, Options options) : graph_(graph), options_(
 }
 
 FuseBridge::~FuseBridge() {
+  dir_prefetch_.reset();
   graph_.OnInvalidate(nullptr);
   {
     std::lock_guard lk(notify_mu_);
@@ -757,6 +779,11 @@ std::string FuseBridge::StatsText() const {
   std::string out;
   for (int i = 0; i < kNumOps; ++i)
     out += std::string(kNames[i]) + " " + std::to_string(counts_[i].load(std::memory_order_relaxed)) + "\n";
+  if (dir_prefetch_) {
+    auto p = dir_prefetch_->stats();
+    out += fmt::format("prefetch-queued {}\nprefetch-listed {}\nprefetch-claimed {}\nprefetch-waited {}\nprefetch-dropped {}\n",
+                       p.queued, p.listed, p.claimed, p.waited, p.dropped);
+  }
   return out;
 }
 

@@ -20,11 +20,13 @@
 #include <condition_variable>
 #include <chrono>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
 
+#include "client-fuse/fuse/dir_prefetch.h"
 #include "client-fuse/graph.h"
 
 namespace hafs::client {
@@ -55,6 +57,9 @@ class FuseBridge {
     // an error already latched (or 0) and leaves the file's pending writes in flight; the
     // release waits for them and lets the eager lock go.
     bool flush_behind = false;
+    // Readdir prefetch (mount option readdir-prefetch=N, docs/client.md): threads that read
+    // listed directories' subdirectories ahead of a walk; 0 = off.
+    size_t readdir_prefetch = 0;
   };
   // Requests the kernel sent, by kind (debug counters; getxattr "trusted.hafs.fuse-stats"
   // on the mount's root answers them as text, one "name count" a line).
@@ -101,6 +106,8 @@ class FuseBridge {
 
   Graph& graph() { return graph_; }
   const Options& options() const { return options_; }
+  // The readdir prefetcher (nullptr when off).
+  DirPrefetcher* dir_prefetch() { return dir_prefetch_.get(); }
 
  private:
   struct Node {
@@ -123,6 +130,7 @@ class FuseBridge {
 
   Graph& graph_;
   Options options_;
+  std::unique_ptr<DirPrefetcher> dir_prefetch_;  // stopped first in the destructor
   std::array<std::atomic<uint64_t>, kNumOps> counts_{};
   std::array<Shard, 64> shards_;
   std::atomic<uint64_t> next_ino_{2};

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <utility>
+#include <vector>
+
 namespace hafs::client {
 namespace {
 
@@ -91,6 +94,19 @@ TEST(MountOptions, FlushBehind) {
   ASSERT_TRUE(off.Parse("flush-behind,flush-behind=off").ok());
   EXPECT_FALSE(off.flush_behind);
   EXPECT_FALSE(MountOptions().Parse("flush-behind=sometimes").ok());
+}
+
+TEST(MountOptions, ReaddirPrefetch) {
+  EXPECT_EQ(MountOptions().readdir_prefetch, 0u);  // off by default
+  for (auto [opt, want] : std::vector<std::pair<const char*, size_t>>{
+           {"readdir-prefetch", 4}, {"readdir-prefetch=on", 4}, {"readdir-prefetch=8", 8},
+           {"readdir-prefetch=4,readdir-prefetch=off", 0}, {"readdir-prefetch=0", 0}}) {
+    MountOptions m;
+    ASSERT_TRUE(m.Parse(opt).ok()) << opt;
+    EXPECT_EQ(m.readdir_prefetch, want) << opt;
+  }
+  for (const char* bad : {"readdir-prefetch=33", "readdir-prefetch=-1", "readdir-prefetch=many", "readdir-prefetch=123"})
+    EXPECT_FALSE(MountOptions().Parse(bad).ok()) << bad;
   EXPECT_EQ(MountOptions().FuseOptionString("v").find("flush"), std::string::npos);
 }
 
