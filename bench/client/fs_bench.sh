@@ -30,12 +30,16 @@ bench_init
 mkdir -p "$W/local"
 gluster_vol gr3 replica; hafs_vol hr3 replicate "$BIN" "${HAFS_ENV[@]}"
 gluster_vol gd3 distribute; hafs_vol hd3 distribute "$BIN" "${HAFS_ENV[@]}"
+# A second mount of each hafs volume with readdir-prefetch (off by default): one more cold
+# find of the same tree through it (cold_find_prefetch_s).
+for t in hr3 hd3; do hafs_mount $t "$W/mnt-$t-prefetch" "log-file=$W/$t-prefetch-fuse.log,readdir-prefetch" "${HAFS_ENV[@]}"; done
 
 declare -A RES
 for t in local gr3 hr3 gd3 hd3; do
   dir=$W/local; [ $t != local ] && dir=$W/mnt-$t/bench
+  also=(); [ -d "$W/mnt-$t-prefetch" ] && also=(--find-also "$W/mnt-$t-prefetch/bench")
   echo "running workloads on $t ..." >&2
-  RES[$t]=$(python3 "$HERE/fs_workloads.py" "$dir" "${ARGS[@]}")
+  RES[$t]=$(python3 "$HERE/fs_workloads.py" "$dir" "${ARGS[@]}" "${also[@]}")
 done
 
 # The web workload: nginx serving from each target, wrk with keep-alive.
