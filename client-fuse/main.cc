@@ -93,6 +93,11 @@ int Run(const MountOptions& mo, Parent& parent) {
   bo.no_open = mo.NoOpen();
   bo.flush_behind = mo.flush_behind;
   bo.readdir_prefetch = mo.readdir_prefetch;
+  if (bo.readdir_prefetch > 0 && (!(*graph)->md_cache() || mo.md_cache_timeout <= 0)) {
+    // The listings it reads are kept by md-cache alone: without it they would be read twice.
+    HAFS_LOG_WARN("readdir-prefetch needs the metadata cache (md-cache-timeout > 0); it stays off");
+    bo.readdir_prefetch = 0;
+  }
   bo.quick_read_max = static_cast<uint32_t>(mo.quick_read_max);
   if (auto* cc = (*graph)->content_cache())
     cc->SetLimits(bo.quick_read_max, mo.cache_size,
