@@ -9,7 +9,7 @@
 # `hafs-brick-inspect 127.0.0.1:PORT stats`). Not run by CI.
 
 HOST=$(hostname)
-PIDS=(); MOUNTS=(); GVOLS=(); GLUSTERD_PID=""
+PIDS=(); MOUNTS=(); GVOLS=(); GLUSTERD_PID=""; LOOP_FS=()
 declare -A HAFS_PORTS HAFS_PIDS
 
 cpu() {  # PID... : CPU seconds used so far (user + system, all threads)
@@ -43,7 +43,31 @@ bench_cleanup() {
   done
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
   [ -n "$GLUSTERD_PID" ] && kill "$GLUSTERD_PID" 2>/dev/null || true
-  sleep 0.5; rm -rf "$W"
+  sleep 0.5
+  local f dev
+  for f in "${LOOP_FS[@]:-}"; do  # DIR:DEVICE:IMAGE
+    [ -n "$f" ] || continue
+    IFS=: read -r m dev img <<< "$f"
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+    losetup -d "$dev" 2>/dev/null || true; rm -f "$img"
+  done
+  rm -rf "$W"
+}
+
+# fresh_fs DIR [SIZE] : mounts a new ext4 (with its journal, mkfs's defaults: a file system as
+# a brick server would have) on DIR, made in a sparse file next to $W — on the same disk.
+# Every contender of a benchmark gets one of its own, so none pays for the files another
+# deleted: on an ext4 without a journal (this machine's root), inode allocation skips every
+# inode freed in the last minutes, and a create after a mass delete cost a brick ~600 us
+# more (docs/brickd.md). Removed by bench_cleanup.
+fresh_fs() {
+  local dir=$1 size=${2:-24G} img dev
+  img="$W-$(basename "$dir").img"
+  mkdir -p "$dir"; truncate -s "$size" "$img"
+  dev=$(losetup -f --show --direct-io=on "$img")
+  LOOP_FS+=("$dir:$dev:$img")
+  mkfs.ext4 -q -F "$dev" >/dev/null
+  mount "$dev" "$dir"
 }
 
 bench_init() {  # needs W

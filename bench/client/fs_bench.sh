@@ -5,14 +5,18 @@
 # Prints every figure with its ratio to GlusterFS and to the local disk. Needs root; installs
 # glusterfs-server, nginx-light and wrk from Debian. Not run by CI.
 #
-#   sudo bench/client/fs_bench.sh [--quick] [--hafs-env "VAR=VALUE ..."] [BUILD_BIN_DIR]
+#   sudo bench/client/fs_bench.sh [--quick] [--root-fs] [--hafs-env "VAR=VALUE ..."] [BUILD_BIN_DIR]
 # --hafs-env: hafs-fuse's environment for both hafs volumes, e.g. "HAFS_MD_CACHE=0" to measure
 # without one of the client's caches (docs/client.md lists the switches).
+# Each contender (the local disk, each volume's three bricks) runs on a fresh ext4 of its own,
+# made in a file on the same disk (fresh_fs in bench/lib.sh); --root-fs runs them all in one
+# folder of the root file system instead, one after another, as before 2026-12-05.
 set -euo pipefail
-QUICK=0; HAFS_ENV=()
+QUICK=0; HAFS_ENV=(); ROOT_FS=0
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) QUICK=1; shift ;;
+    --root-fs) ROOT_FS=1; shift ;;
     --hafs-env) read -ra HAFS_ENV <<< "$2"; shift 2 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) break ;;
@@ -28,6 +32,7 @@ bench_packages glusterfs-server glusterfs-client nginx-light wrk curl
 bench_init
 
 mkdir -p "$W/local"
+if [ $ROOT_FS = 0 ]; then for t in local gr3 hr3 gd3 hd3; do fresh_fs "$W/$t"; done; fi
 gluster_vol gr3 replica; hafs_vol hr3 replicate "$BIN" "${HAFS_ENV[@]}"
 gluster_vol gd3 distribute; hafs_vol hd3 distribute "$BIN" "${HAFS_ENV[@]}"
 

@@ -123,7 +123,7 @@ void Init(void* userdata, fuse_conn_info* conn) {
 }
 
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  B(req)->Count(FuseBridge::kLookup);
+  auto op_clock = B(req)->Time(FuseBridge::kLookup);
   GFID_OR_REPLY(p, parent);
   proto::EntryRequest r;
   r.set_parent(p.Bytes());
@@ -157,7 +157,7 @@ void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 }
 
 void Getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
-  B(req)->Count(FuseBridge::kGetattr);
+  auto op_clock = B(req)->Time(FuseBridge::kGetattr);
   GFID_OR_REPLY(g, ino);
   proto::GfidRequest r;
   r.set_gfid(g.Bytes());
@@ -168,7 +168,7 @@ void Getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 }
 
 void Setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
-  B(req)->Count(FuseBridge::kOther);
+  auto op_clock = B(req)->Time(FuseBridge::kOther);
   RO_GUARD();
   GFID_OR_REPLY(g, ino);
   proto::SetattrRequest r;
@@ -197,7 +197,7 @@ void Setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
 }
 
 void Readlink(fuse_req_t req, fuse_ino_t ino) {
-  B(req)->Count(FuseBridge::kOther);
+  auto op_clock = B(req)->Time(FuseBridge::kOther);
   GFID_OR_REPLY(g, ino);
   proto::GfidRequest r;
   r.set_gfid(g.Bytes());
@@ -223,7 +223,7 @@ void Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev
 }
 
 void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
-  B(req)->Count(FuseBridge::kOther);
+  auto op_clock = B(req)->Time(FuseBridge::kOther);
   RO_GUARD();
   GFID_OR_REPLY(p, parent);
   proto::MkdirRequest r;
@@ -268,7 +268,7 @@ void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newn
 }
 
 void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  B(req)->Count(FuseBridge::kOther);
+  auto op_clock = B(req)->Time(FuseBridge::kOther);
   RO_GUARD();
   GFID_OR_REPLY(p, parent);
   B(req)->PinIfOpen(p, name);
@@ -293,7 +293,7 @@ void Rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent, const char* newname,
             unsigned int flags) {
-  B(req)->Count(FuseBridge::kOther);
+  auto op_clock = B(req)->Time(FuseBridge::kOther);
   RO_GUARD();
   GFID_OR_REPLY(p, parent);
   GFID_OR_REPLY(np, newparent);
@@ -309,7 +309,7 @@ void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newp
 }
 
 void OpenFile(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  B(req)->Count(FuseBridge::kOpen);
+  auto op_clock = B(req)->Time(FuseBridge::kOpen);
   if (B(req)->options().read_only && (fi->flags & O_ACCMODE) != O_RDONLY) {
     fuse_reply_err(req, EROFS);
     return;
@@ -338,7 +338,7 @@ void OpenFile(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
-  B(req)->Count(FuseBridge::kCreate);
+  auto op_clock = B(req)->Time(FuseBridge::kCreate);
   RO_GUARD();
   GFID_OR_REPLY(p, parent);
   proto::CreateRequest r;
@@ -371,7 +371,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
 }
 
 void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
-  B(req)->Count(FuseBridge::kRead);
+  auto op_clock = B(req)->Time(FuseBridge::kRead);
   GFID_OR_REPLY(g, ino);
   proto::ReadRequest r;
   r.set_gfid(g.Bytes());
@@ -383,7 +383,7 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
 }
 
 void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
-  B(req)->Count(FuseBridge::kWrite);
+  auto op_clock = B(req)->Time(FuseBridge::kWrite);
   RO_GUARD();
   GFID_OR_REPLY(g, ino);
   proto::WriteRequest r;
@@ -408,7 +408,7 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
 // from a writer); under no_flush (read-only mounts) ENOSYS stops FLUSH for good.
 void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FuseBridge* b = B(req);
-  b->Count(FuseBridge::kFlush);
+  auto op_clock = b->Time(FuseBridge::kFlush);
   if (b->options().no_flush) return (void)fuse_reply_err(req, ENOSYS);
   auto* h = reinterpret_cast<FileHandle*>(fi->fh);
   Gfid g;
@@ -433,7 +433,7 @@ void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  B(req)->Count(FuseBridge::kRelease);
+  auto op_clock = B(req)->Time(FuseBridge::kRelease);
   auto* h = reinterpret_cast<FileHandle*>(fi->fh);
   // Writes issued after close (mmap) finish before the last close returns; a read-only
   // handle has none.
@@ -449,7 +449,7 @@ void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 }
 
 void Fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info*) {
-  B(req)->Count(FuseBridge::kOther);
+  auto op_clock = B(req)->Time(FuseBridge::kOther);
   GFID_OR_REPLY(g, ino);
   proto::FsyncRequest r;
   r.set_gfid(g.Bytes());
@@ -459,7 +459,7 @@ void Fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info*) {
 }
 
 void Opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  B(req)->Count(FuseBridge::kOpendir);
+  auto op_clock = B(req)->Time(FuseBridge::kOpendir);
   GFID_OR_REPLY(g, ino);
   (void)g;
   fi->fh = reinterpret_cast<uint64_t>(new DirHandle());
@@ -503,7 +503,7 @@ Status LoadDir(FuseBridge* b, const Gfid& g, DirHandle* d) {
 }
 
 void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi, bool plus) {
-  B(req)->Count(FuseBridge::kReaddir);
+  auto op_clock = B(req)->Time(FuseBridge::kReaddir);
   GFID_OR_REPLY(g, ino);
   FuseBridge* b = B(req);
   auto* d = reinterpret_cast<DirHandle*>(fi->fh);
@@ -574,7 +574,7 @@ void Readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fi
 }
 
 void Releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  B(req)->Count(FuseBridge::kReleasedir);
+  auto op_clock = B(req)->Time(FuseBridge::kReleasedir);
   delete reinterpret_cast<DirHandle*>(fi->fh);
   fuse_reply_err(req, 0);
 }
@@ -582,7 +582,7 @@ void Releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 void Fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) { Fsync(req, ino, datasync, fi); }
 
 void Statfs(fuse_req_t req, fuse_ino_t) {
-  B(req)->Count(FuseBridge::kOther);
+  auto op_clock = B(req)->Time(FuseBridge::kOther);
   proto::GfidRequest r;
   r.set_gfid(Gfid::Root().Bytes());
   auto res = B(req)->graph().top().Statfs(r).get();
@@ -616,7 +616,7 @@ void Setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* valu
 constexpr char kStatsXattr[] = "trusted.hafs.fuse-stats";
 
 void Getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
-  B(req)->Count(FuseBridge::kOther);
+  auto op_clock = B(req)->Time(FuseBridge::kOther);
   if (ino == FUSE_ROOT_ID && std::strcmp(name, kStatsXattr) == 0) {
     std::string text = B(req)->StatsText();
     if (size == 0) return (void)fuse_reply_xattr(req, text.size());
@@ -661,7 +661,7 @@ void Removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
 }
 
 void Access(fuse_req_t req, fuse_ino_t ino, int mask) {
-  B(req)->Count(FuseBridge::kOther);
+  auto op_clock = B(req)->Time(FuseBridge::kOther);
   GFID_OR_REPLY(g, ino);
   if ((mask & W_OK) && B(req)->options().read_only) return (void)fuse_reply_err(req, EROFS);
   proto::AccessRequest r;
@@ -779,6 +779,8 @@ std::string FuseBridge::StatsText() const {
   std::string out;
   for (int i = 0; i < kNumOps; ++i)
     out += std::string(kNames[i]) + " " + std::to_string(counts_[i].load(std::memory_order_relaxed)) + "\n";
+  for (int i = 0; i < kNumOps; ++i)
+    out += std::string(kNames[i]) + "-us " + std::to_string(micros_[i].load(std::memory_order_relaxed)) + "\n";
   if (dir_prefetch_) {
     auto p = dir_prefetch_->stats();
     out += fmt::format("prefetch-queued {}\nprefetch-listed {}\nprefetch-claimed {}\nprefetch-waited {}\nprefetch-dropped {}\n",

@@ -17,8 +17,8 @@
 
 #include <array>
 #include <atomic>
-#include <condition_variable>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -61,11 +61,32 @@ class FuseBridge {
     // listed directories' subdirectories ahead of a walk; 0 = off.
     size_t readdir_prefetch = 0;
   };
-  // Requests the kernel sent, by kind (debug counters; getxattr "trusted.hafs.fuse-stats"
-  // on the mount's root answers them as text, one "name count" a line).
+  // Requests the kernel sent, by kind, and the time hafs-fuse took to answer them (debug
+  // counters; getxattr "trusted.hafs.fuse-stats" on the mount's root answers them as text,
+  // one "name count" a line: "create 1000" and "create-us 152000", the microseconds from the
+  // request's arrival to the end of its callback, summed).
   enum Op { kLookup, kGetattr, kOpen, kRelease, kFlush, kRead, kWrite, kCreate, kOpendir, kReaddir, kReleasedir,
             kOther, kNumOps };
-  void Count(Op op) { counts_[op].fetch_add(1, std::memory_order_relaxed); }
+  class OpClock {
+   public:
+    OpClock(FuseBridge* b, Op op) : b_(b), op_(op), start_(std::chrono::steady_clock::now()) {}
+    OpClock(const OpClock&) = delete;
+    OpClock& operator=(const OpClock&) = delete;
+    ~OpClock() {
+      auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start_);
+      b_->micros_[op_].fetch_add(static_cast<uint64_t>(us.count()), std::memory_order_relaxed);
+    }
+
+   private:
+    FuseBridge* b_;
+    Op op_;
+    std::chrono::steady_clock::time_point start_;
+  };
+  // Counts a request; the clock it returns adds the request's time when it goes out of scope.
+  [[nodiscard]] OpClock Time(Op op) {
+    counts_[op].fetch_add(1, std::memory_order_relaxed);
+    return OpClock(this, op);
+  }
   std::string StatsText() const;
   FuseBridge(Graph& graph, Options options);
   ~FuseBridge();
@@ -132,6 +153,7 @@ class FuseBridge {
   Options options_;
   std::unique_ptr<DirPrefetcher> dir_prefetch_;  // stopped first in the destructor
   std::array<std::atomic<uint64_t>, kNumOps> counts_{};
+  std::array<std::atomic<uint64_t>, kNumOps> micros_{};
   std::array<Shard, 64> shards_;
   std::atomic<uint64_t> next_ino_{2};
   std::mutex ino_alloc_mu_;
