@@ -63,6 +63,14 @@ web() {  # NAME DOCROOT
   WEB+=("$1 $(sed 's/:[0-9]*//g' <<< "$NGINX_RES")")
 }
 web local "$W/local"; web gr3 "$W/mnt-gr3"; web hr3 "$W/mnt-hr3"
+# The way to mount a web root (docs/admin-guide.md §4): read-only, for each replica-3 volume
+# the same files through a second mount with `ro` (rows web_page_ro_rps, web_image_ro_rps).
+mkdir -p "$W/mnt-gr3-ro"; mount -t glusterfs -o ro "$HOST:/gr3" "$W/mnt-gr3-ro"; MOUNTS+=("$W/mnt-gr3-ro")
+hafs_mount hr3 "$W/mnt-hr3-ro" "ro,log-file=$W/hr3-ro-fuse.log" "${HAFS_ENV[@]}"
+for t in gr3 hr3; do
+  bench_nginx "$t-ro" "$W/mnt-$t-ro" /page.html /image.jpg
+  WEB+=("$t-ro $(sed 's/:[0-9]*//g' <<< "$NGINX_RES")")
+done
 
 for t in local gr3 hr3 gd3 hd3; do echo "$t ${RES[$t]}"; done > "$W/results.txt"
 printf '%s\n' "${WEB[@]}" > "$W/web.txt"

@@ -13,11 +13,16 @@ for line in open(sys.argv[2]):
     if len(p) == 3:
         web[p[0]] = {"web_page_rps": float(p[1] or 0), "web_image_rps": float(p[2] or 0)}
 for k, v in web.items():
-    res.setdefault(k, {}).update(v)
+    if k.endswith("-ro"):  # a read-only mount's web figures: rows of their own for its volume
+        res.setdefault(k[:-3], {}).update({n.replace("_rps", "_ro_rps"): x for n, x in v.items()})
+    else:
+        res.setdefault(k, {}).update(v)
 
 lower_is_better = {"cold_ls_l_s", "cold_find_s", "tree_build_s", "cold_find_prefetch_s"}
 # hafs-only rows, compared with GlusterFS's and the disk's figure for the same work.
 same_as = {"cold_find_prefetch_s": "cold_find_s"}
+# Rows whose local-disk figure is another row's (the disk has no read-only mount).
+local_as = dict(same_as, web_page_ro_rps="web_page_rps", web_image_ro_rps="web_image_rps")
 keys = [k for k in res["local"] if not k.startswith("n_")]
 for t in ("hr3", "hd3"):
     keys += [k for k in res.get(t, {}) if k not in keys and not k.startswith("n_")]
@@ -29,7 +34,7 @@ def ratio(a, b, low):
 for k in keys:
     low = k in lower_is_better
     base = same_as.get(k, k)
-    loc = res["local"].get(base)
+    loc = res["local"].get(local_as.get(k, k))
     fmt = "10.3f" if low else "10.1f"
     row = f"{k:26} {loc or 0:{fmt}} |"
     for g, h in (("gr3", "hr3"), ("gd3", "hd3")):
@@ -41,6 +46,7 @@ for k in keys:
     print(row)
 print("ratios: hafs / GlusterFS and hafs / local disk, >1 is better for hafs (for times: the inverse)")
 print("cold_find_prefetch_s: hafs mounted with -o readdir-prefetch, against GlusterFS's and the disk's cold_find_s")
+print("web_*_ro_rps: nginx serving a read-only mount of each replica-3 volume (the disk column: nginx on the disk)")
 
 # What the target (hafs >= 10x GlusterFS on every small-file and metadata workload)
 # asks per operation, next to what the local disk itself takes: where the target is below the
