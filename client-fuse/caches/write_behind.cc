@@ -45,10 +45,10 @@ WriteBehindLayer::~WriteBehindLayer() {
   // The senders leave only once every queued write has been sent.
   for (auto& t : senders_) t.join();
   std::lock_guard lk(mu_);
-  HAFS_LOG_INFO("write-behind: {} writes acknowledged early ({} merged), {} synchronous, {} sent, {} failed, "
-                "{} waited for room, at most {} in flight",
-                stats_.acked_early, stats_.merged, stats_.sync, stats_.sent, stats_.failed, stats_.window_waits,
-                stats_.max_in_flight);
+  HAFS_LOG_INFO("write-behind: {} writes acknowledged early ({} merged), {} synchronous, {} sent ({} by a close), "
+                "{} failed, {} waited for room, at most {} in flight",
+                stats_.acked_early, stats_.merged, stats_.sync, stats_.sent, stats_.sent_by_close, stats_.failed,
+                stats_.window_waits, stats_.max_in_flight);
   for (auto& [g, e] : errors_)
     HAFS_LOG_WARN("write-behind: {}: a failed write was never reported (file not closed): {}", g.ToString(),
                   std::strerror(e));
@@ -72,31 +72,35 @@ size_t WriteBehindLayer::pending_bytes() const {
   return total_bytes_;
 }
 
+bool WriteBehindLayer::PickInFileLocked(File& f, std::list<Op>::iterator* op) {
+  int looked = 0;
+  for (auto it = f.ops.begin(); it != f.ops.end() && looked < kScanUnsent; ++it) {
+    if (it->sent) continue;
+    ++looked;
+    if (it->append && it != f.ops.begin()) return false;  // a barrier: everything before it first
+    bool blocked = false;
+    for (auto p = f.ops.begin(); p != it && !blocked; ++p)
+      blocked = p->append || Overlaps(p->start, p->end, it->start, it->end);
+    if (blocked) {
+      if (it->append) return false;
+      continue;
+    }
+    *op = it;
+    return true;  // the oldest sendable op of this file
+  }
+  return false;
+}
+
 bool WriteBehindLayer::PickLocked(Gfid* gfid, std::list<Op>::iterator* op) {
   if (total_unsent_ == 0) return false;
   bool found = false;
-  uint64_t best = 0;
   for (auto& [g, f] : files_) {
     if (f.unsent == 0) continue;
-    int looked = 0;
-    for (auto it = f.ops.begin(); it != f.ops.end() && looked < kScanUnsent; ++it) {
-      if (it->sent) continue;
-      ++looked;
-      if (it->append && it != f.ops.begin()) break;  // a barrier: everything before it first
-      bool blocked = false;
-      for (auto p = f.ops.begin(); p != it && !blocked; ++p)
-        blocked = p->append || Overlaps(p->start, p->end, it->start, it->end);
-      if (blocked) {
-        if (it->append) break;
-        continue;
-      }
-      if (!found || it->seq < best) {
-        found = true;
-        best = it->seq;
-        *gfid = g;
-        *op = it;
-      }
-      break;  // the oldest sendable op of this file
+    std::list<Op>::iterator it;
+    if (PickInFileLocked(f, &it) && (!found || it->seq < (*op)->seq)) {
+      found = true;
+      *gfid = g;
+      *op = it;
     }
   }
   return found;
@@ -116,56 +120,60 @@ void WriteBehindLayer::SenderLoop() {
       work_cv_.wait(lk);
       continue;
     }
-    File& f = files_[g];
-    it->sent = true;
-    f.unsent--;
-    total_unsent_--;
-    in_flight_++;
-    stats_.max_in_flight = std::max(stats_.max_in_flight, in_flight_);
-    stats_.sent++;
-    const uint64_t start = it->start;
-    const size_t size = it->data.size();
-    proto::WriteRequest req;
-    req.set_gfid(g.Bytes());
-    req.set_offset(start);
-    req.set_append(it->append);
-    *req.mutable_data() = std::move(it->data);  // no copy: the bytes are not needed again
-    lk.unlock();
-    int err = 0;
-    try {
-      auto res = below_.Write(std::move(req)).get();
-      if (!res.ok()) {
-        err = res.err() ? res.err() : EIO;
-        HAFS_LOG_WARN("write-behind: {} write of {} bytes at {} failed: {}", g.ToString(), size, start,
-                      res.status().ToString());
-      } else if (res->written() != size) {
-        // A short write means the bricks ran out of room (a caller of write(2) would get ENOSPC
-        // at the next call); the rest is not written, so it is an error, never silence.
-        err = ENOSPC;
-        HAFS_LOG_WARN("write-behind: {} write of {} bytes at {}: only {} written; reported as ENOSPC",
-                      g.ToString(), size, start, res->written());
-      }
-    } catch (const std::exception& e) {
-      HAFS_LOG_WARN("write-behind: {} write failed: {}", g.ToString(), e.what());
-      err = EIO;
-    }
-    lk.lock();
-    if (err) {
-      stats_.failed++;
-      errors_.emplace(g, err);  // the first error stays until it is reported
-    }
-    File& f2 = files_[g];
-    f2.bytes -= size;
-    total_bytes_ -= size;
-    f2.ops.erase(it);
-    // The end of this write may let later ones of the file go: this sender takes one at the
-    // top of the loop; wake the others only when more could be waiting.
-    bool more = f2.unsent > 1;
-    if (f2.ops.empty()) files_.erase(g);
-    in_flight_--;
-    done_cv_.notify_all();
-    if (more) work_cv_.notify_all();
+    SendLocked(lk, g, it);
   }
+}
+
+void WriteBehindLayer::SendLocked(std::unique_lock<std::mutex>& lk, const Gfid& g, std::list<Op>::iterator it) {
+  File& f = files_[g];
+  it->sent = true;
+  f.unsent--;
+  total_unsent_--;
+  in_flight_++;
+  stats_.max_in_flight = std::max(stats_.max_in_flight, in_flight_);
+  stats_.sent++;
+  const uint64_t start = it->start;
+  const size_t size = it->data.size();
+  proto::WriteRequest req;
+  req.set_gfid(g.Bytes());
+  req.set_offset(start);
+  req.set_append(it->append);
+  *req.mutable_data() = std::move(it->data);  // no copy: the bytes are not needed again
+  lk.unlock();
+  int err = 0;
+  try {
+    auto res = below_.Write(std::move(req)).get();
+    if (!res.ok()) {
+      err = res.err() ? res.err() : EIO;
+      HAFS_LOG_WARN("write-behind: {} write of {} bytes at {} failed: {}", g.ToString(), size, start,
+                    res.status().ToString());
+    } else if (res->written() != size) {
+      // A short write means the bricks ran out of room (a caller of write(2) would get ENOSPC
+      // at the next call); the rest is not written, so it is an error, never silence.
+      err = ENOSPC;
+      HAFS_LOG_WARN("write-behind: {} write of {} bytes at {}: only {} written; reported as ENOSPC",
+                    g.ToString(), size, start, res->written());
+    }
+  } catch (const std::exception& e) {
+    HAFS_LOG_WARN("write-behind: {} write failed: {}", g.ToString(), e.what());
+    err = EIO;
+  }
+  lk.lock();
+  if (err) {
+    stats_.failed++;
+    errors_.emplace(g, err);  // the first error stays until it is reported
+  }
+  File& f2 = files_[g];
+  f2.bytes -= size;
+  total_bytes_ -= size;
+  f2.ops.erase(it);
+  // The end of this write may let later ones of the file go: a sender takes one at the top of
+  // its loop; wake the others only when more could be waiting.
+  bool more = f2.unsent > 1;
+  if (f2.ops.empty()) files_.erase(g);
+  in_flight_--;
+  done_cv_.notify_all();
+  if (more) work_cv_.notify_all();
 }
 
 void WriteBehindLayer::WaitLocked(std::unique_lock<std::mutex>& lk, const Gfid& gfid, uint64_t upto) {
@@ -216,6 +224,16 @@ int WriteBehindLayer::TakeError(const Gfid& gfid) {
 
 Status WriteBehindLayer::Flush(const Gfid& gfid) {
   std::unique_lock lk(mu_);
+  // close waits for the file's writes: what no sender has taken yet, this thread sends itself
+  // rather than wait for a sender to wake (a 4 KiB file's create + write + close), or to be
+  // done with other files' writes.
+  for (;;) {
+    auto fit = files_.find(gfid);
+    std::list<Op>::iterator it;
+    if (fit == files_.end() || fit->second.unsent == 0 || !PickInFileLocked(fit->second, &it)) break;
+    stats_.sent_by_close++;
+    SendLocked(lk, gfid, it);
+  }
   WaitLocked(lk, gfid, next_seq_ - 1);
   if (int e = TakeError(gfid)) return LatchedStatus(e);
   return Status::Ok();

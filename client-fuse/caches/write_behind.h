@@ -17,7 +17,8 @@
 //   writes; unlink, rename, rmdir and readdir wait for every file's pending writes (when any).
 // - Errors: a failed background write latches its errno on the file (gfid); the next write,
 //   fsync or Flush (close) of that file returns it, once. Later writes already queued are
-//   still sent. Flush waits for the file's pending writes (close is never "behind").
+//   still sent. Flush waits for the file's pending writes (close is never "behind"), and sends
+//   on its own thread those that no sender has taken yet.
 //
 // Thread-safety: as Layer. The layer below must outlive this one; the destructor sends every
 // pending write (bounded by the lower layer's own timeouts) before returning.
@@ -85,6 +86,7 @@ class WriteBehindLayer final : public ForwardingLayer {
     size_t sync = 0;          // writes sent synchronously (too large, O_DSYNC, ...)
     size_t merged = 0;        // writes merged into an earlier queued one
     size_t sent = 0;          // writes sent to the layer below from the background
+    size_t sent_by_close = 0; // of those, sent by a close's own thread (no sender had them)
     size_t failed = 0;        // of those, failed (error latched)
     size_t window_waits = 0;  // writes that waited for room in a window
     size_t max_in_flight = 0; // most background writes in flight at once
@@ -105,9 +107,12 @@ class WriteBehindLayer final : public ForwardingLayer {
     size_t bytes = 0;
     size_t unsent = 0;
   };
-  // Under mu_: the first unsent op of any file that may go now (no earlier overlap).
+  // Under mu_: the first unsent op of any file that may go now (no earlier overlap); of one file.
   bool PickLocked(Gfid* gfid, std::list<Op>::iterator* op);
+  bool PickInFileLocked(File& f, std::list<Op>::iterator* op);
   void SenderLoop();
+  // Sends op `it` of file g (lk held on entry and on return; released while it is sent).
+  void SendLocked(std::unique_lock<std::mutex>& lk, const Gfid& g, std::list<Op>::iterator it);
   // Under lk: waits until gfid has no pending op with seq <= upto.
   void WaitLocked(std::unique_lock<std::mutex>& lk, const Gfid& gfid, uint64_t upto);
   void WaitGfid(const std::string& raw);

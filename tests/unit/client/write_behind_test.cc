@@ -218,6 +218,41 @@ TEST_F(WriteBehindTest, AppendIsABarrier) {
   EXPECT_EQ(lower.files[g.Bytes()].substr(0, 110), std::string(100, 'a') + std::string(10, 'b'));
 }
 
+// close waits for its file's writes: one that no sender has taken (the only sender is busy
+// with another file's slow write) goes out on the closing thread, not after the other file.
+TEST_F(WriteBehindTest, ACloseSendsItsFilesWritesWhileTheSendersAreBusy) {
+  WriteBehindLayer::Options o;
+  o.threads = 1;
+  Make(o);
+  Gfid other = Gfid::Random();
+  ASSERT_TRUE(wb->Write(W(other, 0, 4096, 'o')).get().ok());
+  ASSERT_TRUE(lower.WaitInFlight(1));  // the only sender waits for this one
+  ASSERT_TRUE(wb->Write(W(g, 8192, 4096, 'g')).get().ok());
+  std::atomic<bool> closed{false};
+  Status st;
+  std::thread closer([&] {
+    st = wb->Flush(g);
+    closed = true;
+  });
+  bool sent = lower.WaitInFlight(2);
+  if (sent) {
+    EXPECT_TRUE(lower.Complete(8192));
+  }
+  bool in_time = Eventually([&] { return closed.load(); });
+  // Whatever went wrong, the closer must end: let every write through.
+  for (int i = 0; i < 5000 && !closed; ++i) {
+    lower.CompleteAll();
+    std::this_thread::sleep_for(1ms);
+  }
+  closer.join();
+  EXPECT_TRUE(in_time) << "close did not return once its write was done";
+  ASSERT_TRUE(sent) << "the closed file's write waited for the sender";
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(lower.InFlight(), 1u) << "the other file's write is still in flight";
+  EXPECT_EQ(lower.files[g.Bytes()].substr(8192), std::string(4096, 'g'));
+  EXPECT_EQ(wb->stats().sent_by_close, 1u);
+}
+
 TEST_F(WriteBehindTest, FailedWriteIsLatchedAndReportedOnceAtClose) {
   Make();
   auto a = wb->Write(W(g, 0, 4096, 'a'));
