@@ -44,7 +44,7 @@ bench_cleanup() {
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
   [ -n "$GLUSTERD_PID" ] && kill "$GLUSTERD_PID" 2>/dev/null || true
   sleep 0.5
-  local f dev
+  local f m dev img
   for f in "${LOOP_FS[@]:-}"; do  # DIR:DEVICE:IMAGE
     [ -n "$f" ] || continue
     IFS=: read -r m dev img <<< "$f"
