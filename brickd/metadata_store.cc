@@ -12,7 +12,7 @@ namespace {
 // Key layout (prefix byte + 16-byte gfid [+ name]). Documented in docs/brick-format.md.
 constexpr char kMeta = 'm';
 constexpr char kDir = 'd';
-constexpr char kObject = 'o';
+constexpr char kObject = 'o';  // no longer written; bricks made before 2026-12-05 hold some
 constexpr char kCounter = 'c';
 constexpr char kHeal = 'h';
 
@@ -60,12 +60,6 @@ std::map<std::string, int64_t> DecodeCounters(std::string_view s) {
   return m;
 }
 
-std::string EncodeI64(int64_t v) {
-  std::string s(8, '\0');
-  std::memcpy(s.data(), &v, 8);
-  return s;
-}
-
 }  // namespace
 
 Result<std::unique_ptr<MetadataStore>> MetadataStore::Open(const std::string& path) {
@@ -102,16 +96,6 @@ Status MetadataStore::PutMeta(const std::string& key, const std::string& value) 
 Status MetadataStore::PutDir(const Gfid& gfid, const DirRecord& rec) {
   std::string v = rec.parent.Bytes() + rec.name;
   return FromRocks(db_->Put(rocksdb::WriteOptions(), Key(kDir, gfid), v), "put dir");
-}
-
-Status MetadataStore::PutObject(const Gfid& gfid, uint32_t type) {
-  return FromRocks(db_->Put(rocksdb::WriteOptions(), Key(kObject, gfid), EncodeI64(type)), "put object");
-}
-
-bool MetadataStore::Knows(const Gfid& gfid) const {
-  std::string v;
-  return db_->Get(rocksdb::ReadOptions(), Key(kObject, gfid), &v).ok() ||
-         db_->Get(rocksdb::ReadOptions(), Key(kDir, gfid), &v).ok();
 }
 
 Status MetadataStore::Forget(const Gfid& gfid) {

@@ -1,6 +1,7 @@
 // MetadataStore: the brick's RocksDB under <brick>/.hafs/db. It holds what the plain
-// filesystem cannot: the gfid index (every gfid the brick knows, and for directories their
-// parent and name, since directories are resolved by walking up to the root), the pending
+// filesystem cannot: the directory index (every directory's gfid with its parent and name,
+// since directories are resolved by walking up to the root; files and symlinks need no
+// record, their gfid link in the objects folder is their index), the pending
 // changelog counters that replication keeps per gfid ("xattrop"), the heal index (gfids
 // whose counters are not all zero), and the brick's identity (volume id, brick id).
 //
@@ -40,10 +41,8 @@ class MetadataStore {
   Status PutMeta(const std::string& key, const std::string& value);
 
   Status PutDir(const Gfid& gfid, const DirRecord& rec);
-  Status PutObject(const Gfid& gfid, uint32_t type);
   // Forgets a gfid: its record, its counters and its heal-index entry.
   Status Forget(const Gfid& gfid);
-  bool Knows(const Gfid& gfid) const;
   // Calls fn for every directory record (used once at start to build the in-memory map).
   Status ForEachDir(const std::function<void(const Gfid&, const DirRecord&)>& fn) const;
 

@@ -53,7 +53,6 @@ Result<Inode> Storage::AdoptEntry(const Gfid& parent, int parentfd, const std::s
   } else {
     if (::linkat(parentfd, name.c_str(), objects_fd_, ObjectName(gfid).c_str(), 0) != 0 && errno != EEXIST)
       return Status::FromErrno(errno, "linking object");
-    (void)meta_->PutObject(gfid, st.st_mode & S_IFMT);
   }
   HAFS_LOG_INFO("adopted {} in {} as gfid {}", name, parent.ToString(), gfid.ToString());
   return StatObject(gfid);
@@ -168,7 +167,6 @@ Result<EntryResult> Storage::Create(const Gfid& parent, const std::string& name,
     ::unlinkat(objects_fd_, objname.c_str(), 0);
     return Status::FromErrno(err, name);
   }
-  (void)meta_->PutObject(gfid, S_IFREG);
   {
     // Keep the fresh fd: the first write will want it.
     std::lock_guard lk(fds_mu_);
@@ -206,7 +204,6 @@ Result<EntryResult> Storage::Mknod(const Gfid& parent, const std::string& name, 
     ::unlinkat(objects_fd_, objname.c_str(), 0);
     return Status::FromErrno(err, name);
   }
-  (void)meta_->PutObject(gfid, mode & S_IFMT);
   return FinishNewEntry(parent, pfd->get(), name, gfid, owner, false);
 }
 
@@ -237,7 +234,6 @@ Result<EntryResult> Storage::Symlink(const Gfid& parent, const std::string& name
     ::unlinkat(objects_fd_, objname.c_str(), 0);
     return Status::FromErrno(err, name);
   }
-  (void)meta_->PutObject(gfid, S_IFLNK);
   return FinishNewEntry(parent, pfd->get(), name, gfid, owner, false);
 }
 
