@@ -405,7 +405,8 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
 // Write-behind first: close waits for the file's pending writes and reports a failed one.
 // Under no-open (fh = 0) the file is known by its node id only and any close of it takes
 // the file's pending writes and latched error (there is no per-open state to tell a reader
-// from a writer); under no_flush (read-only mounts) ENOSYS stops FLUSH for good.
+// from a writer); under no_flush (read-only mounts; no-open with flush-behind) ENOSYS stops
+// FLUSH for good.
 void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FuseBridge* b = B(req);
   auto op_clock = b->Time(FuseBridge::kFlush);
@@ -743,8 +744,10 @@ FuseBridge::FuseBridge(Graph& graph, Options options) : graph_(graph), options_(
   if (const char* env = std::getenv("HAFS_NO_OPEN"); env && (std::string(env) == "0" || std::string(env) == "1"))
     options_.no_open = std::string(env) == "1";
   // close() has nothing to report on a read-only mount; on a read-write one it reports
-  // write-behind's latched error and lets go of the eager lock, so FLUSH stays.
-  options_.no_flush = options_.no_open && options_.read_only;
+  // write-behind's latched error and lets go of the eager lock, so FLUSH stays, unless the
+  // mount asked for flush-behind too: then close would only answer at once, and with no
+  // FLUSH a web server's open + read + close of a cached file is no request at all.
+  options_.no_flush = options_.no_open && (options_.read_only || options_.flush_behind);
   HAFS_LOG_INFO("fuse bridge: no-open {}, no-flush {}, readdir-prefetch {}", options_.no_open ? "on" : "off",
                 options_.no_flush ? "on" : "off", options_.readdir_prefetch);
   if (options_.readdir_prefetch > 0) {

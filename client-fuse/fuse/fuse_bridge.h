@@ -51,7 +51,9 @@ class FuseBridge {
     // mounts (main.cc); HAFS_NO_OPEN=0 turns it off (and =1 on) whatever the mount.
     bool no_open = false;
     // FLUSH answered ENOSYS once: close() sends nothing either. Only where close has nothing
-    // to report (read-only mounts: no write-behind error, no eager lock to let go).
+    // to report or wait for: read-only mounts (no write-behind error, no eager lock to let
+    // go), and no-open with flush-behind (close answers at once anyway; a write error reaches
+    // the next write or fsync, the eager lock goes after eager_idle or on contention).
     bool no_flush = false;
     // Flush-behind (mount option, docs/client.md "Write-behind"): close answers at once with
     // an error already latched (or 0) and leaves the file's pending writes in flight; the

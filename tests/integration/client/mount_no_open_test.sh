@@ -11,6 +11,9 @@
 #      while another mount appends (the appends must not overwrite each other), a file this
 #      mount unlinks or renames over while it has it open stays readable, close reports a
 #      write-behind error (EROFS without quorum).
+#  (e) rw mount with -o no-open,flush-behind: no FLUSH either (60 opens: at most 1 OPEN, 0
+#      RELEASE, at most 1 FLUSH); what it writes reaches the other mount within 3 s without a
+#      close to push it; without quorum the error comes at write or fsync (EROFS).
 source "$(dirname "$0")/lib.sh"
 
 for n in 0 1 2; do start_brick $n; done
@@ -18,10 +21,12 @@ write_volfile replicate 3 0 1 2
 A=$WORK/mntA   # rw, default (OPEN/RELEASE sent)
 R=$WORK/mntR   # ro (no-open by default)
 N=$WORK/mntN   # rw, -o no-open
+F=$WORK/mntF   # rw, -o no-open,flush-behind
 mount_vol "$A" "log-file=$WORK/fuse-A.log"
 mount_vol "$R" "ro,log-file=$WORK/fuse-R.log"
 # (no read-ahead: reads of an unlinked open file must go to the bricks, not to prefetched data)
 mount_vol "$N" "no-open,read-ahead-window=0,log-file=$WORK/fuse-N.log"
+mount_vol "$F" "no-open,flush-behind,log-file=$WORK/fuse-F.log"
 # The counters' text grows while it is read (its own request counts): every read of it, from a
 # fresh mount on, must succeed (getfattr sizes its buffer with a first call; a text grown by a
 # digit since then once failed with ERANGE).
@@ -31,6 +36,7 @@ done
 grep -q "no-open on, no-flush on" "$WORK/fuse-R.log" || fail "ro mount: no-open is not on: $(grep -m1 'fuse bridge' "$WORK/fuse-R.log")"
 grep -q "no-open on, no-flush off" "$WORK/fuse-N.log" || fail "-o no-open: not on"
 grep -q "no-open off" "$WORK/fuse-A.log" || fail "rw mount: no-open is on by default"
+grep -q "no-open on, no-flush on" "$WORK/fuse-F.log" || fail "-o no-open,flush-behind: no-flush is not on"
 
 stat_of() {  # MOUNT OP: the bridge's count of OP requests
   python3 -c 'import os,sys
@@ -189,8 +195,46 @@ for how in ("unlink", "rename"):
     os.close(fd)
 print("    rewrite, O_APPEND between two mounts, O_TRUNC, unlink/rename of an open file: ok")
 PY
+log "(e) rw mount with no-open,flush-behind: no request per open + read + close; writes still land"
+o0=$(stat_of "$F" open); r0=$(stat_of "$F" release); f0=$(stat_of "$F" flush)
+timeout 60 python3 - "$F" <<'PY' || fail "the no-open,flush-behind mount served wrong data"
+import sys
+for _ in range(12):                  # 60 opens of files (a) wrote and nothing changed since
+    for i in range(15, 20):
+        with open(f"{sys.argv[1]}/f{i}", "rb") as f:
+            assert f.read() == (b"%05d" % i) * (60 * (i + 1)), f"f{i}: wrong content"
+PY
+o1=$(stat_of "$F" open); r1=$(stat_of "$F" release); f1=$(stat_of "$F" flush)
+log "no-open,flush-behind mount, 60 opens: OPEN $((o1 - o0)), RELEASE $((r1 - r0)), FLUSH $((f1 - f0))"
+[ $((o1 - o0)) -le 1 ] || fail "no-open,flush-behind: $((o1 - o0)) OPEN requests for 60 opens"
+[ $((r1 - r0)) = 0 ] || fail "no-open,flush-behind: $((r1 - r0)) RELEASE requests"
+[ $((f1 - f0)) -le 1 ] || fail "no-open,flush-behind: $((f1 - f0)) FLUSH requests for 60 closes"
+timeout 60 python3 - "$A" "$F" <<'PY' || fail "no-open,flush-behind: a write did not reach the other mount"
+import os, sys
+from mountcheck import seen_within
+a, f = sys.argv[1], sys.argv[2]
+worst = 0.0
+for i in range(3):
+    body = b"F%d;" % i * (1000 * (i + 1))
+    with open(f"{f}/fb{i}", "wb") as out:      # a create: a handle, RELEASE waits for its writes
+        out.write(body)
+    with open(f"{f}/f{12 + i}", "r+b") as out:  # an existing file: no OPEN, no FLUSH, no RELEASE
+        out.write(b"rewritten%d" % i)
+    def read(name):
+        def get():
+            with open(f"{a}/{name}", "rb") as inp:
+                return inp.read()
+        return get
+    worst = max(worst, seen_within(read(f"fb{i}"), body, f"fb{i} on mount A"))
+    old = (b"%05d" % (12 + i)) * (60 * (13 + i))
+    want = b"rewritten%d" % i + old[10:]
+    worst = max(worst, seen_within(read(f"f{12 + i}"), want, f"f{12 + i} on mount A"))
+print(f"    slowest write seen after {worst * 1000:.0f} ms")
+PY
+
 echo start > "$A/quorum.txt"
 cat "$N/quorum.txt" > /dev/null
+cat "$F/quorum.txt" > /dev/null
 kill_brick 1; kill_brick 2
 sleep 2.5   # ping-timeout
 timeout 60 python3 - "$N" <<'PY' || fail "no-open mount: a write error was not reported"
@@ -209,6 +253,19 @@ except OSError as e:
 print(f"    write+close without quorum: {errs}")
 assert errs, "every call succeeded without quorum (data lost silently)"
 assert any(e == errno.EROFS for _, e in errs), f"expected EROFS, got {errs}"
+PY
+timeout 60 python3 - "$F" <<'PY' || fail "no-open,flush-behind mount: a write error was not reported"
+import errno, os, sys
+fd = os.open(sys.argv[1] + "/quorum.txt", os.O_WRONLY)
+errs = []
+for call, fn in (("write", lambda: os.write(fd, b"y" * 100)), ("fsync", lambda: os.fsync(fd))):
+    try:
+        fn()
+    except OSError as e:
+        errs.append((call, e.errno))
+os.close(fd)                                     # no FLUSH: nothing to report here
+print(f"    write+fsync without quorum: {errs}")
+assert any(e == errno.EROFS for _, e in errs), f"expected EROFS at write or fsync, got {errs}"
 PY
 restart_brick 1; restart_brick 2
 log "no-open: all checks passed"
