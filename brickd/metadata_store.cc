@@ -153,8 +153,10 @@ void MetadataStore::Revive(const Gfid& gfid) {
 }
 
 Result<std::map<std::string, int64_t>> MetadataStore::Xattrop(const Gfid& gfid,
-                                                               const std::map<std::string, int64_t>& deltas) {
+                                                               const std::map<std::string, int64_t>& deltas,
+                                                               const std::function<bool()>& exists) {
   std::lock_guard lk(StripeFor(gfid));
+  if (exists && !exists()) return Status(ENOENT, fmt::format("gfid {}", gfid.ToString()));
   if (any_retired_) {
     std::lock_guard rl(retired_mu_);
     if (retired_.count(gfid)) return std::map<std::string, int64_t>();

@@ -47,7 +47,11 @@ class MetadataStore {
   Status ForEachDir(const std::function<void(const Gfid&, const DirRecord&)>& fn) const;
 
   // Adds the deltas atomically; counters that reach 0 are deleted. Returns all counters after.
-  Result<std::map<std::string, int64_t>> Xattrop(const Gfid& gfid, const std::map<std::string, int64_t>& deltas);
+  // With `exists`, only if it holds while the gfid's stripe is held, else ENOENT: Forget takes
+  // the stripe too, after the object is gone, so a change that loses the race to an unlink
+  // leaves no counters (and no heal-index entry) for a gfid that no longer exists.
+  Result<std::map<std::string, int64_t>> Xattrop(const Gfid& gfid, const std::map<std::string, int64_t>& deltas,
+                                                 const std::function<bool()>& exists = {});
   std::map<std::string, int64_t> Counters(const Gfid& gfid) const;
 
   // A file moved away by rebalance: its counters go, and later changelog updates for it

@@ -77,6 +77,8 @@ class BrickService final : public proto::Brick::Service {
   // The post-op of a release or a transaction (errors logged: the lock goes anyway);
   // skip_missing: deltas for a gfid this brick no longer has are dropped.
   void ApplyPostOp(const google::protobuf::RepeatedPtrField<proto::CounterDelta>& post_op, bool skip_missing);
+  // For MetadataStore::Xattrop: whether the gfid still exists, asked under its stripe.
+  std::function<bool()> ExistsCheck(const Gfid& gfid);
   // The pre-op attached to a lock request; returns an errno.
   int ApplyPreOp(const google::protobuf::RepeatedPtrField<proto::CounterDelta>& pre_op);
   // Create's data_lock: a non-blocking write inodelk + its pre-op for `session`; errno or 0.

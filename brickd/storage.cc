@@ -148,6 +148,11 @@ bool Storage::IsDir(const Gfid& gfid) const {
   return dirs_.count(gfid) > 0;
 }
 
+bool Storage::Exists(const Gfid& gfid) const {
+  struct stat st;
+  return IsDir(gfid) || ::fstatat(objects_fd_, ObjectName(gfid).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 void Storage::RememberDir(const Gfid& gfid, const DirRecord& rec) {
   {
     std::unique_lock lk(dirs_mu_);

@@ -105,6 +105,9 @@ class Storage {
 
   Result<EntryResult> Lookup(const Gfid& parent, const std::string& name, const Gfid& gfid_req);
   Result<Inode> Getattr(const Gfid& gfid);
+  // A directory the brick knows or an object with its gfid link: what changelog counters may be
+  // kept for (no locks beyond the directory map's; the metadata store calls it under a stripe).
+  bool Exists(const Gfid& gfid) const;
   Result<Inode> Setattr(const Gfid& gfid, const SetattrArgs& args);
   Result<EntryResult> Mkdir(const Gfid& parent, const std::string& name, const Gfid& gfid, uint32_t mode,
                             const Credentials& owner);

@@ -243,6 +243,78 @@ TEST_F(BrickLocksTest, ReleaseLocksLetsGoOfSeveralLocksWithTheirPostOps) {
   EXPECT_EQ(a.stub().ReleaseLocks(&c, req, &rep).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
 }
 
+// A file unlinked while its eager lock's release is still queued (close, then rm, within the
+// release's gather delay): the release's post-op finds the file gone and leaves nothing behind.
+// It used to be applied anyway, to counters that the unlink had already removed: −1 for every
+// brick of a gfid that no longer exists, a heal-index entry that nothing could ever heal.
+TEST_F(BrickLocksTest, AReleaseAfterTheFileWasUnlinkedLeavesNoCounters) {
+  Session a(brick_, "client-a");
+  auto heal_index_size = [&] {
+    proto::HealIndexRequest hi;
+    proto::HealIndexReply hr;
+    ClientContext c;
+    EXPECT_TRUE(brick_.stub().HealIndex(&c, hi, &hr).ok());
+    return hr.gfids_size();
+  };
+  for (bool batched : {true, false}) {
+    std::string name = batched ? "released-in-a-batch" : "released-alone";
+    Gfid f = NewFile(name);
+    ASSERT_EQ(a.Inodelk(f, proto::WRITE, 0, 0, false, 0, 7), 0);
+    proto::XattropRequest x;  // the pre-op the lock carried
+    x.set_gfid(G(f));
+    (*x.mutable_deltas())["pending.data.0"] = 1;
+    (*x.mutable_deltas())["pending.data.1"] = 1;
+    proto::XattropReply xr;
+    {
+      ClientContext c;
+      ASSERT_TRUE(brick_.stub().Xattrop(&c, x, &xr).ok());
+      ASSERT_EQ(xr.err(), 0);
+    }
+    EXPECT_EQ(heal_index_size(), 1) << name;
+    proto::NameRequest u;
+    u.set_parent(G(Gfid::Root()));
+    u.set_name(name);
+    proto::EntryReply er;
+    {
+      ClientContext c;
+      ASSERT_TRUE(a.stub().Unlink(&c, u, &er).ok());
+      ASSERT_EQ(er.err(), 0);
+    }
+    EXPECT_EQ(heal_index_size(), 0) << name << ": the unlink leaves the gfid's counters behind";
+    proto::InodelkRequest l;
+    l.set_session_id(a.id());
+    l.set_gfid(G(f));
+    l.set_domain("data");
+    l.set_type(proto::UNLOCK);
+    l.set_owner(7);
+    auto* op = l.add_post_op();
+    op->set_gfid(G(f));
+    (*op->mutable_deltas())["pending.data.0"] = -1;
+    (*op->mutable_deltas())["pending.data.1"] = -1;
+    if (batched) {
+      proto::ReleaseLocksRequest req;
+      req.set_session_id(a.id());
+      *req.add_unlock() = l;
+      proto::ReleaseLocksReply rep;
+      ClientContext c;
+      ASSERT_TRUE(a.stub().ReleaseLocks(&c, req, &rep).ok());
+      ASSERT_EQ(rep.result_size(), 1);
+      EXPECT_EQ(rep.result(0), 0);
+    } else {
+      proto::ErrReply rep;
+      ClientContext c;
+      ASSERT_TRUE(a.stub().Inodelk(&c, l, &rep).ok());
+      EXPECT_EQ(rep.err(), 0);
+    }
+    EXPECT_EQ(heal_index_size(), 0) << name << ": the late post-op left counters for a gfid that is gone";
+    // And a pre-op on it is refused: nothing to accuse on a file that is not there.
+    ClientContext c;
+    ASSERT_TRUE(brick_.stub().Xattrop(&c, x, &xr).ok());
+    EXPECT_EQ(xr.err(), ENOENT);
+    EXPECT_EQ(heal_index_size(), 0);
+  }
+}
+
 TEST_F(BrickLocksTest, LocksDieWithTheClientConnection) {
   Gfid f = NewFile("f");
   Session b(brick_, "client-b");

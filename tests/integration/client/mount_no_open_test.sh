@@ -13,7 +13,9 @@
 #      write-behind error (EROFS without quorum).
 #  (e) rw mount with -o no-open,flush-behind: no FLUSH either (60 opens: at most 1 OPEN, 0
 #      RELEASE, at most 1 FLUSH); what it writes reaches the other mount within 3 s without a
-#      close to push it; without quorum the error comes at write or fsync (EROFS).
+#      close to push it; its eager lock goes when another mount writes (< 0.8 s) and the
+#      changelog settles on every brick (copies identical); without quorum the error comes at
+#      write or fsync (EROFS).
 source "$(dirname "$0")/lib.sh"
 
 for n in 0 1 2; do start_brick $n; done
@@ -231,6 +233,31 @@ for i in range(3):
     worst = max(worst, seen_within(read(f"f{12 + i}"), want, f"f{12 + i} on mount A"))
 print(f"    slowest write seen after {worst * 1000:.0f} ms")
 PY
+# With no close to let it go, the eager lock of a file F rewrote goes when another mount
+# wants it (at once) or after eager_idle (1 s): the changelog settles on every brick.
+timeout 30 python3 - "$A" "$F" <<'PY' || fail "no-open,flush-behind: another mount's write waited for the lock"
+import os, sys, time
+a, f = sys.argv[1], sys.argv[2]
+with open(f"{f}/f15", "r+b") as out:
+    out.write(b"from-F")
+t0 = time.monotonic()
+with open(f"{a}/f15", "r+b") as out:           # needs the lock F may still hold
+    out.write(b"from-A")
+    os.fsync(out.fileno())
+took = time.monotonic() - t0
+with open(f"{a}/f15", "rb") as inp:
+    assert inp.read(6) == b"from-A", "the later write did not win"
+print(f"    mount A's write + fsync with F's lock held: {took * 1000:.0f} ms")
+assert took < 0.8, f"mount A waited {took:.2f} s for the lock"
+PY
+INSPECT="$BIN/hafs-brick-inspect"
+index_empty() {
+  for p in "${BRICK_PORT[@]}"; do [ "$("$INSPECT" "127.0.0.1:$p" heal-index | grep -vc '^total')" = 0 ] || return 1; done
+}
+within 5 index_empty || fail "no-open,flush-behind: changelog still pending 5 s after the writes: $("$INSPECT" "127.0.0.1:${BRICK_PORT[0]}" heal-index | tr '\n' ' ')"
+for i in 12 13 14 15; do
+  for n in 1 2; do cmp -s "$WORK/b0/f$i" "$WORK/b$n/f$i" || fail "f$i differs between bricks 0 and $n"; done
+done
 
 echo start > "$A/quorum.txt"
 cat "$N/quorum.txt" > /dev/null
