@@ -6,6 +6,8 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
+#include "common/log.h"
+
 namespace hafs::brick {
 namespace {
 
@@ -100,6 +102,18 @@ Status MetadataStore::PutDir(const Gfid& gfid, const DirRecord& rec) {
 
 Status MetadataStore::Forget(const Gfid& gfid) {
   std::lock_guard lk(StripeFor(gfid));
+  return ForgetLocked(gfid);
+}
+
+bool MetadataStore::ForgetIfGone(const Gfid& gfid, const std::function<bool()>& exists) {
+  std::lock_guard lk(StripeFor(gfid));
+  if (exists()) return false;
+  Status s = ForgetLocked(gfid);
+  if (!s.ok()) HAFS_LOG_ERROR("dropping the counters of gone gfid {}: {}", gfid.ToString(), s.ToString());
+  return s.ok();
+}
+
+Status MetadataStore::ForgetLocked(const Gfid& gfid) {
   rocksdb::WriteBatch batch;
   batch.Delete(Key(kDir, gfid));
   batch.Delete(Key(kObject, gfid));

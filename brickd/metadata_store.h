@@ -43,6 +43,10 @@ class MetadataStore {
   Status PutDir(const Gfid& gfid, const DirRecord& rec);
   // Forgets a gfid: its record, its counters and its heal-index entry.
   Status Forget(const Gfid& gfid);
+  // Forgets it if `exists` says it is gone, asked under the gfid's stripe; true if forgotten.
+  // (Counters of a gfid the brick no longer has can never be healed: bricks before 2026-12-05
+  // could keep some, from an eager lock's release that came after the file's unlink.)
+  bool ForgetIfGone(const Gfid& gfid, const std::function<bool()>& exists);
   // Calls fn for every directory record (used once at start to build the in-memory map).
   Status ForEachDir(const std::function<void(const Gfid&, const DirRecord&)>& fn) const;
 
@@ -66,6 +70,8 @@ class MetadataStore {
  private:
   explicit MetadataStore(rocksdb::DB* db) : db_(db) {}
   std::mutex& StripeFor(const Gfid& g) { return stripes_[g.Hash() % stripes_.size()]; }
+  // Forget's work; the caller holds the gfid's stripe.
+  Status ForgetLocked(const Gfid& gfid);
   // Xattrop's work; the caller holds the gfid's stripe.
   Result<std::map<std::string, int64_t>> ApplyLocked(const Gfid& gfid, const std::map<std::string, int64_t>& deltas);
 

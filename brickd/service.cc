@@ -777,7 +777,12 @@ grpc::Status BrickService::HandleHealIndex(const CallContext& ctx, const proto::
   }
   size_t limit = req->limit() == 0 ? 1000 : std::min<uint32_t>(req->limit(), 10000);
   bool complete = false;
-  for (auto& g : storage_.metadata().HealIndex(start, limit, &complete)) rep->add_gfids(g.Bytes());
+  for (auto& g : storage_.metadata().HealIndex(start, limit, &complete)) {
+    // A gfid this brick no longer has is nothing to heal: its counters go (heal info and the
+    // heal daemon stop finding it).
+    if (storage_.metadata().ForgetIfGone(g, ExistsCheck(g))) continue;
+    rep->add_gfids(g.Bytes());
+  }
   rep->set_complete(complete);
   rep->set_total(storage_.metadata().HealPending());
   return grpc::Status::OK;

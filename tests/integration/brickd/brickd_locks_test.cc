@@ -1,5 +1,6 @@
 // Replication primitives through real gRPC: sessions, locks, xattrop, heal index, upcalls.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <atomic>
@@ -313,6 +314,26 @@ TEST_F(BrickLocksTest, AReleaseAfterTheFileWasUnlinkedLeavesNoCounters) {
     EXPECT_EQ(xr.err(), ENOENT);
     EXPECT_EQ(heal_index_size(), 0);
   }
+  // Counters of a file that went behind the brick's back (removed on the brick by hand, or
+  // left by an older brick as above) are dropped when the heal index is read.
+  Gfid f = NewFile("removed-by-hand");
+  proto::XattropRequest x;
+  x.set_gfid(G(f));
+  (*x.mutable_deltas())["pending.data.1"] = 1;
+  proto::XattropReply xr;
+  {
+    ClientContext c;
+    ASSERT_TRUE(brick_.stub().Xattrop(&c, x, &xr).ok());
+  }
+  std::string id = f.ToString();
+  ASSERT_EQ(::unlink((brick_.dir() + "/removed-by-hand").c_str()), 0);
+  ASSERT_EQ(::unlink((brick_.dir() + "/.hafs/objects/" + id.substr(0, 2) + "/" + id).c_str()), 0);
+  EXPECT_EQ(heal_index_size(), 0) << "a gone file is listed for heal";
+  proto::HealIndexRequest hi;
+  proto::HealIndexReply hr;
+  ClientContext c;
+  ASSERT_TRUE(brick_.stub().HealIndex(&c, hi, &hr).ok());
+  EXPECT_EQ(hr.total(), 0u);
 }
 
 TEST_F(BrickLocksTest, LocksDieWithTheClientConnection) {

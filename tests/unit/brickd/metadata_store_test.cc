@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <thread>
 
 #include "temp_dir.h"
@@ -74,6 +75,41 @@ TEST(MetadataStore, HealIndexPagesInOrder) {
     if (!page.empty()) after = page.back();
   }
   EXPECT_EQ(seen, std::vector<Gfid>(all.begin(), all.end()));
+}
+
+// Counters only for a gfid that exists: asked under the gfid's stripe, so a change racing an
+// unlink (which forgets the gfid under the same stripe) leaves nothing behind; counters left
+// for a gone gfid (by bricks before the check) are dropped on request.
+TEST(MetadataStore, CountersOnlyForAGfidThatExists) {
+  hafs::testing::TempDir dir;
+  auto store = MetadataStore::Open(dir / "db");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto& s = **store;
+  Gfid here = Gfid::Random(), gone = Gfid::Random();
+  bool here_exists = true;
+  auto exists = [&](const Gfid& g) { return std::function<bool()>([&, g] { return g == here && here_exists; }); };
+  ASSERT_TRUE(s.Xattrop(here, {{"pending.data.0", 1}}, exists(here)).ok());
+  auto r = s.Xattrop(gone, {{"pending.data.0", -1}}, exists(gone));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err(), ENOENT);
+  EXPECT_EQ(s.HealPending(), 1u);
+  EXPECT_TRUE(s.Counters(gone).empty());
+
+  ASSERT_TRUE(s.Xattrop(gone, {{"pending.data.0", -1}}).ok());  // as an older brick would have
+  EXPECT_EQ(s.HealPending(), 2u);
+  EXPECT_FALSE(s.ForgetIfGone(here, exists(here)));
+  EXPECT_TRUE(s.ForgetIfGone(gone, exists(gone)));
+  EXPECT_EQ(s.HealPending(), 1u);
+  EXPECT_TRUE(s.Counters(gone).empty());
+  bool complete = false;
+  auto idx = s.HealIndex(Gfid(), 10, &complete);
+  ASSERT_EQ(idx.size(), 1u);
+  EXPECT_EQ(idx[0], here);
+  here_exists = false;  // unlinked: its counters go with it, and nothing comes back after
+  EXPECT_TRUE(s.ForgetIfGone(here, exists(here)));
+  EXPECT_EQ(s.HealPending(), 0u);
+  EXPECT_FALSE(s.Xattrop(here, {{"pending.data.0", -1}}, exists(here)).ok());
+  EXPECT_TRUE(s.HealIndex(Gfid(), 10, &complete).empty());
 }
 
 TEST(MetadataStore, SurvivesReopenAndForgets) {
