@@ -44,6 +44,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib_common.sh"  # within
 # The Python snippets of the tests import mountcheck.py (drop_caches, seen_within).
 export PYTHONPATH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"
 
+# The bricks' replication state, read with hafs-brick-inspect: heal_index N lists brick N's
+# pending gfids, index_empty succeeds when no brick lists any, pending N GFID prints brick N's
+# counters of GFID.
+INSPECT="$BIN/hafs-brick-inspect"
+heal_index() { "$INSPECT" "127.0.0.1:${BRICK_PORT[$1]}" heal-index | grep -v '^total' || true; }
+index_empty() { for n in "${!BRICK_PORT[@]}"; do [ -z "$(heal_index "$n")" ] || return 1; done; }
+pending() { "$INSPECT" "127.0.0.1:${BRICK_PORT[$1]}" pending "$2"; }
+
 # start_brick N [PORT]: starts brick N (directory $WORK/bN), on PORT or a free one.
 start_brick() {
   local n=$1 port=${2:-0}

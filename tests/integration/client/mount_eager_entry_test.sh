@@ -15,7 +15,6 @@
 # (e) kill -9 of a brick in the middle of a create stream, restart: heal makes the listings
 #     identical.
 source "$(dirname "$0")/lib.sh"
-INSPECT="$BIN/hafs-brick-inspect"
 
 for n in 0 1 2; do start_brick $n; done
 write_volfile replicate 3 0 1 2
@@ -30,9 +29,6 @@ HAFS_EAGER_ENTRY=0 mount_vol "$O"
 # after a crash runs without the metadata cache (which would answer them from memory).
 HAFS_MD_CACHE=0 mount_vol "$H"
 
-heal_index() { "$INSPECT" "127.0.0.1:${BRICK_PORT[$1]}" heal-index | grep -v '^total' || true; }
-pending() { "$INSPECT" "127.0.0.1:${BRICK_PORT[$1]}" pending "$2"; }
-index_empty() { for n in 0 1 2; do [ -z "$(heal_index $n)" ] || return 1; done; }
 # What is pending, for failure messages.
 show_pending() {
   local n g

@@ -13,7 +13,6 @@
 #     at once while its creator still holds the lock; kill -9 of the client in a create
 #     stream leaves pending changelog on the new files, which lookups from another mount heal.
 source "$(dirname "$0")/lib.sh"
-INSPECT="$BIN/hafs-brick-inspect"
 
 for n in 0 1 2; do start_brick $n; done
 write_volfile replicate 3 0 1 2
@@ -22,9 +21,6 @@ B=$WORK/mntB
 mount_vol "$A"
 mount_vol "$B"
 
-heal_index() { "$INSPECT" "127.0.0.1:${BRICK_PORT[$1]}" heal-index | grep -v '^total' || true; }
-pending() { "$INSPECT" "127.0.0.1:${BRICK_PORT[$1]}" pending "$2"; }
-index_empty() { for n in 0 1 2; do [ -z "$(heal_index $n)" ] || return 1; done; }
 same3() { cmp -s "$WORK/b0/$1" "$WORK/b1/$1" && cmp -s "$WORK/b0/$1" "$WORK/b2/$1"; }
 
 log "(a) mount B writes while mount A streams into the same file, then strictly alternating"

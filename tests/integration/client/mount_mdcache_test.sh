@@ -9,7 +9,6 @@
 #    session loss; the next pass asks the bricks again).
 # The same again on a distribute volume of three bricks (a change pushes from one brick only).
 source "$(dirname "$0")/lib.sh"
-INSPECT="$BIN/hafs-brick-inspect"
 
 ops() {  # calls of op $1 on all three bricks of the volume under test
   local t=0 c

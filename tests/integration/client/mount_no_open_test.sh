@@ -250,11 +250,7 @@ with open(f"{a}/f15", "rb") as inp:
 print(f"    mount A's write + fsync with F's lock held: {took * 1000:.0f} ms")
 assert took < 0.8, f"mount A waited {took:.2f} s for the lock"
 PY
-INSPECT="$BIN/hafs-brick-inspect"
-index_empty() {
-  for p in "${BRICK_PORT[@]}"; do [ "$("$INSPECT" "127.0.0.1:$p" heal-index | grep -vc '^total')" = 0 ] || return 1; done
-}
-within 5 index_empty || fail "no-open,flush-behind: changelog still pending 5 s after the writes: $("$INSPECT" "127.0.0.1:${BRICK_PORT[0]}" heal-index | tr '\n' ' ')"
+within 5 index_empty || fail "no-open,flush-behind: changelog still pending 5 s after the writes: $(heal_index 0 | tr '\n' ' ')"
 for i in 12 13 14 15; do
   for n in 1 2; do cmp -s "$WORK/b0/f$i" "$WORK/b$n/f$i" || fail "f$i differs between bricks 0 and $n"; done
 done

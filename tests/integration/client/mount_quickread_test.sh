@@ -5,7 +5,6 @@
 # The parent's attributes that bricks return with a create/mkdir answer the kernel's next
 # getattr of the directory (no brick asked), and another mount's change still shows at once.
 source "$(dirname "$0")/lib.sh"
-INSPECT="$BIN/hafs-brick-inspect"
 
 for n in 0 1 2; do start_brick $n; done
 write_volfile replicate 3 0 1 2

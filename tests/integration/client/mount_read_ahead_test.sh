@@ -10,7 +10,6 @@
 # (d) another brick hangs (SIGSTOP) in the middle of one: the read completes, right data, once
 #     the ping-timeout (2 s here) declares the brick down.
 source "$(dirname "$0")/lib.sh"
-INSPECT="$BIN/hafs-brick-inspect"
 
 md5() { timeout 120 md5sum < "$1" | cut -d' ' -f1; }
 bytes_read() {  # N: bytes the brick has read so far
