@@ -177,8 +177,10 @@ void BrickService::ApplyPostOp(const google::protobuf::RepeatedPtrField<proto::C
                                bool skip_missing) {
   for (const auto& d : post_op) {
     auto g = Gfid::FromBytes(d.gfid());
-    if (!g || (skip_missing && !storage_.Getattr(*g).ok())) continue;
+    if (!g) continue;
     std::map<std::string, int64_t> deltas(d.deltas().begin(), d.deltas().end());
+    // skip_missing: the existence check runs under the counters' stripe (a file rebalance moved
+    // away needs none: the metadata store ignores a retired gfid's updates).
     auto r = storage_.metadata().Xattrop(*g, deltas, skip_missing ? ExistsCheck(*g) : std::function<bool()>());
     if (!r.ok() && !(skip_missing && r.err() == ENOENT))
       HAFS_LOG_ERROR("post-op on {}: {}", g->ToString(), r.status().ToString());
